@@ -179,7 +179,8 @@ export function isSubdomainOf(name: Name, parent: Name): boolean {
     i += name[i]! + 1;
   }
   if (i !== off) return false;
-  for (let j = 0; j < parent.length; j++) if (lowerByte(name[off + j]!) !== lowerByte(parent[j]!)) return false;
+  for (let j = 0; j < parent.length; j++)
+    if (lowerByte(name[off + j]!) !== lowerByte(parent[j]!)) return false;
   return true;
 }
 

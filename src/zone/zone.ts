@@ -1,6 +1,21 @@
-/** The in-memory zone: a trie of labels from the apex down, with RRsets per node. (Being written.) */
-import type { Name } from '../wire/name.js';
-import type { Diagnostic, ParsedZone } from './types.js';
+/**
+ * The in-memory zone: a trie of labels from the apex down, with RRsets per node, built from a parsed
+ * zone after the semantic checks of `popdns check`. Empty non-terminals are real nodes. Built once per
+ * zone version and never mutated afterwards, so a reload swaps whole zones and queries in flight keep
+ * the version they started with.
+ */
+import { CLASS, MAX_TTL, TYPE, typeToText } from '../wire/constants.js';
+import {
+  isSubdomainOf,
+  isWildcard,
+  labelOffsets,
+  type Name,
+  nameEquals,
+  nameToRelativeText,
+  nameToText,
+} from '../wire/name.js';
+import { rdataTarget } from '../wire/rdata.js';
+import { type Diagnostic, diag, type ParsedZone, type Position, type ZoneRecord } from './types.js';
 
 /** All records of one owner and type, with one TTL. */
 export interface RRset {
@@ -16,9 +31,13 @@ export interface RRset {
 export interface ZoneNode {
   name: Name;
   parent: ZoneNode | null;
-  /** Children keyed by lower-cased label bytes as a latin1 string. */
+  /** Children keyed by lower-cased label bytes as a latin1 string (see labelKey). */
   children: Map<string, ZoneNode>;
   rrsets: Map<number, RRset>;
+  /** A delegation point: NS here and not the apex. */
+  cut: boolean;
+  /** Strictly below a delegation point or a DNAME owner: not authoritative data (glue, or occluded). */
+  occluded: boolean;
 }
 
 export interface Zone {
@@ -30,6 +49,10 @@ export interface Zone {
   recordCount: number;
   apex: ZoneNode;
   soa: RRset;
+  /** The SOA as it goes into negative answers: TTL = min(SOA TTL, MINIMUM) (RFC 2308 §3). */
+  negativeSoa: RRset;
+  /** Labels in the origin, for walking query names below it. */
+  originLabels: number;
 }
 
 export interface BuildResult {
@@ -38,4 +61,278 @@ export interface BuildResult {
   diagnostics: Diagnostic[];
 }
 
-export declare function buildZone(parsed: ParsedZone): BuildResult;
+/** The map key of one label: its bytes lower-cased, as latin1. */
+export function labelKey(name: Name, offset: number): string {
+  const len = name[offset]!;
+  let s = '';
+  for (let i = offset + 1; i <= offset + len; i++) {
+    const b = name[i]!;
+    s += String.fromCharCode(b >= 0x41 && b <= 0x5a ? b | 0x20 : b);
+  }
+  return s;
+}
+
+function newNode(name: Name, parent: ZoneNode | null): ZoneNode {
+  return { name, parent, children: new Map(), rrsets: new Map(), cut: false, occluded: false };
+}
+
+/**
+ * Finds the node for `name` (which must be at or below the zone origin), creating it and any empty
+ * non-terminals above it when `create` is set.
+ */
+export function findNode(
+  zone: { apex: ZoneNode; originLabels: number },
+  name: Name,
+  create = false,
+): ZoneNode | null {
+  const offs = labelOffsets(name);
+  let node = zone.apex;
+  for (let i = offs.length - zone.originLabels - 1; i >= 0; i--) {
+    const off = offs[i]!;
+    const key = labelKey(name, off);
+    let child = node.children.get(key);
+    if (!child) {
+      if (!create) return null;
+      child = newNode(name.subarray(off), node);
+      node.children.set(key, child);
+    }
+    node = child;
+  }
+  return node;
+}
+
+/** Visits every node below and including `node`, depth first. */
+export function walk(node: ZoneNode, fn: (n: ZoneNode) => void): void {
+  fn(node);
+  for (const c of node.children.values()) walk(c, fn);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Builds a zone from parsed records and runs the semantic checks. Errors make `zone` null; warnings
+ * do not. The parser's own diagnostics come first in the result.
+ */
+export function buildZone(parsed: ParsedZone): BuildResult {
+  const diagnostics: Diagnostic[] = [...parsed.diagnostics];
+  const origin = parsed.origin;
+  const rel = (n: Name): string => nameToRelativeText(n, origin);
+  const filePos: Position = { file: parsed.file, line: 1, col: 1 };
+  const err = (code: string, msg: string, pos: Position): void => {
+    diagnostics.push(diag('error', code, msg, pos));
+  };
+  const warn = (code: string, msg: string, pos: Position): void => {
+    diagnostics.push(diag('warning', code, msg, pos));
+  };
+
+  const zone: Zone = {
+    origin,
+    originText: nameToText(origin),
+    file: parsed.file,
+    serial: 0,
+    recordCount: 0,
+    apex: newNode(origin, null),
+    soa: { owner: origin, type: TYPE.SOA, class: CLASS.IN, ttl: 0, rdatas: [] },
+    negativeSoa: { owner: origin, type: TYPE.SOA, class: CLASS.IN, ttl: 0, rdatas: [] },
+    originLabels: labelOffsets(origin).length,
+  };
+  /** First record seen per node+type, for positions in later checks. */
+  const firstPos = new Map<RRset, Position>();
+  let soaRecord: ZoneRecord | null = null;
+
+  for (const rec of parsed.records) {
+    if (!isSubdomainOf(rec.owner, origin)) {
+      err('POPDNS_E_OUT_OF_ZONE', `${nameToText(rec.owner)} is outside the zone ${zone.originText}`, rec.pos);
+      continue;
+    }
+    if (rec.class !== CLASS.IN) {
+      err('POPDNS_E_BAD_CLASS', `${rel(rec.owner)} has class ${rec.class}; only IN is served`, rec.pos);
+      continue;
+    }
+    if (rec.ttl < 0 || rec.ttl > MAX_TTL) {
+      err('POPDNS_E_BAD_TTL', `TTL ${rec.ttl} is outside 0..2147483647`, rec.pos);
+      continue;
+    }
+    if (rec.type === TYPE.SOA) {
+      if (!nameEquals(rec.owner, origin)) {
+        err('POPDNS_E_SOA_NOT_AT_APEX', `SOA at ${rel(rec.owner)}; the SOA belongs at the apex`, rec.pos);
+        continue;
+      }
+      if (soaRecord) {
+        err('POPDNS_E_SOA_MULTIPLE', 'more than one SOA record', rec.pos);
+        continue;
+      }
+      soaRecord = rec;
+    }
+    const node = findNode(zone, rec.owner, true)!;
+    let set = node.rrsets.get(rec.type);
+    if (!set) {
+      set = { owner: rec.owner, type: rec.type, class: CLASS.IN, ttl: rec.ttl, rdatas: [] };
+      node.rrsets.set(rec.type, set);
+      firstPos.set(set, rec.pos);
+    } else {
+      if (set.rdatas.some((r) => sameBytes(r, rec.rdata))) {
+        warn(
+          'POPDNS_W_DUPLICATE',
+          `duplicate ${typeToText(rec.type)} record at ${rel(rec.owner)} ignored`,
+          rec.pos,
+        );
+        continue;
+      }
+      if (rec.type === TYPE.CNAME) {
+        err('POPDNS_E_CNAME_MULTIPLE', `${rel(rec.owner)} has more than one CNAME`, rec.pos);
+        continue;
+      }
+      if (rec.type === TYPE.DNAME) {
+        err('POPDNS_E_DNAME_MULTIPLE', `${rel(rec.owner)} has more than one DNAME`, rec.pos);
+        continue;
+      }
+      if (rec.ttl !== set.ttl) {
+        warn(
+          'POPDNS_W_TTL_MISMATCH',
+          `${typeToText(rec.type)} at ${rel(rec.owner)} has TTL ${rec.ttl} but its RRset has ${set.ttl} (RFC 2181 §5.2); using ${set.ttl}`,
+          rec.pos,
+        );
+      }
+    }
+    set.rdatas.push(rec.rdata);
+    zone.recordCount++;
+  }
+
+  const apex = zone.apex;
+  const soa = apex.rrsets.get(TYPE.SOA);
+  if (!soa || !soaRecord) {
+    err('POPDNS_E_NO_SOA', `zone ${zone.originText} has no SOA record at the apex`, filePos);
+  } else {
+    zone.soa = soa;
+    zone.negativeSoa = { ...soa, ttl: negativeTtl(soa) };
+    const rd = soa.rdatas[0]!;
+    zone.serial = rd.length >= 20 ? new DataView(rd.buffer, rd.byteOffset + rd.length - 20).getUint32(0) : 0;
+  }
+  const apexNs = apex.rrsets.get(TYPE.NS);
+  if (!apexNs)
+    err(
+      'POPDNS_E_NO_APEX_NS',
+      `zone ${zone.originText} has no NS records at the apex`,
+      soaRecord?.pos ?? filePos,
+    );
+  if (apex.rrsets.has(TYPE.CNAME)) {
+    const set = apex.rrsets.get(TYPE.CNAME)!;
+    err('POPDNS_E_CNAME_AT_APEX', 'a CNAME at the zone apex is not allowed', firstPos.get(set) ?? filePos);
+  }
+
+  // Flags (delegation points, occluded names) and per-node consistency checks.
+  const mark = (node: ZoneNode, occluded: boolean): void => {
+    node.occluded = occluded;
+    node.cut = node !== apex && !occluded && node.rrsets.has(TYPE.NS);
+    const below = occluded || node.cut || node.rrsets.has(TYPE.DNAME);
+    for (const c of node.children.values()) mark(c, below);
+  };
+  mark(apex, false);
+
+  walk(apex, (node) => {
+    const cname = node.rrsets.get(TYPE.CNAME);
+    if (cname && node !== apex) {
+      const others = [...node.rrsets.keys()].filter(
+        (t) => t !== TYPE.CNAME && t !== TYPE.RRSIG && t !== TYPE.NSEC,
+      );
+      if (others.length > 0) {
+        err(
+          'POPDNS_E_CNAME_AND_OTHER',
+          `${rel(node.name)} has a CNAME and other data (${others.map(typeToText).join(', ')})`,
+          firstPos.get(cname) ?? filePos,
+        );
+      }
+    }
+    const dname = node.rrsets.get(TYPE.DNAME);
+    if (dname && cname) {
+      err(
+        'POPDNS_E_CNAME_AND_OTHER',
+        `${rel(node.name)} has a CNAME and a DNAME`,
+        firstPos.get(cname) ?? filePos,
+      );
+    }
+    if (node.occluded) {
+      for (const set of node.rrsets.values()) {
+        if (set.type === TYPE.A || set.type === TYPE.AAAA) continue;
+        warn(
+          'POPDNS_W_OCCLUDED',
+          `${typeToText(set.type)} at ${rel(node.name)} is below a delegation or DNAME and will not be served (occluded)`,
+          firstPos.get(set) ?? filePos,
+        );
+      }
+    }
+    if (isWildcard(node.name) && node.rrsets.has(TYPE.NS)) {
+      const set = node.rrsets.get(TYPE.NS)!;
+      err(
+        'POPDNS_E_WILDCARD_NS',
+        `NS records at the wildcard ${rel(node.name)} are not allowed (RFC 4592 §4.2)`,
+        firstPos.get(set) ?? filePos,
+      );
+    }
+  });
+
+  // Target checks: NS/MX/SRV pointing at an in-zone CNAME; glue for in-bailiwick NS targets.
+  const hasAddress = (name: Name): boolean => {
+    const n = findNode(zone, name);
+    if (n) return n.rrsets.has(TYPE.A) || n.rrsets.has(TYPE.AAAA);
+    const wc = wildcardFor(zone, name);
+    return wc !== null && !wc.occluded && (wc.rrsets.has(TYPE.A) || wc.rrsets.has(TYPE.AAAA));
+  };
+  walk(apex, (node) => {
+    if (node.occluded) return;
+    for (const set of node.rrsets.values()) {
+      if (set.type !== TYPE.NS && set.type !== TYPE.MX && set.type !== TYPE.SRV) continue;
+      for (const rd of set.rdatas) {
+        const target = rdataTarget(set.type, rd);
+        if (!target || !isSubdomainOf(target, origin)) continue;
+        if (set.type === TYPE.SRV && target.length === 1) continue; // "." = service not available
+        const tnode = findNode(zone, target);
+        if (tnode?.rrsets.has(TYPE.CNAME)) {
+          warn(
+            'POPDNS_W_TARGET_IS_CNAME',
+            `${typeToText(set.type)} target ${rel(target)} of ${rel(node.name)} is a CNAME (RFC 2181 §10.3)`,
+            firstPos.get(set) ?? filePos,
+          );
+        }
+        if (set.type === TYPE.NS && !hasAddress(target)) {
+          const inDomain = isSubdomainOf(target, node.name);
+          err(
+            'POPDNS_E_MISSING_GLUE',
+            inDomain && node !== apex
+              ? `delegation ${rel(node.name)} has NS ${rel(target)} below it but no glue A/AAAA for it`
+              : `NS target ${rel(target)} of ${rel(node.name)} is inside the zone but has no A/AAAA records`,
+            firstPos.get(set) ?? filePos,
+          );
+        }
+      }
+    }
+  });
+
+  const failed = diagnostics.some((d) => d.severity === 'error');
+  return { zone: failed ? null : zone, diagnostics };
+}
+
+/** The wildcard node `*.<closest encloser>` that would synthesize `name`, if there is one. */
+export function wildcardFor(zone: { apex: ZoneNode; originLabels: number }, name: Name): ZoneNode | null {
+  const offs = labelOffsets(name);
+  let node = zone.apex;
+  for (let i = offs.length - zone.originLabels - 1; i >= 0; i--) {
+    const child = node.children.get(labelKey(name, offs[i]!));
+    if (!child) return node.children.get('*') ?? null;
+    node = child;
+  }
+  return null;
+}
+
+/** Negative-answer TTL of the SOA (RFC 2308 §3): min(SOA TTL, SOA MINIMUM). */
+export function negativeTtl(soa: RRset): number {
+  const rd = soa.rdatas[0];
+  if (!rd || rd.length < 4) return soa.ttl;
+  const minimum = new DataView(rd.buffer, rd.byteOffset + rd.length - 4).getUint32(0);
+  return Math.min(soa.ttl, minimum);
+}

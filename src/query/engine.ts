@@ -1,0 +1,218 @@
+/**
+ * The answer engine: RFC 1034 §4.3.2 for one IN-class question, with negative answers per RFC 2308,
+ * wildcards per RFC 4592, DNAME per RFC 6672 and ANY per RFC 8482. It decides which RRsets go into
+ * which section; encoding them is the server's job.
+ *
+ * Where the RFCs leave room, popdns answers like Knot DNS (the differential-test oracle):
+ * - positive answers carry no authority section;
+ * - a CNAME chain is followed inside the answering zone only, at most MAX_CHAIN links, and a loop
+ *   ends the chain (NOERROR with the records so far); queries for CNAME, RRSIG and NSEC are not followed;
+ * - ANY returns a single RRset: the one with the lowest type number at the name (RFC 8482 §4.2).
+ */
+import { RCODE, TYPE } from '../wire/constants.js';
+import {
+  isSubdomainOf,
+  labelOffsets,
+  type Name,
+  nameEquals,
+  replaceSuffix,
+  stripLabels,
+} from '../wire/name.js';
+import { rdataTarget } from '../wire/rdata.js';
+import { findNode, labelKey, type RRset, wildcardFor, type Zone, type ZoneNode } from '../zone/zone.js';
+import type { ZoneSet } from '../zone/zoneset.js';
+import type { Answer } from './types.js';
+
+/** Most CNAME records (given or DNAME-synthesized) in one answer; Knot's CNAME_CHAIN_MAX is 5 too. */
+export const MAX_CHAIN = 5;
+
+function newAnswer(zone: Zone | null, rcode: number, aa: boolean): Answer {
+  return { rcode, aa, answer: [], authority: [], additional: [], requiredAdditional: 0, zone };
+}
+
+/** Resolves one IN-class question against the loaded zones. */
+export function resolve(zones: ZoneSet, qname: Name, qtype: number): Answer {
+  let zone = zones.find(qname);
+  if (!zone) return newAnswer(null, RCODE.REFUSED, false);
+  // A DS record lives in the parent zone: at a zone apex, the parent answers when we serve it too.
+  if (qtype === TYPE.DS && zone.originLabels > 0 && nameEquals(qname, zone.origin)) {
+    const parent = zones.find(stripLabels(qname, 1));
+    if (parent) zone = parent;
+  }
+  const ans = newAnswer(zone, RCODE.NOERROR, true);
+  lookup(zone, qname, qtype, ans, 0);
+  return ans;
+}
+
+/** Copy of an RRset under another owner (wildcard synthesis). */
+function withOwner(set: RRset, owner: Name | null): RRset {
+  return owner ? { owner, type: set.type, class: set.class, ttl: set.ttl, rdatas: set.rdatas } : set;
+}
+
+function lookup(zone: Zone, qname: Name, qtype: number, ans: Answer, depth: number): void {
+  const offs = labelOffsets(qname);
+  let node = zone.apex;
+  // Labels of qname still to match below `node`: offs[0..i]. i < 0 means node is qname.
+  let i = offs.length - zone.originLabels - 1;
+  for (;;) {
+    if (node.cut) {
+      // The parent is authoritative for the DS at a delegation point (RFC 4035 §3.1.4.1).
+      if (i < 0 && qtype === TYPE.DS) break;
+      referral(zone, node, ans);
+      return;
+    }
+    if (i >= 0 && node.rrsets.has(TYPE.DNAME)) {
+      dname(zone, node, qname, qtype, ans, depth);
+      return;
+    }
+    if (i < 0) break;
+    const child = node.children.get(labelKey(qname, offs[i]!));
+    if (!child) break;
+    node = child;
+    i--;
+  }
+  if (i < 0) {
+    answerAt(zone, node, null, qtype, ans, depth);
+    return;
+  }
+  // `node` is the closest encloser; its `*` child is the source of synthesis (RFC 4592 §3.3.1).
+  const wild = node.children.get('*');
+  if (wild) {
+    answerAt(zone, wild, qname, qtype, ans, depth);
+    return;
+  }
+  negative(zone, ans, RCODE.NXDOMAIN);
+}
+
+/** Answers from a node that matches: exactly, or as the wildcard for `owner`. */
+function answerAt(
+  zone: Zone,
+  node: ZoneNode,
+  owner: Name | null,
+  qtype: number,
+  ans: Answer,
+  depth: number,
+): void {
+  const cname = node.rrsets.get(TYPE.CNAME);
+  // CNAME coexists only with RRSIG and NSEC (RFC 2181 §10.1, RFC 4035 §2.5): those are answered as is.
+  if (cname && qtype !== TYPE.CNAME && qtype !== TYPE.RRSIG && qtype !== TYPE.NSEC) {
+    if (!pushAnswer(ans, withOwner(cname, owner))) return;
+    if (qtype === TYPE.ANY) return;
+    follow(zone, rdataTarget(TYPE.CNAME, cname.rdatas[0]!), qtype, ans, depth);
+    return;
+  }
+  let set: RRset | undefined;
+  if (qtype === TYPE.ANY) {
+    let best = 0x10000;
+    for (const [t, s] of node.rrsets) {
+      if (t < best && t !== TYPE.RRSIG && t !== TYPE.NSEC && t !== TYPE.NSEC3) {
+        best = t;
+        set = s;
+      }
+    }
+  } else {
+    set = node.rrsets.get(qtype);
+  }
+  if (!set) {
+    negative(zone, ans, RCODE.NOERROR);
+    return;
+  }
+  const out = withOwner(set, owner);
+  if (!pushAnswer(ans, out)) return;
+  additional(zone, out, ans);
+}
+
+/** Adds an RRset to the answer section; false if it is already there (a CNAME loop). */
+function pushAnswer(ans: Answer, set: RRset): boolean {
+  for (const s of ans.answer) {
+    if (s.type === set.type && nameEquals(s.owner, set.owner)) return false;
+  }
+  ans.answer.push(set);
+  return true;
+}
+
+function follow(zone: Zone, target: Name | null, qtype: number, ans: Answer, depth: number): void {
+  if (!target || depth + 1 >= MAX_CHAIN) return;
+  if (!isSubdomainOf(target, zone.origin)) return;
+  lookup(zone, target, qtype, ans, depth + 1);
+}
+
+/** DNAME substitution (RFC 6672 §3.2): the DNAME, a synthesized CNAME, then the new name. */
+function dname(zone: Zone, node: ZoneNode, qname: Name, qtype: number, ans: Answer, depth: number): void {
+  const d = node.rrsets.get(TYPE.DNAME)!;
+  if (!pushAnswer(ans, d)) return;
+  const target = rdataTarget(TYPE.DNAME, d.rdatas[0]!);
+  if (!target) return;
+  const next = replaceSuffix(qname, node.name, target);
+  if (!next) {
+    ans.rcode = RCODE.YXDOMAIN;
+    return;
+  }
+  const cname: RRset = { owner: qname, type: TYPE.CNAME, class: d.class, ttl: d.ttl, rdatas: [next] };
+  if (!pushAnswer(ans, cname)) return;
+  if (qtype === TYPE.CNAME) return;
+  follow(zone, next, qtype, ans, depth);
+}
+
+function negative(zone: Zone, ans: Answer, rcode: number): void {
+  ans.rcode = rcode;
+  ans.authority.push(zone.negativeSoa);
+}
+
+function inSections(ans: Answer, set: RRset): boolean {
+  for (const sec of [ans.answer, ans.authority, ans.additional]) {
+    for (const s of sec) if (s.type === set.type && nameEquals(s.owner, set.owner)) return true;
+  }
+  return false;
+}
+
+/** A and AAAA RRsets for an in-zone target name: exact node, or synthesized from a wildcard. */
+function addressSets(zone: Zone, target: Name, glue: boolean): RRset[] {
+  if (!isSubdomainOf(target, zone.origin)) return [];
+  let node = findNode(zone, target);
+  let owner: Name | null = null;
+  if (!node) {
+    node = wildcardFor(zone, target);
+    owner = target;
+  }
+  if (!node || (node.occluded && !glue)) return [];
+  const out: RRset[] = [];
+  const a = node.rrsets.get(TYPE.A);
+  if (a) out.push(withOwner(a, owner));
+  const aaaa = node.rrsets.get(TYPE.AAAA);
+  if (aaaa) out.push(withOwner(aaaa, owner));
+  return out;
+}
+
+/** Additional-section processing for NS, MX and SRV answers (RFC 1034 §4.3.2 step 6). */
+function additional(zone: Zone, set: RRset, ans: Answer): void {
+  if (set.type !== TYPE.NS && set.type !== TYPE.MX && set.type !== TYPE.SRV) return;
+  for (const rd of set.rdatas) {
+    const target = rdataTarget(set.type, rd);
+    if (!target) continue;
+    for (const a of addressSets(zone, target, set.type === TYPE.NS)) {
+      if (!inSections(ans, a)) ans.additional.push(a);
+    }
+  }
+}
+
+/** A referral to the delegation at `cut`: NS in authority, glue in additional, not authoritative. */
+function referral(zone: Zone, cut: ZoneNode, ans: Answer): void {
+  const ns = cut.rrsets.get(TYPE.NS)!;
+  if (ans.answer.length === 0) ans.aa = false;
+  ans.authority.push(ns);
+  const required: RRset[] = [];
+  const optional: RRset[] = [];
+  for (const rd of ns.rdatas) {
+    const target = rdataTarget(TYPE.NS, rd);
+    if (!target) continue;
+    const inDomain = isSubdomainOf(target, cut.name);
+    for (const a of addressSets(zone, target, true)) {
+      if (inSections(ans, a) || required.includes(a) || optional.includes(a)) continue;
+      (inDomain ? required : optional).push(a);
+    }
+  }
+  ans.additional.unshift(...required);
+  ans.requiredAdditional += required.length;
+  ans.additional.push(...optional);
+}

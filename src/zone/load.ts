@@ -1,0 +1,49 @@
+/** Loading zone files from disk: picks the parser by file extension, then builds and checks the zone. */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { originFromFileName, parseMasterFile } from './masterfile.js';
+import type { Diagnostic, ParsedZone } from './types.js';
+import { parseYamlZone } from './yamlzone.js';
+import { type BuildResult, buildZone } from './zone.js';
+
+const YAML_EXT = /\.ya?ml$/i;
+const ZONE_EXT = /\.(zone|db)$/i;
+
+/** True for file names popdns loads as zones: `*.yaml`, `*.yml`, `*.zone`, `*.db`. */
+export function isZoneFileName(path: string): boolean {
+  const b = basename(path);
+  return !b.startsWith('.') && (YAML_EXT.test(b) || ZONE_EXT.test(b));
+}
+
+/** Zone files directly inside `dir`, sorted by name. */
+export function listZoneFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => isZoneFileName(f))
+    .sort()
+    .map((f) => join(dir, f))
+    .filter((p) => statSync(p).isFile());
+}
+
+/** Parses a zone file without building it (for `convert`). */
+export function parseZoneFile(path: string, text?: string): ParsedZone {
+  const origin = originFromFileName(path) ?? undefined;
+  let body: string;
+  try {
+    body = text ?? readFileSync(path, 'utf8');
+  } catch (e) {
+    const d: Diagnostic = {
+      severity: 'error',
+      code: 'POPDNS_E_READ',
+      message: `cannot read zone file: ${(e as Error).message}`,
+      pos: { file: path, line: 1, col: 1 },
+    };
+    return { origin: new Uint8Array([0]), file: path, records: [], diagnostics: [d] };
+  }
+  const opts = origin ? { file: path, origin } : { file: path };
+  return YAML_EXT.test(path) ? parseYamlZone(body, opts) : parseMasterFile(body, opts);
+}
+
+/** Reads, parses, builds and checks one zone file, exactly as the server does. */
+export function loadZoneFile(path: string): BuildResult {
+  return buildZone(parseZoneFile(path));
+}

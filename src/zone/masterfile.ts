@@ -1,0 +1,453 @@
+/**
+ * RFC 1035 §5 master files: a one-pass scanner over the text (charCodeAt, no regex per character)
+ * that cuts entries into tokens with their line and column, then turns each entry into a ZoneRecord.
+ * Never throws: every problem becomes a Diagnostic with the position of the offending token, and
+ * parsing goes on with the next entry.
+ */
+import { readFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { CLASS, classFromText, MAX_TTL, TYPE, typeFromText, typeToText } from '../wire/constants.js';
+import {
+  canonicalCompare,
+  type Name,
+  NameError,
+  nameEquals,
+  nameFromText,
+  nameToRelativeText,
+  nameToText,
+} from '../wire/name.js';
+import type { Token } from '../wire/presentation.js';
+import { parsePeriod, RdataError, rdataFromText, rdataToText } from '../wire/rdata.js';
+import { type Diagnostic, diag, type ParsedZone, type Position, type ZoneRecord } from './types.js';
+
+export interface MasterFileOptions {
+  /** Path used in diagnostics and for resolving $INCLUDE. */
+  file: string;
+  /** Origin when the file has no $ORIGIN (the caller derives it from the file name). */
+  origin?: Name;
+  readFile?: (path: string) => string;
+  /** Deepest $INCLUDE nesting allowed (default 8). */
+  maxIncludeDepth?: number;
+}
+
+/** Origin implied by a file name: `zones/example.net.zone` → example.net. */
+export function originFromFileName(path: string): Name | null {
+  const b = basename(path).replace(/\.(zone|db|ya?ml)$/i, '');
+  if (b === '' || b.startsWith('.')) return null;
+  try {
+    return nameFromText(b.endsWith('.') ? b : `${b}.`);
+  } catch {
+    return null;
+  }
+}
+
+/** One entry: the tokens of a logical line (parentheses joined), and whether it began with blank. */
+interface Entry {
+  tokens: Token[];
+  blankOwner: boolean;
+  line: number;
+}
+
+const SP = 0x20;
+const TAB = 0x09;
+const CR = 0x0d;
+const LF = 0x0a;
+const QUOTE = 0x22;
+const SEMI = 0x3b;
+const LPAREN = 0x28;
+const RPAREN = 0x29;
+const BACKSLASH = 0x5c;
+
+/** Cuts the text into entries. Problems with parentheses and quotes are reported as diagnostics. */
+function scan(text: string, file: string, diags: Diagnostic[]): Entry[] {
+  const entries: Entry[] = [];
+  const n = text.length;
+  let i = 0;
+  let line = 1;
+  let lineStart = 0;
+  let depth = 0;
+  let parenPos: Position | null = null;
+  let cur: Entry | null = null;
+  const flush = (): void => {
+    if (cur && cur.tokens.length > 0) entries.push(cur);
+    cur = null;
+  };
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === LF) {
+      line++;
+      lineStart = i + 1;
+      i++;
+      if (depth === 0) flush();
+      continue;
+    }
+    if (c === SP || c === TAB || c === CR) {
+      if (i === lineStart && depth === 0) {
+        flush();
+        cur = { tokens: [], blankOwner: true, line };
+      }
+      i++;
+      continue;
+    }
+    if (c === SEMI) {
+      while (i < n && text.charCodeAt(i) !== LF) i++;
+      continue;
+    }
+    if (!cur) cur = { tokens: [], blankOwner: false, line };
+    const col = i - lineStart + 1;
+    if (c === LPAREN) {
+      if (depth === 0) parenPos = { file, line, col };
+      depth++;
+      i++;
+      continue;
+    }
+    if (c === RPAREN) {
+      if (depth === 0)
+        diags.push(diag('error', 'POPDNS_E_UNBALANCED_PAREN', 'unexpected ")"', { file, line, col }));
+      else depth--;
+      i++;
+      continue;
+    }
+    if (c === QUOTE) {
+      const startLine = line;
+      let j = i + 1;
+      let closed = false;
+      while (j < n) {
+        const d = text.charCodeAt(j);
+        if (d === BACKSLASH) {
+          j += 2;
+          continue;
+        }
+        if (d === QUOTE) {
+          closed = true;
+          break;
+        }
+        if (d === LF) {
+          line++;
+          lineStart = j + 1;
+        }
+        j++;
+      }
+      if (!closed) {
+        diags.push(
+          diag('error', 'POPDNS_E_SYNTAX', 'unterminated quoted string', { file, line: startLine, col }),
+        );
+        i = n;
+        break;
+      }
+      cur.tokens.push({ text: text.slice(i + 1, j), quoted: true, line: startLine, col });
+      i = j + 1;
+      continue;
+    }
+    let j = i;
+    while (j < n) {
+      const d = text.charCodeAt(j);
+      if (d === BACKSLASH) {
+        j += 2;
+        continue;
+      }
+      if (
+        d === SP ||
+        d === TAB ||
+        d === CR ||
+        d === LF ||
+        d === SEMI ||
+        d === LPAREN ||
+        d === RPAREN ||
+        d === QUOTE
+      )
+        break;
+      j++;
+    }
+    cur.tokens.push({ text: text.slice(i, Math.min(j, n)), quoted: false, line, col });
+    i = j;
+  }
+  if (depth > 0 && parenPos) diags.push(diag('error', 'POPDNS_E_UNBALANCED_PAREN', 'unclosed "("', parenPos));
+  flush();
+  return entries;
+}
+
+interface State {
+  origin: Name | undefined;
+  defaultTtl: number | undefined;
+  lastTtl: number | undefined;
+  lastOwner: Name | undefined;
+}
+
+function ttlValue(text: string): number | undefined {
+  const v = parsePeriod(text);
+  return v !== undefined && v <= MAX_TTL ? v : undefined;
+}
+
+function looksLikeTtl(text: string): boolean {
+  return /^[0-9]/.test(text) && parsePeriod(text) !== undefined;
+}
+
+/** Parses an RFC 1035 master file. */
+export function parseMasterFile(text: string, opts: MasterFileOptions): ParsedZone {
+  const diagnostics: Diagnostic[] = [];
+  const records: ZoneRecord[] = [];
+  const state: State = {
+    origin: opts.origin,
+    defaultTtl: undefined,
+    lastTtl: undefined,
+    lastOwner: undefined,
+  };
+  const read = opts.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
+  const maxDepth = opts.maxIncludeDepth ?? 8;
+  // The zone's origin: the first $ORIGIN before any record, else the one given (from the file name).
+  let zoneOrigin: Name | undefined;
+
+  const parseText = (body: string, file: string, depth: number, stack: string[]): void => {
+    const entries = scan(body, file, diagnostics);
+    for (const e of entries) {
+      const pos = (t: Token): Position => ({ file, line: t.line, col: t.col });
+      const err = (code: string, msg: string, t: Token): void => {
+        diagnostics.push(diag('error', code, msg, pos(t)));
+      };
+      const first = e.tokens[0]!;
+      if (!e.blankOwner && !first.quoted && first.text.startsWith('$')) {
+        const dir = first.text.toUpperCase();
+        const arg = e.tokens[1];
+        if (dir === '$ORIGIN') {
+          if (!arg) {
+            err('POPDNS_E_SYNTAX', '$ORIGIN needs a name', first);
+            continue;
+          }
+          try {
+            state.origin = nameFromText(arg.text, state.origin);
+            if (depth === 0 && zoneOrigin === undefined && records.length === 0) zoneOrigin = state.origin;
+          } catch (x) {
+            err('POPDNS_E_NAME', (x as Error).message, arg);
+          }
+          if (e.tokens.length > 2)
+            err('POPDNS_E_SYNTAX', `unexpected "${e.tokens[2]!.text}" after $ORIGIN`, e.tokens[2]!);
+        } else if (dir === '$TTL') {
+          const v = arg ? ttlValue(arg.text) : undefined;
+          if (!arg) err('POPDNS_E_SYNTAX', '$TTL needs a value', first);
+          else if (v === undefined)
+            err('POPDNS_E_BAD_TTL', `TTL "${arg.text}" is not a number 0..2147483647`, arg);
+          else state.defaultTtl = v;
+        } else if (dir === '$INCLUDE') {
+          if (!arg) {
+            err('POPDNS_E_INCLUDE', '$INCLUDE needs a file name', first);
+            continue;
+          }
+          const path = resolve(dirname(file), arg.text);
+          if (depth + 1 > maxDepth) {
+            err('POPDNS_E_INCLUDE', `$INCLUDE nested deeper than ${maxDepth}`, arg);
+            continue;
+          }
+          if (stack.includes(path)) {
+            err('POPDNS_E_INCLUDE', `$INCLUDE cycle: ${arg.text} is already being read`, arg);
+            continue;
+          }
+          let sub: string;
+          try {
+            sub = read(path);
+          } catch (x) {
+            err('POPDNS_E_INCLUDE', `cannot read ${arg.text}: ${(x as Error).message}`, arg);
+            continue;
+          }
+          const saved = { origin: state.origin, lastOwner: state.lastOwner };
+          const incOrigin = e.tokens[2];
+          if (incOrigin) {
+            try {
+              state.origin = nameFromText(incOrigin.text, state.origin);
+            } catch (x) {
+              err('POPDNS_E_NAME', (x as Error).message, incOrigin);
+              continue;
+            }
+          }
+          parseText(sub, path, depth + 1, [...stack, path]);
+          // RFC 1035 §5.1: the origin returns to what it was before the $INCLUDE.
+          state.origin = saved.origin;
+          state.lastOwner = saved.lastOwner;
+        } else if (dir === '$GENERATE') {
+          err('POPDNS_E_SYNTAX', '$GENERATE is not supported; expand it with your tooling first', first);
+        } else {
+          err('POPDNS_E_SYNTAX', `unknown directive ${first.text}`, first);
+        }
+        continue;
+      }
+      parseRecord(e, file);
+    }
+  };
+
+  const parseRecord = (e: Entry, file: string): void => {
+    const toks = e.tokens;
+    const pos = (t: Token): Position => ({ file, line: t.line, col: t.col });
+    const err = (code: string, msg: string, t: Token): void => {
+      diagnostics.push(diag('error', code, msg, pos(t)));
+    };
+    let k = 0;
+    let owner: Name | undefined;
+    const start = toks[0]!;
+    if (e.blankOwner) {
+      owner = state.lastOwner;
+      if (!owner) {
+        err('POPDNS_E_SYNTAX', 'record without an owner name and no previous owner', start);
+        return;
+      }
+    } else {
+      try {
+        owner = nameFromText(start.text, state.origin);
+      } catch (x) {
+        err(x instanceof NameError ? 'POPDNS_E_NAME' : 'POPDNS_E_SYNTAX', (x as Error).message, start);
+        return;
+      }
+      k = 1;
+    }
+    state.lastOwner = owner;
+    let ttl: number | undefined;
+    let klass: number | undefined;
+    let type: number | undefined;
+    // [TTL] [class] type, or [class] [TTL] type (RFC 1035 §5.1).
+    for (let step = 0; step < 3 && k < toks.length; step++) {
+      const t = toks[k]!;
+      if (t.quoted) break;
+      if (ttl === undefined && looksLikeTtl(t.text)) {
+        const v = ttlValue(t.text);
+        if (v === undefined) {
+          err('POPDNS_E_BAD_TTL', `TTL "${t.text}" is over 2147483647 (RFC 2181 §8)`, t);
+          return;
+        }
+        ttl = v;
+        k++;
+        continue;
+      }
+      if (klass === undefined) {
+        const c = classFromText(t.text);
+        if (c !== undefined && typeFromText(t.text) === undefined) {
+          klass = c;
+          k++;
+          continue;
+        }
+      }
+      break;
+    }
+    const typeTok = toks[k];
+    if (!typeTok) {
+      err('POPDNS_E_SYNTAX', 'record has no type', toks[toks.length - 1]!);
+      return;
+    }
+    type = typeFromText(typeTok.text);
+    if (type === undefined) {
+      if (/^[0-9]/.test(typeTok.text) && ttl !== undefined) {
+        err('POPDNS_E_BAD_TTL', `"${typeTok.text}" is not a TTL or a type`, typeTok);
+      } else {
+        err(
+          'POPDNS_E_UNKNOWN_TYPE',
+          `unknown type "${typeTok.text}" (use TYPEnnn for unknown types)`,
+          typeTok,
+        );
+      }
+      return;
+    }
+    k++;
+    if (klass !== undefined && klass !== CLASS.IN) {
+      err(
+        'POPDNS_E_BAD_CLASS',
+        `class ${toks.find((x) => classFromText(x.text) === klass)?.text} is not served; only IN`,
+        start,
+      );
+      return;
+    }
+    if (ttl === undefined) {
+      if (state.defaultTtl !== undefined) ttl = state.defaultTtl;
+      else if (type === TYPE.SOA) ttl = undefined;
+      else if (state.lastTtl !== undefined) {
+        ttl = state.lastTtl;
+        diagnostics.push(
+          diag(
+            'warning',
+            'POPDNS_W_NO_TTL',
+            `no TTL and no $TTL: using the previous record's TTL ${ttl} (add $TTL)`,
+            pos(typeTok),
+          ),
+        );
+      } else {
+        err('POPDNS_E_NO_TTL', 'record has no TTL and there is no $TTL before it', typeTok);
+        return;
+      }
+    }
+    if (!state.origin && !e.blankOwner && !start.text.endsWith('.')) {
+      err('POPDNS_E_NAME', 'relative owner name but no $ORIGIN', start);
+      return;
+    }
+    const rtoks = toks.slice(k);
+    let rdata: Uint8Array;
+    try {
+      rdata = rdataFromText(type, rtoks, state.origin ?? Uint8Array.of(0));
+    } catch (x) {
+      if (x instanceof RdataError) {
+        const at =
+          x.token >= 0 && x.token < rtoks.length ? rtoks[x.token]! : (rtoks[rtoks.length - 1] ?? typeTok);
+        err('POPDNS_E_RDATA', `${typeToText(type)}: ${x.message}`, at);
+        return;
+      }
+      throw x;
+    }
+    if (ttl === undefined) {
+      // An SOA without TTL and without $TTL: its MINIMUM field (RFC 1035 §5.1 practice; BIND warns too).
+      ttl = new DataView(rdata.buffer, rdata.byteOffset + rdata.length - 4).getUint32(0);
+      diagnostics.push(
+        diag(
+          'warning',
+          'POPDNS_W_NO_TTL',
+          `SOA has no TTL and there is no $TTL: using MINIMUM ${ttl}`,
+          pos(typeTok),
+        ),
+      );
+    }
+    state.lastTtl = ttl;
+    records.push({ owner, type, class: CLASS.IN, ttl, rdata, pos: pos(start) });
+  };
+
+  parseText(text, opts.file, 0, [resolve(opts.file)]);
+  zoneOrigin ??= opts.origin;
+  const origin = zoneOrigin ?? Uint8Array.of(0);
+  if (!zoneOrigin) {
+    diagnostics.push(
+      diag('error', 'POPDNS_E_NO_ORIGIN', 'no $ORIGIN and no origin from the file name', {
+        file: opts.file,
+        line: 1,
+        col: 1,
+      }),
+    );
+  }
+  const out: ParsedZone = { origin, file: opts.file, records, diagnostics };
+  if (state.defaultTtl !== undefined) out.defaultTtl = state.defaultTtl;
+  return out;
+}
+
+/** Writes records as an RFC 1035 master file: SOA first, then owners in canonical order. */
+export function writeMasterFile(
+  origin: Name,
+  records: ZoneRecord[],
+  opts: { defaultTtl?: number } = {},
+): string {
+  const lines: string[] = [`$ORIGIN ${nameToText(origin)}`];
+  if (opts.defaultTtl !== undefined) lines.push(`$TTL ${opts.defaultTtl}`);
+  const sorted = records
+    .map((r, i) => ({ r, i }))
+    .sort((a, b) => {
+      const aSoa = a.r.type === TYPE.SOA && nameEquals(a.r.owner, origin) ? 0 : 1;
+      const bSoa = b.r.type === TYPE.SOA && nameEquals(b.r.owner, origin) ? 0 : 1;
+      return aSoa - bSoa || canonicalCompare(a.r.owner, b.r.owner) || a.r.type - b.r.type || a.i - b.i;
+    });
+  let prev: Name | null = null;
+  for (const { r } of sorted) {
+    const owner =
+      prev && nameEquals(prev, r.owner) && sameCase(prev, r.owner) ? '' : nameToRelativeText(r.owner, origin);
+    prev = r.owner;
+    lines.push(
+      `${owner.padEnd(23)} ${String(r.ttl).padStart(6)} IN ${typeToText(r.type).padEnd(6)} ${rdataToText(r.type, r.rdata, origin)}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function sameCase(a: Name, b: Name): boolean {
+  return Buffer.from(a).equals(Buffer.from(b));
+}
