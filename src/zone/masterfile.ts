@@ -383,7 +383,8 @@ export function parseMasterFile(text: string, opts: MasterFileOptions): ParsedZo
       if (x instanceof RdataError) {
         const at =
           x.token >= 0 && x.token < rtoks.length ? rtoks[x.token]! : (rtoks[rtoks.length - 1] ?? typeTok);
-        err('POPDNS_E_RDATA', `${typeToText(type)}: ${x.message}`, at);
+        const tn = typeToText(type);
+        err('POPDNS_E_RDATA', x.message.startsWith(tn) ? x.message : `${tn}: ${x.message}`, at);
         return;
       }
       throw x;

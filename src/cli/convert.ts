@@ -1,0 +1,45 @@
+/** `popdns convert IN OUT`: RFC 1035 master file ⇄ popdns YAML, losslessly. */
+import { writeFileSync } from 'node:fs';
+import { parseZoneFile } from '../zone/load.js';
+import { writeMasterFile } from '../zone/masterfile.js';
+import { formatDiagnostic } from '../zone/types.js';
+import { writeYamlZone } from '../zone/yamlzone.js';
+
+export type ZoneFormat = 'yaml' | 'zone';
+
+export function formatOfPath(path: string): ZoneFormat | null {
+  if (/\.ya?ml$/i.test(path)) return 'yaml';
+  if (/\.(zone|db)$/i.test(path)) return 'zone';
+  return null;
+}
+
+/** Converts one zone file; returns the text in the other format, or the parse errors. */
+export function convertZone(input: string, to: ZoneFormat): { text: string | null; errors: string[] } {
+  const parsed = parseZoneFile(input);
+  const errors = parsed.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
+  if (errors.length > 0) return { text: null, errors };
+  const opts = parsed.defaultTtl !== undefined ? { defaultTtl: parsed.defaultTtl } : {};
+  const text =
+    to === 'yaml'
+      ? writeYamlZone(parsed.origin, parsed.records, opts)
+      : writeMasterFile(parsed.origin, parsed.records, opts);
+  return { text, errors: [] };
+}
+
+export function runConvert(input: string, output: string, opts: { to?: string }): number {
+  const to = (opts.to as ZoneFormat | undefined) ?? formatOfPath(output);
+  if (to !== 'yaml' && to !== 'zone') {
+    process.stderr.write(
+      `popdns convert: cannot tell the output format of "${output}": name it *.yaml or *.zone, or pass --to yaml|zone [POPDNS_E_USAGE]\n`,
+    );
+    return 2;
+  }
+  const res = convertZone(input, to);
+  if (res.text === null) {
+    for (const e of res.errors) process.stderr.write(`${e}\n`);
+    return 1;
+  }
+  if (output === '-') process.stdout.write(res.text);
+  else writeFileSync(output, res.text);
+  return 0;
+}

@@ -1,0 +1,525 @@
+/**
+ * The popdns YAML zone format (docs/zone-format.md): what operators edit. Parsed with the `yaml`
+ * package so every problem has the line and column of the key or value at fault; never throws.
+ */
+import {
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  type Pair,
+  parseDocument,
+  type Scalar,
+  stringify,
+  type YAMLMap,
+} from 'yaml';
+import { CLASS, MAX_TTL, TYPE, typeFromText, typeToText } from '../wire/constants.js';
+import {
+  canonicalCompare,
+  type Name,
+  NameError,
+  nameEquals,
+  nameFromText,
+  nameKey,
+  nameToRelativeText,
+  nameToText,
+  ROOT,
+} from '../wire/name.js';
+import {
+  parsePeriod,
+  RdataError,
+  rdataFromFields,
+  rdataFromText,
+  rdataTarget,
+  rdataToText,
+  tokenize,
+} from '../wire/rdata.js';
+import { type Diagnostic, diag, type ParsedZone, type Position, type ZoneRecord } from './types.js';
+
+export interface YamlZoneOptions {
+  file: string;
+  /** Origin when the file has no `origin:` key (derived from the file name by the caller). */
+  origin?: Name;
+}
+
+/** SOA timer defaults (RIPE-203 style): refresh 2h, retry 1h, expire 2w, minimum 1h. */
+export const SOA_DEFAULTS = {
+  serial: 1,
+  refresh: 7200,
+  retry: 3600,
+  expire: 1209600,
+  minimum: 3600,
+} as const;
+export const DEFAULT_TTL = 3600;
+
+const TOP_KEYS = new Set(['origin', 'ttl', 'soa', 'records']);
+const SOA_KEYS = new Set(['mname', 'rname', 'serial', 'refresh', 'retry', 'expire', 'minimum', 'ttl']);
+
+export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
+  const diagnostics: Diagnostic[] = [];
+  const records: ZoneRecord[] = [];
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
+  const posAt = (offset: number): Position => {
+    const p = lc.linePos(offset);
+    return { file: opts.file, line: p.line, col: p.col };
+  };
+  const posOf = (node: Node | null | undefined): Position => posAt(node?.range?.[0] ?? 0);
+  const err = (code: string, msg: string, node: Node | null | undefined): void => {
+    diagnostics.push(diag('error', code, msg, posOf(node)));
+  };
+  const result = (origin: Name, defaultTtl?: number): ParsedZone => {
+    const out: ParsedZone = { origin, file: opts.file, records, diagnostics };
+    if (defaultTtl !== undefined) out.defaultTtl = defaultTtl;
+    return out;
+  };
+
+  for (const e of doc.errors) {
+    diagnostics.push(diag('error', 'POPDNS_E_YAML_SYNTAX', e.message.split('\n')[0]!, posAt(e.pos[0])));
+  }
+  if (doc.errors.length > 0) return result(opts.origin ?? ROOT);
+  const top = doc.contents;
+  if (!isMap(top)) {
+    err('POPDNS_E_YAML_TYPE', 'a zone file is a mapping with origin, ttl, soa and records', top);
+    return result(opts.origin ?? ROOT);
+  }
+
+  /** The scalar's text as written (so `A: 1.0` or `TXT: 010` keep their digits). */
+  const scalarText = (node: Scalar): string => {
+    if (typeof node.value === 'string') return node.value;
+    const r = node.range;
+    return r ? text.slice(r[0], r[1]).trim() : String(node.value);
+  };
+  const ttlOf = (node: Node | null | undefined, what: string): number | undefined => {
+    if (!isScalar(node) || node.value === null) {
+      err('POPDNS_E_BAD_TTL', `${what} must be a number of seconds or a duration like 1h`, node);
+      return undefined;
+    }
+    const s = scalarText(node);
+    const v = parsePeriod(s);
+    if (v === undefined || v > MAX_TTL) {
+      err(
+        'POPDNS_E_BAD_TTL',
+        `${what} "${s}" is not a TTL 0..2147483647 (seconds, or units like 1h30m)`,
+        node,
+      );
+      return undefined;
+    }
+    return v;
+  };
+
+  let origin = opts.origin;
+  let zoneTtl: number | undefined;
+  let soaPair: Pair | undefined;
+  let recordsPair: Pair | undefined;
+  for (const pair of top.items) {
+    const key = isScalar(pair.key) ? String(pair.key.value) : '';
+    const keyNode = pair.key as Node;
+    if (key === 'origin') {
+      const v = pair.value as Node;
+      if (!isScalar(v) || typeof v.value !== 'string')
+        err('POPDNS_E_YAML_TYPE', 'origin must be a domain name', v);
+      else {
+        try {
+          origin = nameFromText(v.value.endsWith('.') ? v.value : `${v.value}.`);
+        } catch (x) {
+          err('POPDNS_E_NAME', (x as Error).message, v);
+        }
+      }
+    } else if (key === 'ttl') zoneTtl = ttlOf(pair.value as Node, 'ttl');
+    else if (key === 'soa') soaPair = pair;
+    else if (key === 'records') recordsPair = pair;
+    else if (key === 'dnssec') err('POPDNS_E_YAML_UNKNOWN_KEY', 'dnssec: is not supported yet', keyNode);
+    else {
+      err(
+        'POPDNS_E_YAML_UNKNOWN_KEY',
+        `unknown key "${key}" (a zone has ${[...TOP_KEYS].join(', ')})`,
+        keyNode,
+      );
+    }
+  }
+  if (!origin) {
+    diagnostics.push(
+      diag('error', 'POPDNS_E_NO_ORIGIN', 'no origin: key and no origin from the file name', posAt(0)),
+    );
+    return result(ROOT);
+  }
+  const zoneOrigin = origin;
+  const defaultTtl = zoneTtl ?? DEFAULT_TTL;
+
+  // records:
+  const apexNsTargets: Name[] = [];
+  if (recordsPair) {
+    const recs = recordsPair.value as Node;
+    if (!isMap(recs))
+      err(
+        'POPDNS_E_YAML_TYPE',
+        'records must map owner names to their records',
+        recs ?? (recordsPair.key as Node),
+      );
+    else {
+      for (const ownerPair of (recs as YAMLMap).items) {
+        parseOwner(ownerPair);
+      }
+    }
+  }
+
+  function parseOwner(ownerPair: Pair): void {
+    const keyNode = ownerPair.key as Node;
+    if (!isScalar(keyNode)) {
+      err('POPDNS_E_YAML_TYPE', 'an owner name must be a plain string', keyNode);
+      return;
+    }
+    const ownerText = scalarText(keyNode);
+    let owner: Name;
+    try {
+      owner = nameFromText(ownerText, zoneOrigin);
+    } catch (x) {
+      err('POPDNS_E_NAME', (x as Error).message, keyNode);
+      return;
+    }
+    const body = ownerPair.value as Node | null;
+    if (!isMap(body)) {
+      err(
+        'POPDNS_E_YAML_TYPE',
+        `${ownerText} needs a mapping of record types (e.g. A: 192.0.2.1)`,
+        body ?? keyNode,
+      );
+      return;
+    }
+    let nameTtl: number | undefined;
+    for (const p of (body as YAMLMap).items) {
+      if (isScalar(p.key) && p.key.value === 'ttl') nameTtl = ttlOf(p.value as Node, `ttl of ${ownerText}`);
+    }
+    for (const p of (body as YAMLMap).items) {
+      const tk = p.key as Node;
+      const tkey = isScalar(tk) ? String(tk.value) : '';
+      if (tkey === 'ttl') continue;
+      const type = tkey === tkey.toUpperCase() ? typeFromText(tkey) : undefined;
+      if (type === undefined) {
+        const hint =
+          typeFromText(tkey) !== undefined ? ` (record types are upper case: ${tkey.toUpperCase()})` : '';
+        err(
+          tkey === tkey.toUpperCase() && /^[A-Z]/.test(tkey)
+            ? 'POPDNS_E_UNKNOWN_TYPE'
+            : 'POPDNS_E_YAML_UNKNOWN_KEY',
+          `unknown ${tkey === tkey.toUpperCase() ? 'record type' : 'key'} "${tkey}" at ${ownerText}${hint}`,
+          tk,
+        );
+        continue;
+      }
+      if (type === TYPE.SOA) {
+        err('POPDNS_E_YAML_UNKNOWN_KEY', 'write the SOA in the top-level soa: block, not under records', tk);
+        continue;
+      }
+      const v = p.value as Node | null;
+      if (v === null || (isScalar(v) && v.value === null)) {
+        err('POPDNS_E_YAML_TYPE', `${tkey} at ${ownerText} has no value`, v ?? tk);
+        continue;
+      }
+      const items: Node[] = isSeq(v) ? (v.items as Node[]) : [v];
+      if (isSeq(v) && items.length === 0)
+        err('POPDNS_E_YAML_TYPE', `${tkey} at ${ownerText} is an empty list`, v);
+      for (const item of items) {
+        const rec = parseValue(owner, type, item, nameTtl ?? defaultTtl);
+        if (rec) {
+          records.push(rec);
+          if (type === TYPE.NS && nameEquals(owner, zoneOrigin)) {
+            const target = rdataTarget(TYPE.NS, rec.rdata);
+            if (target) apexNsTargets.push(target);
+          }
+        }
+      }
+    }
+  }
+
+  function parseValue(owner: Name, type: number, node: Node, ttl: number): ZoneRecord | null {
+    const pos = posOf(node);
+    const tname = typeToText(type);
+    const fail = (e: unknown, at: Node, tokens?: { line: number; col: number }[]): null => {
+      if (e instanceof RdataError) {
+        const tok = tokens && e.token >= 0 ? tokens[Math.min(e.token, tokens.length - 1)] : undefined;
+        diagnostics.push(
+          diag(
+            'error',
+            'POPDNS_E_RDATA',
+            e.message.startsWith(tname) ? e.message : `${tname}: ${e.message}`,
+            tok ? { file: opts.file, line: tok.line, col: tok.col } : posOf(at),
+          ),
+        );
+        return null;
+      }
+      if (e instanceof NameError) {
+        err('POPDNS_E_NAME', `${tname}: ${e.message}`, at);
+        return null;
+      }
+      throw e;
+    };
+    const fromPresentation = (s: string, at: Node): Uint8Array | null => {
+      const p = posOf(at);
+      // Token columns point into the YAML line for plain and quoted-on-one-line scalars.
+      const quoted = isScalar(at) && (at.type === 'QUOTE_DOUBLE' || at.type === 'QUOTE_SINGLE');
+      const tokens = tokenize(s, p.line, p.col + (quoted ? 1 : 0));
+      try {
+        return rdataFromText(type, tokens, zoneOrigin);
+      } catch (e) {
+        return fail(e, at, tokens);
+      }
+    };
+    let rdata: Uint8Array | null = null;
+    let recTtl = ttl;
+    if (isScalar(node)) {
+      if (typeof node.value === 'boolean') {
+        err('POPDNS_E_YAML_TYPE', `${tname} value ${String(node.value)} is a YAML boolean; quote it`, node);
+        return null;
+      }
+      const s = scalarText(node);
+      rdata = type === TYPE.TXT ? txtLiteral(s) : fromPresentation(s, node);
+    } else if (isMap(node)) {
+      const m = node as YAMLMap;
+      const fields: Record<string, unknown> = {};
+      let valueNode: Node | undefined;
+      let stringsNode: Node | undefined;
+      for (const p of m.items) {
+        const k = isScalar(p.key) ? String(p.key.value) : '';
+        if (k === 'ttl') {
+          const t = ttlOf(p.value as Node, `ttl of this ${tname}`);
+          if (t === undefined) return null;
+          recTtl = t;
+        } else if (k === 'value') valueNode = p.value as Node;
+        else if (k === 'strings' && type === TYPE.TXT) stringsNode = p.value as Node;
+        else fields[k] = (p.value as Node | null)?.toJSON?.() ?? null;
+      }
+      // CAA has a field called value: with other fields present, it is the structured form.
+      if (valueNode && type === TYPE.CAA && Object.keys(fields).length > 0) {
+        fields.value = valueNode.toJSON();
+        valueNode = undefined;
+      }
+      if (valueNode) {
+        if (Object.keys(fields).length > 0 || stringsNode) {
+          err('POPDNS_E_YAML_UNKNOWN_KEY', `a ${tname} with value: takes only ttl besides it`, m);
+          return null;
+        }
+        if (!isScalar(valueNode)) {
+          err('POPDNS_E_YAML_TYPE', 'value: must be a presentation-format string', valueNode);
+          return null;
+        }
+        rdata = fromPresentation(scalarText(valueNode), valueNode);
+      } else if (stringsNode) {
+        if (Object.keys(fields).length > 0) {
+          err('POPDNS_E_YAML_UNKNOWN_KEY', 'a TXT with strings: takes only ttl besides it', m);
+          return null;
+        }
+        const list = isSeq(stringsNode) ? (stringsNode.items as Node[]) : [stringsNode];
+        const parts: number[] = [];
+        for (const s of list) {
+          if (!isScalar(s)) {
+            err('POPDNS_E_YAML_TYPE', 'strings: must be a list of strings', s);
+            return null;
+          }
+          parts.push(...txtLiteral(scalarText(s)));
+        }
+        rdata = Uint8Array.from(parts);
+      } else {
+        try {
+          rdata = rdataFromFields(type, fields, zoneOrigin);
+        } catch (e) {
+          return fail(e, m);
+        }
+      }
+    } else {
+      err('POPDNS_E_YAML_TYPE', `${tname} must be a string, a mapping, or a list of them`, node);
+      return null;
+    }
+    if (!rdata) return null;
+    return { owner, type, class: CLASS.IN, ttl: recTtl, rdata, pos };
+  }
+
+  // soa: (after records, so the first apex NS can be the default MNAME)
+  const soaNode = soaPair?.value as Node | undefined;
+  const soaPos = soaPair ? posOf(soaPair.key as Node) : posAt(0);
+  if (soaPair) {
+    const soa: Record<string, number | Name> = {};
+    let soaTtl = defaultTtl;
+    if (soaNode !== null && soaNode !== undefined && !isMap(soaNode)) {
+      err(
+        'POPDNS_E_YAML_TYPE',
+        'soa must be a mapping (mname, rname, serial, refresh, retry, expire, minimum, ttl)',
+        soaNode,
+      );
+    } else {
+      for (const p of (soaNode as YAMLMap | undefined)?.items ?? []) {
+        const k = isScalar(p.key) ? String(p.key.value) : '';
+        const v = p.value as Node;
+        if (!SOA_KEYS.has(k)) {
+          err(
+            'POPDNS_E_YAML_UNKNOWN_KEY',
+            `unknown soa key "${k}" (${[...SOA_KEYS].join(', ')})`,
+            p.key as Node,
+          );
+          continue;
+        }
+        if (k === 'mname' || k === 'rname') {
+          if (!isScalar(v) || typeof v.value !== 'string') {
+            err('POPDNS_E_YAML_TYPE', `soa ${k} must be a domain name`, v);
+            continue;
+          }
+          try {
+            soa[k] =
+              k === 'rname' && v.value.includes('@')
+                ? mailToName(v.value)
+                : nameFromText(v.value, zoneOrigin);
+          } catch (x) {
+            err('POPDNS_E_NAME', `soa ${k}: ${(x as Error).message}`, v);
+          }
+        } else if (k === 'ttl') {
+          soaTtl = ttlOf(v, 'soa ttl') ?? soaTtl;
+        } else if (k === 'serial') {
+          const s = isScalar(v) ? scalarText(v) : '';
+          if (!/^[0-9]+$/.test(s) || Number(s) > 0xffffffff)
+            err('POPDNS_E_RDATA', `soa serial "${s}" is not 0..4294967295`, v);
+          else soa[k] = Number(s);
+        } else {
+          const t = ttlOf(v, `soa ${k}`);
+          if (t !== undefined) soa[k] = t;
+        }
+      }
+    }
+    const mname = (soa.mname as Name | undefined) ?? apexNsTargets[0];
+    if (!mname) {
+      err('POPDNS_E_RDATA', 'soa has no mname and the apex has no NS to take it from', soaPair.key as Node);
+    } else {
+      const rname = (soa.rname as Name | undefined) ?? nameFromText('hostmaster', zoneOrigin);
+      const num = (k: keyof typeof SOA_DEFAULTS): number => (soa[k] as number | undefined) ?? SOA_DEFAULTS[k];
+      const rd = new Uint8Array(mname.length + rname.length + 20);
+      rd.set(mname, 0);
+      rd.set(rname, mname.length);
+      const dv = new DataView(rd.buffer, mname.length + rname.length);
+      dv.setUint32(0, num('serial'));
+      dv.setUint32(4, num('refresh'));
+      dv.setUint32(8, num('retry'));
+      dv.setUint32(12, num('expire'));
+      dv.setUint32(16, num('minimum'));
+      records.unshift({
+        owner: zoneOrigin,
+        type: TYPE.SOA,
+        class: CLASS.IN,
+        ttl: soaTtl,
+        rdata: rd,
+        pos: soaPos,
+      });
+    }
+  }
+  return result(zoneOrigin, zoneTtl);
+}
+
+/** `hostmaster@example.com` → `hostmaster.example.com.`, dots in the local part escaped (RFC 1035 §8). */
+export function mailToName(mail: string): Name {
+  const at = mail.lastIndexOf('@');
+  const local = mail.slice(0, at).replace(/\\/g, '\\\\').replace(/\./g, '\\.');
+  const domain = mail.slice(at + 1);
+  return nameFromText(`${local}.${domain.endsWith('.') ? domain : `${domain}.`}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writer
+
+/** TXT data split the way a literal YAML string is (255-octet chunks); one empty string for "". */
+function txtLiteral(text: string): Uint8Array {
+  const bytes = Buffer.from(text, 'utf8');
+  const parts: number[] = [];
+  if (bytes.length === 0) parts.push(0);
+  for (let i = 0; i < bytes.length; i += 255) {
+    const chunk = bytes.subarray(i, i + 255);
+    parts.push(chunk.length, ...chunk);
+  }
+  return Uint8Array.from(parts);
+}
+
+/** The literal text of a TXT record when writing it as a plain YAML string round-trips exactly. */
+function plainTxt(rdata: Uint8Array): string | null {
+  let s = '';
+  let i = 0;
+  while (i < rdata.length) {
+    const len = rdata[i]!;
+    for (const b of rdata.subarray(i + 1, i + 1 + len)) {
+      if (b < 0x20 || b > 0x7e) return null;
+      s += String.fromCharCode(b);
+    }
+    i += 1 + len;
+  }
+  return Buffer.from(txtLiteral(s)).equals(Buffer.from(rdata)) ? s : null;
+}
+
+export function writeYamlZone(
+  origin: Name,
+  records: ZoneRecord[],
+  opts: { defaultTtl?: number } = {},
+): string {
+  const soaRec = records.find((r) => r.type === TYPE.SOA && nameEquals(r.owner, origin));
+  const ttlCounts = new Map<number, number>();
+  for (const r of records) if (r !== soaRec) ttlCounts.set(r.ttl, (ttlCounts.get(r.ttl) ?? 0) + 1);
+  const zoneTtl =
+    opts.defaultTtl ??
+    [...ttlCounts.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0] ??
+    DEFAULT_TTL;
+  const doc: Record<string, unknown> = { origin: nameToText(origin), ttl: zoneTtl };
+  if (soaRec) {
+    const rd = soaRec.rdata;
+    const { name: mname, next } = readPlainName(rd, 0);
+    const { name: rname, next: end } = readPlainName(rd, next);
+    const dv = new DataView(rd.buffer, rd.byteOffset + end);
+    const soa: Record<string, unknown> = {
+      mname: nameToRelativeText(mname, origin),
+      rname: nameToRelativeText(rname, origin),
+      serial: dv.getUint32(0),
+      refresh: dv.getUint32(4),
+      retry: dv.getUint32(8),
+      expire: dv.getUint32(12),
+      minimum: dv.getUint32(16),
+    };
+    if (soaRec.ttl !== zoneTtl) soa.ttl = soaRec.ttl;
+    doc.soa = soa;
+  }
+  const owners = new Map<string, { owner: Name; byType: Map<number, ZoneRecord[]> }>();
+  for (const r of records) {
+    if (r === soaRec) continue;
+    const k = nameKey(r.owner);
+    let o = owners.get(k);
+    if (!o) {
+      o = { owner: r.owner, byType: new Map() };
+      owners.set(k, o);
+    }
+    const list = o.byType.get(r.type) ?? [];
+    list.push(r);
+    o.byType.set(r.type, list);
+  }
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const o of [...owners.values()].sort((a, b) => canonicalCompare(a.owner, b.owner))) {
+    const body: Record<string, unknown> = {};
+    for (const [type, list] of [...o.byType.entries()].sort((a, b) => a[0] - b[0])) {
+      const values = list.map((r) => {
+        let v: unknown;
+        if (type === TYPE.TXT) {
+          const lit = plainTxt(r.rdata);
+          v = lit !== null ? lit : { value: rdataToText(type, r.rdata, origin) };
+        } else {
+          v = rdataToText(type, r.rdata, origin);
+        }
+        if (r.ttl === zoneTtl) return v;
+        return { value: rdataToText(type, r.rdata, origin), ttl: r.ttl };
+      });
+      body[typeToText(type)] = values.length === 1 ? values[0] : values;
+    }
+    out[nameToRelativeText(o.owner, origin)] = body;
+  }
+  doc.records = out;
+  return stringify(doc, { lineWidth: 0, defaultKeyType: 'PLAIN', defaultStringType: 'PLAIN' });
+}
+
+function readPlainName(b: Uint8Array, off: number): { name: Name; next: number } {
+  let i = off;
+  while (b[i] !== 0) i += b[i]! + 1;
+  return { name: b.subarray(off, i + 1), next: i + 1 };
+}
