@@ -1,0 +1,241 @@
+/**
+ * Prometheus metrics, built at scrape time from the query path's typed-array counters: prom-client
+ * collect() callbacks read a snapshot, so nothing on the query path ever calls prom-client. Served with
+ * /healthz (the process is alive) and /readyz (zones loaded and listeners bound; 503 while draining).
+ */
+import { createServer, type Server } from 'node:http';
+import { Counter, collectDefaultMetrics, Gauge, type Histogram, Registry } from 'prom-client';
+import {
+  COUNTERS_LAYOUT,
+  type CountersSnapshot,
+  DROP_REASONS,
+  LATENCY_BUCKETS,
+  QTYPE_LABELS,
+  TRANSPORTS,
+} from '../server/counters.js';
+import type { ZoneStatus } from '../server/server.js';
+import { rcodeToText } from '../wire/constants.js';
+
+export interface MetricsInput {
+  counters: CountersSnapshot;
+  zones: ZoneStatus[];
+  reloads: { success: number; failure: number };
+}
+
+export interface MetricsSource {
+  collect(): MetricsInput;
+  ready(): boolean;
+  draining(): boolean;
+  version: string;
+}
+
+/** Label of names outside every zone. */
+export const NO_ZONE = '.none';
+
+export function buildRegistry(src: MetricsSource): Registry {
+  const reg = new Registry();
+  collectDefaultMetrics({ register: reg });
+  // These three are gauges named *_total, which breaks Prometheus naming rules (promtool rejects them).
+  for (const m of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    reg.removeSingleMetric(m);
+  }
+  let snap: MetricsInput | null = null;
+  const take = (): MetricsInput => {
+    snap ??= src.collect();
+    return snap;
+  };
+  new Gauge({
+    name: 'popdns_build_info',
+    help: 'popdns version and the Node.js running it (always 1)',
+    labelNames: ['version', 'node_version'],
+    registers: [reg],
+    collect() {
+      // The first collector of a scrape takes the snapshot; later ones reuse it.
+      snap = null;
+      this.set({ version: src.version, node_version: process.version }, 1);
+    },
+  });
+  new Counter({
+    name: 'popdns_queries_total',
+    help: 'Queries answered, by transport, question type, response code and zone',
+    labelNames: ['transport', 'qtype', 'rcode', 'zone'],
+    registers: [reg],
+    collect() {
+      const c = take().counters;
+      this.reset();
+      const { perZone, qtypes, rcodes } = COUNTERS_LAYOUT;
+      c.zones.forEach((zone, zi) => {
+        for (let t = 0; t < TRANSPORTS.length; t++) {
+          for (let q = 0; q < qtypes; q++) {
+            for (let r = 0; r < rcodes; r++) {
+              const v = c.queries[zi * perZone + (t * qtypes + q) * rcodes + r] ?? 0;
+              if (v > 0) {
+                this.inc(
+                  {
+                    transport: TRANSPORTS[t]!,
+                    qtype: QTYPE_LABELS[q]!,
+                    rcode: r === 16 ? 'BADVERS' : rcodeToText(r),
+                    zone: zone === '' ? NO_ZONE : zone,
+                  },
+                  v,
+                );
+              }
+            }
+          }
+        }
+      });
+    },
+  });
+  new Counter({
+    name: 'popdns_responses_truncated_total',
+    help: 'Responses sent with TC=1 because they did not fit',
+    labelNames: ['transport'],
+    registers: [reg],
+    collect() {
+      const c = take().counters;
+      this.reset();
+      TRANSPORTS.forEach((t, i) => {
+        this.inc({ transport: t }, c.truncated[i] ?? 0);
+      });
+    },
+  });
+  new Counter({
+    name: 'popdns_packets_dropped_total',
+    help: 'Packets not answered normally: short (no header, dropped), response (QR=1, dropped), formerr (answered FORMERR)',
+    labelNames: ['reason'],
+    registers: [reg],
+    collect() {
+      const c = take().counters;
+      this.reset();
+      DROP_REASONS.forEach((r, i) => {
+        this.inc({ reason: r }, c.dropped[i] ?? 0);
+      });
+    },
+  });
+  new Gauge({
+    name: 'popdns_tcp_connections',
+    help: 'TCP connections open now',
+    registers: [reg],
+    collect() {
+      this.set(take().counters.tcpOpen);
+    },
+  });
+  new Counter({
+    name: 'popdns_tcp_connections_refused_total',
+    help: 'TCP connections refused or closed early because of the connection cap',
+    registers: [reg],
+    collect() {
+      this.reset();
+      this.inc(take().counters.tcpRefused);
+    },
+  });
+  const zoneGauge = (name: string, help: string, pick: (z: ZoneStatus) => number): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['zone'],
+      registers: [reg],
+      collect() {
+        this.reset();
+        for (const z of take().zones) if (z.origin !== '') this.set({ zone: z.origin }, pick(z));
+      },
+    });
+  };
+  zoneGauge('popdns_zone_serial', 'SOA serial of the zone version being served', (z) => z.serial);
+  zoneGauge('popdns_zone_records', 'Records in the zone version being served', (z) => z.records);
+  zoneGauge(
+    'popdns_zone_last_load_timestamp_seconds',
+    'Unix time of the last successful load of the zone',
+    (z) => z.loadedAt,
+  );
+  new Counter({
+    name: 'popdns_zone_load_failures_total',
+    help: 'Failed loads of a zone file (the previous version stays in service)',
+    labelNames: ['file'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const z of take().zones) this.inc({ file: z.file }, z.loadFailures);
+    },
+  });
+  new Counter({
+    name: 'popdns_reloads_total',
+    help: 'Zone reloads, by result (failure: at least one zone failed and kept its previous version)',
+    labelNames: ['result'],
+    registers: [reg],
+    collect() {
+      const r = take().reloads;
+      this.reset();
+      this.inc({ result: 'success' }, r.success);
+      this.inc({ result: 'failure' }, r.failure);
+    },
+  });
+  // A histogram whose buckets are counted on the query path: prom-client formats it, our typed
+  // array supplies the values (prom-client's Histogram can only observe(), not be set at scrape time).
+  const name = 'popdns_query_duration_seconds';
+  const help = 'Time from a query being read to its answer being ready, in the server';
+  reg.registerMetric({
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    get: async () => {
+      const c = take().counters;
+      let cum = 0;
+      const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+      LATENCY_BUCKETS.forEach((le, i) => {
+        cum += c.latencyBuckets[i] ?? 0;
+        values.push({ labels: { le }, value: cum, metricName: `${name}_bucket` });
+      });
+      cum += c.latencyBuckets[LATENCY_BUCKETS.length] ?? 0;
+      values.push({ labels: { le: '+Inf' }, value: cum, metricName: `${name}_bucket` });
+      values.push({ labels: {}, value: c.latencySum, metricName: `${name}_sum` });
+      values.push({ labels: {}, value: c.latencyCount, metricName: `${name}_count` });
+      return { name, help, type: 'histogram', aggregator: 'sum', values };
+    },
+    reset: () => {},
+  } as unknown as Histogram);
+  return reg;
+}
+
+/** Serves /metrics, /healthz and /readyz. */
+export function startMetricsServer(host: string, port: number, src: MetricsSource): Promise<Server> {
+  const reg = buildRegistry(src);
+  const server = createServer((req, res) => {
+    const url = (req.url ?? '/').split('?')[0];
+    if (url === '/metrics') {
+      reg
+        .metrics()
+        .then((body) => {
+          res.writeHead(200, { 'content-type': reg.contentType });
+          res.end(body);
+        })
+        .catch((e: unknown) => {
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end(`metrics failed: ${String(e)}\n`);
+        });
+      return;
+    }
+    if (url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok\n');
+      return;
+    }
+    if (url === '/readyz') {
+      const draining = src.draining();
+      const ready = src.ready() && !draining;
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' });
+      res.end(ready ? 'ready\n' : draining ? 'draining\n' : 'not ready: zones or listeners not up yet\n');
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found: try /metrics, /healthz, /readyz\n');
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}

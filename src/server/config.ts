@@ -1,0 +1,159 @@
+/**
+ * The server's YAML config file (deploy/popdns.yaml is the documented example). Flags on the command
+ * line win over the file. Unknown keys are errors with line:col, like in zone files.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { parsePeriod } from '../wire/rdata.js';
+import { type ListenAddr, parseListen } from './listen.js';
+import { TCP_DEFAULTS, type TcpOptions } from './tcp.js';
+
+export interface ServerConfig {
+  zones: string;
+  listen: ListenAddr[];
+  /** True when listen came from the defaults (an unavailable ::1 is then skipped with a warning). */
+  listenDefault: boolean;
+  identity: string;
+  /** NSID payload; null = never send. Default: the identity. */
+  nsid: string | null;
+  /** Version string; null = refuse version.server/version.bind. */
+  version: string | null;
+  metrics: ListenAddr | null;
+  workers: number;
+  ednsUdpSize: number;
+  tcp: TcpOptions;
+  /** Seconds to keep answering after SIGTERM while BGP withdraws the prefix. */
+  drainSeconds: number;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'POPDNS_E_CONFIG';
+}
+
+export const DEFAULT_LISTEN = ['127.0.0.1:5353', '[::1]:5353'];
+
+export function defaultConfig(version: string, cores: number): ServerConfig {
+  const id = hostname();
+  return {
+    zones: 'zones',
+    listen: DEFAULT_LISTEN.map(parseListen),
+    listenDefault: true,
+    identity: id,
+    nsid: id,
+    version: `popdns ${version}`,
+    metrics: parseListen('127.0.0.1:9153'),
+    workers: cores,
+    ednsUdpSize: 1232,
+    tcp: { ...TCP_DEFAULTS },
+    drainSeconds: 5,
+  };
+}
+
+const KEYS = [
+  'zones',
+  'listen',
+  'identity',
+  'nsid',
+  'version',
+  'metrics',
+  'workers',
+  'edns-udp-size',
+  'tcp-idle-timeout',
+  'tcp-max-connections',
+  'drain',
+] as const;
+
+/** Reads a config file over `base`; throws ConfigError naming file:line:col. */
+export function loadConfigFile(path: string, base: ServerConfig): ServerConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${path}: cannot read config: ${(e as Error).message} [POPDNS_E_CONFIG]`);
+  }
+  return parseConfig(text, path, base);
+}
+
+export function parseConfig(text: string, file: string, base: ServerConfig): ServerConfig {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
+  const fail = (node: Node | null | undefined, msg: string, offset?: number): never => {
+    const p = lc.linePos(offset ?? node?.range?.[0] ?? 0);
+    throw new ConfigError(`${file}:${p.line}:${p.col}: error: ${msg} [POPDNS_E_CONFIG]`);
+  };
+  const e = doc.errors[0];
+  if (e) fail(null, e.message.split('\n')[0]!, e.pos[0]);
+  const cfg: ServerConfig = { ...base, tcp: { ...base.tcp } };
+  if (doc.contents === null) return cfg;
+  const top = doc.contents;
+  if (!isMap(top)) return fail(top, 'the config file is a mapping of settings');
+  const str = (n: Node, what: string): string => {
+    if (!isScalar(n) || (typeof n.value !== 'string' && typeof n.value !== 'number'))
+      fail(n, `${what} must be a string`);
+    return String((n as { value: unknown }).value);
+  };
+  const num = (n: Node, what: string, min: number, max: number): number => {
+    const v = isScalar(n) ? Number(n.value) : Number.NaN;
+    if (!Number.isInteger(v) || v < min || v > max) fail(n, `${what} must be a whole number ${min}..${max}`);
+    return v;
+  };
+  const seconds = (n: Node, what: string): number => {
+    const v = isScalar(n) ? parsePeriod(String(n.value)) : undefined;
+    if (v === undefined) fail(n, `${what} must be seconds or a duration like 10s`);
+    return v as number;
+  };
+  const addr = (n: Node, what: string): ListenAddr => {
+    try {
+      return parseListen(str(n, what));
+    } catch (x) {
+      return fail(n, (x as Error).message.replace(' [POPDNS_E_CONFIG]', ''));
+    }
+  };
+  for (const pair of top.items) {
+    const k = isScalar(pair.key) ? String(pair.key.value) : '';
+    const v = pair.value as Node;
+    switch (k as (typeof KEYS)[number]) {
+      case 'zones':
+        cfg.zones = str(v, 'zones');
+        break;
+      case 'listen': {
+        const items = isSeq(v) ? (v.items as Node[]) : [v];
+        cfg.listen = items.map((i) => addr(i, 'listen'));
+        cfg.listenDefault = false;
+        break;
+      }
+      case 'identity':
+        cfg.identity = str(v, 'identity');
+        if (base.nsid === base.identity) cfg.nsid = cfg.identity;
+        break;
+      case 'nsid':
+        cfg.nsid = isScalar(v) && v.value === false ? null : str(v, 'nsid');
+        break;
+      case 'version':
+        cfg.version = isScalar(v) && v.value === false ? null : str(v, 'version');
+        break;
+      case 'metrics':
+        cfg.metrics = isScalar(v) && v.value === false ? null : addr(v, 'metrics');
+        break;
+      case 'workers':
+        cfg.workers = num(v, 'workers', 1, 256);
+        break;
+      case 'edns-udp-size':
+        cfg.ednsUdpSize = num(v, 'edns-udp-size', 512, 4096);
+        break;
+      case 'tcp-idle-timeout':
+        cfg.tcp.idleTimeout = seconds(v, 'tcp-idle-timeout') * 1000;
+        break;
+      case 'tcp-max-connections':
+        cfg.tcp.maxConnections = num(v, 'tcp-max-connections', 1, 1_000_000);
+        break;
+      case 'drain':
+        cfg.drainSeconds = seconds(v, 'drain');
+        break;
+      default:
+        fail(pair.key as Node, `unknown setting "${k}" (known: ${KEYS.join(', ')})`);
+    }
+  }
+  return cfg;
+}

@@ -1,0 +1,154 @@
+/**
+ * Per-worker counters on the query path: plain typed arrays, turned into Prometheus metrics only at
+ * scrape time (src/metrics). Incrementing is an index computation and an add — no allocation, no
+ * prom-client call per query.
+ */
+
+export const TRANSPORTS = ['udp', 'tcp'] as const;
+export const QTYPE_LABELS = [
+  'A',
+  'AAAA',
+  'CNAME',
+  'MX',
+  'NS',
+  'SOA',
+  'TXT',
+  'SRV',
+  'PTR',
+  'CAA',
+  'HTTPS',
+  'SVCB',
+  'DS',
+  'DNSKEY',
+  'ANY',
+  'AXFR',
+  'IXFR',
+  'other',
+] as const;
+const QTYPE_NUMBERS = [1, 28, 5, 15, 2, 6, 16, 33, 12, 257, 65, 64, 43, 48, 255, 252, 251];
+/** Rcodes 0–15 by number, and BADVERS (16) as the last bucket. */
+export const RCODE_BUCKETS = 17;
+export const DROP_REASONS = ['short', 'response', 'formerr'] as const;
+/** Upper bounds (seconds) of the answer-latency histogram buckets. */
+export const LATENCY_BUCKETS = [
+  0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.025, 0.1,
+];
+
+const QTYPE_BUCKET = new Uint8Array(65536).fill(QTYPE_LABELS.length - 1);
+QTYPE_NUMBERS.forEach((t, i) => {
+  QTYPE_BUCKET[t] = i;
+});
+
+const PER_ZONE = TRANSPORTS.length * QTYPE_LABELS.length * RCODE_BUCKETS;
+
+export interface CountersSnapshot {
+  /** Zone labels by index; index 0 is "" (names outside every zone). */
+  zones: string[];
+  /** queries[zone * PER_ZONE + (transport * qtypes + qtype) * rcodes + rcode] */
+  queries: number[];
+  truncated: number[];
+  dropped: number[];
+  tcpOpen: number;
+  tcpRefused: number;
+  latencyBuckets: number[];
+  latencySum: number;
+  latencyCount: number;
+}
+
+export class Counters {
+  private zoneIndex = new Map<string, number>([['', 0]]);
+  private zoneNames: string[] = [''];
+  private queries = new Float64Array(PER_ZONE * 8);
+  readonly truncated = new Float64Array(TRANSPORTS.length);
+  readonly dropped = new Float64Array(DROP_REASONS.length);
+  tcpOpen = 0;
+  tcpRefused = 0;
+  readonly latency = new Float64Array(LATENCY_BUCKETS.length + 1);
+  latencySum = 0;
+
+  /** A stable index for a zone label; grows the arrays the first time a zone is seen. */
+  zone(origin: string): number {
+    let i = this.zoneIndex.get(origin);
+    if (i === undefined) {
+      i = this.zoneNames.length;
+      this.zoneIndex.set(origin, i);
+      this.zoneNames.push(origin);
+      if ((i + 1) * PER_ZONE > this.queries.length) {
+        const bigger = new Float64Array(this.queries.length * 2);
+        bigger.set(this.queries);
+        this.queries = bigger;
+      }
+    }
+    return i;
+  }
+
+  query(transport: number, qtype: number, rcode: number, zone: number): void {
+    const r = rcode > 15 ? 16 : rcode;
+    this.queries[
+      zone * PER_ZONE + (transport * QTYPE_LABELS.length + QTYPE_BUCKET[qtype]!) * RCODE_BUCKETS + r
+    ]! += 1;
+  }
+
+  observeLatency(seconds: number): void {
+    let i = 0;
+    while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]!) i++;
+    this.latency[i]! += 1;
+    this.latencySum += seconds;
+  }
+
+  snapshot(): CountersSnapshot {
+    let count = 0;
+    for (const v of this.latency) count += v;
+    return {
+      zones: [...this.zoneNames],
+      queries: Array.from(this.queries.subarray(0, this.zoneNames.length * PER_ZONE)),
+      truncated: Array.from(this.truncated),
+      dropped: Array.from(this.dropped),
+      tcpOpen: this.tcpOpen,
+      tcpRefused: this.tcpRefused,
+      latencyBuckets: Array.from(this.latency),
+      latencySum: this.latencySum,
+      latencyCount: count,
+    };
+  }
+}
+
+/** Sums snapshots from several workers into one (zones matched by label). */
+export function sumSnapshots(snaps: CountersSnapshot[]): CountersSnapshot {
+  const zones: string[] = [''];
+  const index = new Map<string, number>([['', 0]]);
+  for (const s of snaps) for (const z of s.zones) if (!index.has(z)) index.set(z, zones.push(z) - 1);
+  const out: CountersSnapshot = {
+    zones,
+    queries: new Array<number>(zones.length * PER_ZONE).fill(0),
+    truncated: new Array<number>(TRANSPORTS.length).fill(0),
+    dropped: new Array<number>(DROP_REASONS.length).fill(0),
+    tcpOpen: 0,
+    tcpRefused: 0,
+    latencyBuckets: new Array<number>(LATENCY_BUCKETS.length + 1).fill(0),
+    latencySum: 0,
+    latencyCount: 0,
+  };
+  for (const s of snaps) {
+    s.zones.forEach((z, zi) => {
+      const to = index.get(z)! * PER_ZONE;
+      for (let k = 0; k < PER_ZONE; k++) out.queries[to + k]! += s.queries[zi * PER_ZONE + k] ?? 0;
+    });
+    s.truncated.forEach((v, i) => {
+      out.truncated[i]! += v;
+    });
+    s.dropped.forEach((v, i) => {
+      out.dropped[i]! += v;
+    });
+    s.latencyBuckets.forEach((v, i) => {
+      out.latencyBuckets[i]! += v;
+    });
+    out.tcpOpen += s.tcpOpen;
+    out.tcpRefused += s.tcpRefused;
+    out.latencySum += s.latencySum;
+    out.latencyCount += s.latencyCount;
+  }
+  return out;
+}
+
+export const COUNTERS_LAYOUT = { perZone: PER_ZONE, qtypes: QTYPE_LABELS.length, rcodes: RCODE_BUCKETS };

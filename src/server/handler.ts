@@ -1,0 +1,319 @@
+/**
+ * Bytes in, bytes out: the one place that turns a query into a response, shared by UDP and TCP.
+ *
+ * Fast path: read header and question by offset → look the question up in the answer cache (keyed by
+ * a hash of the lower-cased name, qtype and DO) → copy the query's header and question, patch flags
+ * and counts, copy the precomputed sections, append OPT → send. The sections are laid out for a
+ * question at offset 12, so compression pointers into the question are valid for any query with the
+ * same name in any letter case. A miss runs the engine once and fills the cache.
+ */
+import { performance } from 'node:perf_hooks';
+import { chaosAnswer } from '../query/chaos.js';
+import { resolve } from '../query/engine.js';
+import type { Answer } from '../query/types.js';
+import { CLASS, RCODE, TYPE } from '../wire/constants.js';
+import {
+  MessageWriter,
+  PARSE,
+  parseQuery,
+  QueryInfo,
+  responseFlags,
+  type WireRRset,
+} from '../wire/message.js';
+import { rdataNames } from '../wire/rdata.js';
+import type { ZoneSet } from '../zone/zoneset.js';
+import type { Counters } from './counters.js';
+
+export interface HandlerConfig {
+  identity: string;
+  /** NSID payload (RFC 5001), or null to never send one. */
+  nsid: Uint8Array | null;
+  /** Version string for version.server/version.bind, or null to refuse. */
+  version: string | null;
+  /** Our EDNS UDP payload size (default 1232). */
+  ednsUdpSize: number;
+}
+
+interface CacheEntry {
+  qname: Uint8Array;
+  qtype: number;
+  dnssecOk: boolean;
+  flagsAa: boolean;
+  rcode: number;
+  an: number;
+  ns: number;
+  ar: number;
+  body: Buffer;
+  zone: number;
+}
+
+/** Most entries the answer cache holds before it starts over (random-name floods stay bounded). */
+const CACHE_MAX = 200_000;
+
+const TRANSPORT_UDP = 0;
+const TRANSPORT_TCP = 1;
+
+function lower(b: number): number {
+  return b >= 0x41 && b <= 0x5a ? b | 0x20 : b;
+}
+
+export class Handler {
+  private readonly q = new QueryInfo();
+  private readonly w = new MessageWriter();
+  private cache = new Map<number, CacheEntry[]>();
+  private cacheSize = 0;
+  private zoneSet: ZoneSet;
+  /** OPT records as bytes: [DO][NSID]. */
+  private readonly opts: Buffer[][];
+
+  constructor(
+    private readonly cfg: HandlerConfig,
+    zones: ZoneSet,
+    private readonly counters: Counters,
+  ) {
+    this.zoneSet = zones;
+    this.opts = [false, true].map((d) =>
+      [false, true].map((n) => {
+        const w = new MessageWriter(600);
+        w.limit = 600;
+        w.writeOpt(cfg.ednsUdpSize, 0, d, n ? cfg.nsid : null);
+        return w.result();
+      }),
+    );
+  }
+
+  get zones(): ZoneSet {
+    return this.zoneSet;
+  }
+
+  /** Swaps in a new zone set (after a reload). Cached answers belong to the old one and are dropped. */
+  set zones(z: ZoneSet) {
+    this.zoneSet = z;
+    this.cache = new Map();
+    this.cacheSize = 0;
+  }
+
+  /** Answers one message; null means send nothing (unreadable header, or a response). */
+  handle(msg: Buffer, tcp: boolean): Buffer | null {
+    const t0 = performance.now();
+    const out = this.answer(msg, tcp);
+    this.counters.observeLatency((performance.now() - t0) / 1000);
+    return out;
+  }
+
+  private answer(msg: Buffer, tcp: boolean): Buffer | null {
+    const q = this.q;
+    const transport = tcp ? TRANSPORT_TCP : TRANSPORT_UDP;
+    const st = parseQuery(msg, q);
+    if (st === PARSE.DROP) {
+      this.counters.dropped[msg.length < 12 ? 0 : 1]! += 1;
+      return null;
+    }
+    if (st === PARSE.FORMERR) {
+      this.counters.dropped[2]! += 1;
+      this.counters.query(transport, q.qtype, RCODE.FORMERR, 0);
+      return this.bare(msg, 12, RCODE.FORMERR);
+    }
+    if (st === PARSE.NOTIMP) {
+      this.counters.query(transport, q.qtype, RCODE.NOTIMP, 0);
+      return this.bare(msg, q.questionEnd, RCODE.NOTIMP);
+    }
+    const limit = tcp
+      ? 65535
+      : q.hasEdns
+        ? Math.max(512, Math.min(q.ednsUdpSize, this.cfg.ednsUdpSize))
+        : 512;
+    if (q.hasEdns && q.ednsVersion > 0) {
+      // RFC 6891 §6.1.3: BADVERS (16) = extended rcode 1 in the OPT, 0 in the header.
+      this.counters.query(transport, q.qtype, 16, 0);
+      const w = this.w;
+      w.begin(msg, q.questionEnd, limit);
+      w.writeOpt(this.cfg.ednsUdpSize, 1, q.dnssecOk, null);
+      w.setCounts(0, 0, 1);
+      w.setFlags(q.flags, false, false, 0);
+      return w.result();
+    }
+    if (q.qclass === CLASS.IN) {
+      if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR) {
+        // popdns offers no zone transfers: a policy refusal on both transports (over UDP, FORMERR would
+        // wrongly say the query is malformed).
+        this.counters.query(transport, q.qtype, RCODE.REFUSED, 0);
+        return this.withOpt(msg, limit, RCODE.REFUSED);
+      }
+      const hit = this.lookup(msg);
+      if (hit) {
+        const res = this.fromEntry(msg, hit, limit);
+        if (res) {
+          this.counters.query(transport, q.qtype, hit.rcode, hit.zone);
+          return res;
+        }
+      }
+      const qname = msg.subarray(12, q.qnameEnd);
+      const ans = resolve(this.zoneSet, qname, q.qtype);
+      const zone = ans.zone ? this.counters.zone(ans.zone.originText) : 0;
+      this.counters.query(transport, q.qtype, ans.rcode, zone);
+      const entry = this.fill(msg, ans, zone);
+      const res = entry ? this.fromEntry(msg, entry, limit) : null;
+      if (res) return res;
+      return this.encode(msg, ans, limit, transport);
+    }
+    if (q.qclass === CLASS.CH) {
+      const qname = msg.subarray(12, q.qnameEnd);
+      const ch = chaosAnswer(this.cfg, qname, q.qtype);
+      this.counters.query(transport, q.qtype, ch.rcode, 0);
+      const ans: Answer = {
+        rcode: ch.rcode,
+        aa: false,
+        answer: ch.answer,
+        authority: [],
+        additional: [],
+        requiredAdditional: 0,
+        zone: null,
+      };
+      return this.encode(msg, ans, limit, transport);
+    }
+    this.counters.query(transport, q.qtype, RCODE.REFUSED, 0);
+    return this.withOpt(msg, limit, RCODE.REFUSED);
+  }
+
+  private key(qtype: number, dnssecOk: boolean): number {
+    return (this.q.qhash ^ Math.imul(qtype + 1, 0x9e3779b1) ^ (dnssecOk ? 0x5bd1e995 : 0)) >>> 0;
+  }
+
+  private lookup(msg: Buffer): CacheEntry | null {
+    const q = this.q;
+    const list = this.cache.get(this.key(q.qtype, q.dnssecOk));
+    if (!list) return null;
+    const n = q.qnameEnd - 12;
+    outer: for (const e of list) {
+      if (e.qtype !== q.qtype || e.dnssecOk !== q.dnssecOk || e.qname.length !== n) continue;
+      for (let i = 0; i < n; i++) if (e.qname[i] !== lower(msg[12 + i]!)) continue outer;
+      return e;
+    }
+    return null;
+  }
+
+  /** Encodes the full answer (no size limit) and stores its sections in the cache. */
+  private fill(msg: Buffer, ans: Answer, zone: number): CacheEntry | null {
+    const q = this.q;
+    const w = this.w;
+    w.begin(msg, q.questionEnd, 65535);
+    const an = this.writeSets(ans.answer);
+    const ns = this.writeSets(ans.authority);
+    const ar = this.writeSets(ans.additional);
+    if (an < 0 || ns < 0 || ar < 0) return null;
+    const qname = new Uint8Array(q.qnameEnd - 12);
+    for (let i = 0; i < qname.length; i++) qname[i] = lower(msg[12 + i]!);
+    const entry: CacheEntry = {
+      qname,
+      qtype: q.qtype,
+      dnssecOk: q.dnssecOk,
+      flagsAa: ans.aa,
+      rcode: ans.rcode,
+      an,
+      ns,
+      ar,
+      body: Buffer.from(w.buf.subarray(q.questionEnd, w.pos)),
+      zone,
+    };
+    if (this.cacheSize >= CACHE_MAX) {
+      this.cache = new Map();
+      this.cacheSize = 0;
+    }
+    const k = this.key(q.qtype, q.dnssecOk);
+    const list = this.cache.get(k);
+    if (list) list.push(entry);
+    else this.cache.set(k, [entry]);
+    this.cacheSize++;
+    return entry;
+  }
+
+  /** Builds the response from cached sections; null when it would not fit (the slow path truncates). */
+  private fromEntry(msg: Buffer, e: CacheEntry, limit: number): Buffer | null {
+    const q = this.q;
+    const opt = q.hasEdns ? this.opts[q.dnssecOk ? 1 : 0]![q.nsidRequested && this.cfg.nsid ? 1 : 0]! : null;
+    const total = q.questionEnd + e.body.length + (opt ? opt.length : 0);
+    if (total > limit) return null;
+    const out = Buffer.allocUnsafe(total);
+    msg.copy(out, 0, 0, q.questionEnd);
+    out.writeUInt16BE(responseFlags(q.flags, e.flagsAa, false, e.rcode), 2);
+    out.writeUInt16BE(1, 4);
+    out.writeUInt16BE(e.an, 6);
+    out.writeUInt16BE(e.ns, 8);
+    out.writeUInt16BE(e.ar + (opt ? 1 : 0), 10);
+    e.body.copy(out, q.questionEnd);
+    if (opt) opt.copy(out, q.questionEnd + e.body.length);
+    return out;
+  }
+
+  private writeSets(sets: WireRRset[]): number {
+    let n = 0;
+    for (const s of sets) {
+      const c = this.w.writeRRset(s, rdataNames);
+      if (c < 0) return -1;
+      n += c;
+    }
+    return n;
+  }
+
+  /**
+   * The slow path with truncation (like Knot): answer and authority must fit whole, and so must the
+   * required glue (RFC 9471); other additional RRsets are added while they fit. Otherwise TC=1 with
+   * the question (and OPT) only.
+   */
+  private encode(msg: Buffer, ans: Answer, limit: number, transport: number): Buffer {
+    const q = this.q;
+    const w = this.w;
+    const opt = q.hasEdns ? this.opts[q.dnssecOk ? 1 : 0]![q.nsidRequested && this.cfg.nsid ? 1 : 0]! : null;
+    const room = limit - (opt ? opt.length : 0);
+    w.begin(msg, q.questionEnd, room);
+    let tc = false;
+    const an = this.writeSets(ans.answer);
+    const ns = an < 0 ? -1 : this.writeSets(ans.authority);
+    let ar = 0;
+    if (an < 0 || ns < 0) tc = true;
+    else {
+      for (let i = 0; i < ans.additional.length; i++) {
+        const c = w.writeRRset(ans.additional[i]!, rdataNames);
+        if (c < 0) {
+          if (i < ans.requiredAdditional) {
+            tc = true;
+            break;
+          }
+          continue;
+        }
+        ar += c;
+      }
+    }
+    if (tc) {
+      this.counters.truncated[transport]! += 1;
+      w.begin(msg, q.questionEnd, room);
+    }
+    if (opt) {
+      w.buf.set(opt, w.pos);
+      w.pos += opt.length;
+    }
+    w.setCounts(tc ? 0 : an, tc ? 0 : ns, (tc ? 0 : ar) + (opt ? 1 : 0));
+    w.setFlags(q.flags, ans.aa, tc, ans.rcode);
+    return w.result();
+  }
+
+  /** Header (and question, if `questionEnd` > 12) only, with an rcode; no OPT. */
+  private bare(msg: Buffer, questionEnd: number, rcode: number): Buffer {
+    const w = this.w;
+    w.begin(msg, questionEnd, 65535);
+    w.setFlags(this.q.flags, false, false, rcode);
+    return w.result();
+  }
+
+  /** The question, an rcode, and OPT when the query had EDNS. */
+  private withOpt(msg: Buffer, limit: number, rcode: number): Buffer {
+    const q = this.q;
+    const w = this.w;
+    w.begin(msg, q.questionEnd, limit);
+    if (q.hasEdns) w.writeOpt(this.cfg.ednsUdpSize, 0, q.dnssecOk, q.nsidRequested ? this.cfg.nsid : null);
+    w.setCounts(0, 0, q.hasEdns ? 1 : 0);
+    w.setFlags(q.flags, false, false, rcode);
+    return w.result();
+  }
+}

@@ -1,0 +1,241 @@
+/**
+ * The running server: loads the zones, binds UDP and TCP on every listen address, reloads without
+ * loss, and drains on shutdown. Transports hand bytes to the Handler; they know nothing of zones.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { nameToText } from '../wire/name.js';
+import { listZoneFiles, loadZoneFile } from '../zone/load.js';
+import { formatDiagnostic } from '../zone/types.js';
+import type { Zone } from '../zone/zone.js';
+import { ZoneSet } from '../zone/zoneset.js';
+import type { ServerConfig } from './config.js';
+import { Counters } from './counters.js';
+import { Handler } from './handler.js';
+import { formatListen, type ListenAddr } from './listen.js';
+import { TcpListener } from './tcp.js';
+
+export interface ZoneStatus {
+  origin: string;
+  file: string;
+  serial: number;
+  records: number;
+  /** Unix time (s) of the last successful load of this zone's file. */
+  loadedAt: number;
+  loadFailures: number;
+}
+
+export interface ReloadResult {
+  ok: boolean;
+  loaded: number;
+  failed: number;
+  removed: number;
+}
+
+export interface Logger {
+  info(msg: string): void;
+  error(msg: string): void;
+}
+
+const consoleLogger: Logger = {
+  info: (m) => process.stdout.write(`${m}\n`),
+  error: (m) => process.stderr.write(`${m}\n`),
+};
+
+export class PopdnsServer {
+  readonly counters = new Counters();
+  readonly handler: Handler;
+  private readonly zoneFiles = new Map<string, Zone>();
+  private readonly status = new Map<string, ZoneStatus>();
+  private readonly udp: Socket[] = [];
+  private readonly tcp: TcpListener[] = [];
+  readonly bound: { transport: 'udp' | 'tcp'; addr: ListenAddr }[] = [];
+  reloads = { success: 0, failure: 0 };
+  draining = false;
+  ready = false;
+
+  constructor(
+    readonly cfg: ServerConfig,
+    private readonly log: Logger = consoleLogger,
+  ) {
+    this.handler = new Handler(
+      {
+        identity: cfg.identity,
+        nsid: cfg.nsid === null ? null : Buffer.from(cfg.nsid, 'utf8'),
+        version: cfg.version,
+        ednsUdpSize: cfg.ednsUdpSize,
+      },
+      new ZoneSet([]),
+      this.counters,
+    );
+  }
+
+  /** Loads every zone file; on a reload a failing file keeps its previous zone. */
+  loadZones(): ReloadResult {
+    let files: string[];
+    try {
+      files = listZoneFiles(this.cfg.zones);
+    } catch (e) {
+      this.log.error(
+        `popdns: cannot read zone directory ${this.cfg.zones}: ${(e as Error).message} [POPDNS_E_ZONES_DIR]`,
+      );
+      return { ok: false, loaded: 0, failed: 1, removed: 0 };
+    }
+    let loaded = 0;
+    let failed = 0;
+    let removed = 0;
+    const next = new Map<string, Zone>();
+    const byOrigin = new Map<string, string>();
+    for (const file of files) {
+      const res = loadZoneFile(file);
+      for (const d of res.diagnostics) if (d.severity === 'error') this.log.error(formatDiagnostic(d));
+      const prev = this.zoneFiles.get(file);
+      let zone = res.zone;
+      if (zone) {
+        const key = zone.originText.toLowerCase();
+        const other = byOrigin.get(key);
+        if (other) {
+          this.log.error(
+            `${file}:1:1: error: zone ${zone.originText} is also defined in ${other} [POPDNS_E_DUPLICATE_ZONE]`,
+          );
+          zone = null;
+        } else byOrigin.set(key, file);
+      }
+      if (zone) {
+        next.set(file, zone);
+        loaded++;
+        this.status.set(file, {
+          origin: zone.originText,
+          file,
+          serial: zone.serial,
+          records: zone.recordCount,
+          loadedAt: Date.now() / 1000,
+          loadFailures: this.status.get(file)?.loadFailures ?? 0,
+        });
+      } else {
+        failed++;
+        const st = this.status.get(file);
+        if (st) st.loadFailures++;
+        else {
+          this.status.set(file, { origin: '', file, serial: 0, records: 0, loadedAt: 0, loadFailures: 1 });
+        }
+        if (prev) {
+          next.set(file, prev);
+          this.log.error(
+            `popdns: ${file}: keeping the previous version of ${prev.originText} (serial ${prev.serial})`,
+          );
+        }
+      }
+    }
+    for (const file of this.zoneFiles.keys()) {
+      if (!files.includes(file)) {
+        removed++;
+        this.status.delete(file);
+        this.log.info(`popdns: ${file} is gone: zone ${this.zoneFiles.get(file)!.originText} removed`);
+      }
+    }
+    for (const file of [...this.status.keys()]) if (!files.includes(file)) this.status.delete(file);
+    this.zoneFiles.clear();
+    for (const [f, z] of next) this.zoneFiles.set(f, z);
+    // One assignment: queries in flight finish on the set they started with.
+    this.handler.zones = new ZoneSet(next.values());
+    return { ok: failed === 0, loaded, failed, removed };
+  }
+
+  zones(): ZoneStatus[] {
+    return [...this.status.values()].filter((s) => s.origin !== '' || s.loadFailures > 0);
+  }
+
+  reload(): ReloadResult {
+    const r = this.loadZones();
+    if (r.ok) this.reloads.success++;
+    else this.reloads.failure++;
+    this.log.info(
+      `popdns: reload ${r.ok ? 'done' : 'done with errors'}: ${r.loaded} zones loaded, ${r.failed} failed, ${r.removed} removed`,
+    );
+    return r;
+  }
+
+  private bindUdp(addr: ListenAddr): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      const s = createSocket({ type: addr.family === 6 ? 'udp6' : 'udp4', ipv6Only: addr.family === 6 });
+      const handler = this.handler;
+      s.on('message', (msg, rinfo) => {
+        const out = handler.handle(msg, false);
+        if (out) s.send(out, rinfo.port, rinfo.address);
+      });
+      s.once('error', reject);
+      s.bind({ address: addr.host, port: addr.port, exclusive: true }, () => {
+        s.off('error', reject);
+        s.on('error', (e) => this.log.error(`popdns: udp ${formatListen(addr)}: ${e.message}`));
+        try {
+          s.setRecvBufferSize(4 * 1024 * 1024);
+          s.setSendBufferSize(4 * 1024 * 1024);
+        } catch {
+          // the kernel caps these; the defaults still work
+        }
+        resolve(s);
+      });
+    });
+  }
+
+  /** Binds every listener (UDP and TCP on each address). Rejects with a clear message on failure. */
+  async listen(): Promise<void> {
+    for (const want of this.cfg.listen) {
+      // Port 0 picks a free port; TCP then binds the same one.
+      const addr = { ...want };
+      try {
+        const s = await this.bindUdp(addr);
+        addr.port = s.address().port;
+        this.udp.push(s);
+        this.bound.push({ transport: 'udp', addr });
+        const t = new TcpListener(() => this.handler, this.counters, this.cfg.tcp);
+        await t.listen(addr);
+        this.tcp.push(t);
+        this.bound.push({ transport: 'tcp', addr });
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        if (
+          this.cfg.listenDefault &&
+          addr.family === 6 &&
+          (err.code === 'EADDRNOTAVAIL' || err.code === 'EAFNOSUPPORT')
+        ) {
+          this.log.error(
+            `popdns: warning: ${formatListen(addr)} is not available on this host (no IPv6?); skipped`,
+          );
+          continue;
+        }
+        throw new Error(`cannot listen on ${formatListen(addr)}: ${err.message} [POPDNS_E_LISTEN]`);
+      }
+    }
+  }
+
+  /** Loads zones and binds listeners, printing one line per zone and per listener. */
+  async start(): Promise<void> {
+    const r = this.loadZones();
+    if (r.loaded === 0) {
+      throw new Error(`no zone loaded from ${this.cfg.zones} [POPDNS_E_NO_ZONES]`);
+    }
+    for (const z of this.handler.zones.zones) {
+      const st = [...this.status.values()].find((s) => s.origin === z.originText);
+      this.log.info(
+        `zone ${nameToText(z.origin)} serial ${z.serial} records ${z.recordCount} file ${st?.file ?? z.file}`,
+      );
+    }
+    await this.listen();
+    for (const b of this.bound) this.log.info(`listening ${b.transport} ${formatListen(b.addr)}`);
+    this.ready = true;
+  }
+
+  /** Closes every listener and connection. */
+  async close(): Promise<void> {
+    this.ready = false;
+    for (const s of this.udp) s.close();
+    await Promise.all(this.tcp.map((t) => t.shutdown()));
+    this.udp.length = 0;
+    this.tcp.length = 0;
+  }
+
+  get tcpConnections(): number {
+    return this.tcp.reduce((n, t) => n + t.connections, 0);
+  }
+}

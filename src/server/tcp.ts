@@ -1,0 +1,169 @@
+/**
+ * DNS over TCP (RFC 7766): 2-byte length framing, partial reads, pipelined queries answered in order
+ * of arrival, an idle timeout, a short timeout for a message that stalls half-way, a write timeout for
+ * clients that stop reading, and a cap on connections that closes the oldest idle one first.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Counters } from './counters.js';
+import type { Handler } from './handler.js';
+import type { ListenAddr } from './listen.js';
+
+export interface TcpOptions {
+  /** Close a connection with no query for this long (ms). */
+  idleTimeout: number;
+  /** Close a connection whose message stays incomplete this long (ms). */
+  stallTimeout: number;
+  /** Close a connection whose responses are not read for this long (ms). */
+  writeTimeout: number;
+  maxConnections: number;
+}
+
+export const TCP_DEFAULTS: TcpOptions = {
+  idleTimeout: 10_000,
+  stallTimeout: 2_000,
+  writeTimeout: 5_000,
+  maxConnections: 1000,
+};
+
+/** Stop reading from a client when this much of its answers is still unsent. */
+const MAX_PENDING_WRITE = 256 * 1024;
+
+interface Conn {
+  socket: Socket;
+  buf: Buffer | null;
+  lastActivity: number;
+  timer: NodeJS.Timeout | null;
+  writeTimer: NodeJS.Timeout | null;
+}
+
+export class TcpListener {
+  readonly server: Server;
+  private readonly conns = new Set<Conn>();
+
+  constructor(
+    private readonly handler: () => Handler,
+    private readonly counters: Counters,
+    private readonly opts: TcpOptions,
+  ) {
+    this.server = createServer({ noDelay: true }, (s) => this.accept(s));
+    this.server.on('error', () => {});
+  }
+
+  listen(addr: ListenAddr): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (e: Error): void => reject(e);
+      this.server.once('error', onError);
+      this.server.listen(
+        { host: addr.host, port: addr.port, ipv6Only: addr.family === 6, backlog: 1024 },
+        () => {
+          this.server.off('error', onError);
+          resolve();
+        },
+      );
+    });
+  }
+
+  get connections(): number {
+    return this.conns.size;
+  }
+
+  private accept(socket: Socket): void {
+    if (this.conns.size >= this.opts.maxConnections) {
+      // Make room by closing the connection idle the longest; refuse if none is idle.
+      let oldest: Conn | null = null;
+      for (const c of this.conns) {
+        if (
+          c.buf === null &&
+          c.socket.writableLength === 0 &&
+          (!oldest || c.lastActivity < oldest.lastActivity)
+        ) {
+          oldest = c;
+        }
+      }
+      if (!oldest) {
+        this.counters.tcpRefused++;
+        socket.destroy();
+        return;
+      }
+      this.close(oldest);
+      this.counters.tcpRefused++;
+    }
+    const conn: Conn = { socket, buf: null, lastActivity: Date.now(), timer: null, writeTimer: null };
+    this.conns.add(conn);
+    this.counters.tcpOpen++;
+    this.arm(conn, this.opts.idleTimeout);
+    socket.on('data', (d: Buffer) => this.onData(conn, d));
+    socket.on('error', () => this.close(conn));
+    socket.on('close', () => this.close(conn));
+    socket.on('end', () => {
+      socket.end();
+    });
+    socket.on('drain', () => {
+      if (conn.writeTimer) {
+        clearTimeout(conn.writeTimer);
+        conn.writeTimer = null;
+      }
+      if (socket.isPaused()) socket.resume();
+    });
+  }
+
+  private arm(conn: Conn, ms: number): void {
+    if (conn.timer) clearTimeout(conn.timer);
+    conn.timer = setTimeout(() => this.close(conn), ms);
+    conn.timer.unref();
+  }
+
+  private onData(conn: Conn, data: Buffer): void {
+    let buf = conn.buf ? Buffer.concat([conn.buf, data]) : data;
+    let off = 0;
+    const handler = this.handler();
+    while (buf.length - off >= 2) {
+      const len = buf.readUInt16BE(off);
+      if (len === 0) {
+        this.close(conn);
+        return;
+      }
+      if (buf.length - off - 2 < len) break;
+      const msg = buf.subarray(off + 2, off + 2 + len);
+      off += 2 + len;
+      const out = handler.handle(msg, true);
+      if (out) {
+        const frame = Buffer.allocUnsafe(out.length + 2);
+        frame.writeUInt16BE(out.length, 0);
+        out.copy(frame, 2);
+        conn.socket.write(frame);
+      }
+      conn.lastActivity = Date.now();
+    }
+    buf = buf.subarray(off);
+    conn.buf = buf.length > 0 ? Buffer.from(buf) : null;
+    // An incomplete message must complete quickly; a connection between messages may idle longer.
+    this.arm(conn, conn.buf ? this.opts.stallTimeout : this.opts.idleTimeout);
+    const s = conn.socket;
+    if (s.writableLength > 0 && !conn.writeTimer) {
+      conn.writeTimer = setTimeout(() => this.close(conn), this.opts.writeTimeout);
+      conn.writeTimer.unref();
+    }
+    if (s.writableLength > MAX_PENDING_WRITE) s.pause();
+  }
+
+  private close(conn: Conn): void {
+    if (!this.conns.delete(conn)) return;
+    this.counters.tcpOpen--;
+    if (conn.timer) clearTimeout(conn.timer);
+    if (conn.writeTimer) clearTimeout(conn.writeTimer);
+    conn.socket.destroy();
+  }
+
+  /** Stops accepting and closes every connection. */
+  async shutdown(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const c of [...this.conns]) this.close(c);
+    await closed;
+  }
+
+  /** Stops accepting new connections but keeps answering on open ones. */
+  stopAccepting(): void {
+    this.server.close();
+  }
+}

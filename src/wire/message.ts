@@ -1,0 +1,352 @@
+/**
+ * DNS messages on the wire: a zero-copy query reader that fills a reused structure by offset, and a
+ * response writer with name compression. Nothing here knows about zones.
+ */
+import { EDNS_OPTION, OPCODE, TYPE } from './constants.js';
+import type { Name } from './name.js';
+
+/** What parseQuery decided. */
+export const PARSE = {
+  OK: 0,
+  /** Not even a header, or a response (QR=1): send nothing. */
+  DROP: 1,
+  /** Readable header, malformed rest: answer FORMERR. */
+  FORMERR: 2,
+  /** An opcode we don't implement: answer NOTIMP. */
+  NOTIMP: 3,
+} as const;
+
+/** The parsed query, by offsets into the received buffer. One instance is reused for every packet. */
+export class QueryInfo {
+  id = 0;
+  /** Header flags word as received. */
+  flags = 0;
+  opcode = 0;
+  /** Offset just past the question name (the name itself is at 12). */
+  qnameEnd = 12;
+  /** Offset just past the question (qtype, qclass). 12 when there is no readable question. */
+  questionEnd = 12;
+  qtype = 0;
+  qclass = 0;
+  /** FNV-1a hash of the lower-cased question name bytes. */
+  qhash = 0;
+  hasEdns = false;
+  ednsUdpSize = 0;
+  ednsVersion = 0;
+  dnssecOk = false;
+  nsidRequested = false;
+}
+
+function lower(b: number): number {
+  return b >= 0x41 && b <= 0x5a ? b | 0x20 : b;
+}
+
+/**
+ * Reads header, the one question and the OPT record. Bounded: the question name may not be compressed
+ * (a pointer can only point back into the header), labels ≤ 63, the name ≤ 255 octets; additional
+ * records are walked by their lengths; anything that runs past the end is FORMERR.
+ */
+export function parseQuery(msg: Uint8Array, q: QueryInfo): number {
+  q.hasEdns = false;
+  q.dnssecOk = false;
+  q.nsidRequested = false;
+  q.ednsVersion = 0;
+  q.ednsUdpSize = 0;
+  q.questionEnd = 12;
+  q.qnameEnd = 12;
+  const len = msg.length;
+  if (len < 12) return PARSE.DROP;
+  q.id = (msg[0]! << 8) | msg[1]!;
+  const flags = (msg[2]! << 8) | msg[3]!;
+  q.flags = flags;
+  if (flags & 0x8000) return PARSE.DROP;
+  q.opcode = (flags >> 11) & 0xf;
+  const qd = (msg[4]! << 8) | msg[5]!;
+  const an = (msg[6]! << 8) | msg[7]!;
+  const ns = (msg[8]! << 8) | msg[9]!;
+  const ar = (msg[10]! << 8) | msg[11]!;
+  if (qd !== 1) return q.opcode === OPCODE.QUERY ? PARSE.FORMERR : PARSE.NOTIMP;
+  // The question name, hashed as we go.
+  let p = 12;
+  let h = 0x811c9dc5;
+  for (;;) {
+    if (p >= len) return PARSE.FORMERR;
+    const l = msg[p]!;
+    if (l === 0) {
+      p++;
+      break;
+    }
+    if (l > 63) return PARSE.FORMERR; // compression pointers and extended labels
+    if (p + 1 + l > len || p + 1 + l - 12 > 254) return PARSE.FORMERR;
+    h = Math.imul(h ^ l, 0x01000193);
+    for (let i = p + 1; i <= p + l; i++) h = Math.imul(h ^ lower(msg[i]!), 0x01000193);
+    p += l + 1;
+  }
+  if (p + 4 > len) return PARSE.FORMERR;
+  q.qnameEnd = p;
+  q.qhash = h >>> 0;
+  q.qtype = (msg[p]! << 8) | msg[p + 1]!;
+  q.qclass = (msg[p + 2]! << 8) | msg[p + 3]!;
+  p += 4;
+  q.questionEnd = p;
+  if (q.opcode !== OPCODE.QUERY) return PARSE.NOTIMP;
+  if (an !== 0 || ns !== 0) return PARSE.FORMERR;
+  if (q.qtype === TYPE.OPT) return PARSE.FORMERR;
+  for (let r = 0; r < ar; r++) {
+    // Owner name: walked, not decoded. OPT's must be the root.
+    const nameStart = p;
+    let hops = 0;
+    for (;;) {
+      if (p >= len) return PARSE.FORMERR;
+      const l = msg[p]!;
+      if (l === 0) {
+        p++;
+        break;
+      }
+      if ((l & 0xc0) === 0xc0) {
+        if (p + 2 > len || ++hops > 1) return PARSE.FORMERR;
+        p += 2;
+        break;
+      }
+      if (l > 63 || p + 1 + l > len) return PARSE.FORMERR;
+      p += l + 1;
+    }
+    if (p + 10 > len) return PARSE.FORMERR;
+    const type = (msg[p]! << 8) | msg[p + 1]!;
+    const rdlen = (msg[p + 8]! << 8) | msg[p + 9]!;
+    const rdStart = p + 10;
+    if (rdStart + rdlen > len) return PARSE.FORMERR;
+    if (type === TYPE.OPT) {
+      if (q.hasEdns || msg[nameStart] !== 0) return PARSE.FORMERR;
+      q.hasEdns = true;
+      q.ednsUdpSize = (msg[p + 2]! << 8) | msg[p + 3]!;
+      q.ednsVersion = msg[p + 5]!;
+      q.dnssecOk = (msg[p + 6]! & 0x80) !== 0;
+      let o = rdStart;
+      const end = rdStart + rdlen;
+      while (o < end) {
+        if (o + 4 > end) return PARSE.FORMERR;
+        const code = (msg[o]! << 8) | msg[o + 1]!;
+        const olen = (msg[o + 2]! << 8) | msg[o + 3]!;
+        if (o + 4 + olen > end) return PARSE.FORMERR;
+        if (code === EDNS_OPTION.NSID) q.nsidRequested = true;
+        o += 4 + olen;
+      }
+    }
+    p = rdStart + rdlen;
+  }
+  if (p !== len) return PARSE.FORMERR;
+  return PARSE.OK;
+}
+
+/** A resource record set to write: owner, type, class, TTL and uncompressed RDATA. */
+export interface WireRRset {
+  owner: Name;
+  type: number;
+  class: number;
+  ttl: number;
+  rdatas: Uint8Array[];
+}
+
+/** Finds offsets of names embedded in RDATA that may be compressed. */
+export type CompressibleNames = (type: number, rdata: Uint8Array) => { offset: number; compress: boolean }[];
+
+/**
+ * Writes a response into a buffer, compressing names against those already written (RFC 1035 §4.1.4).
+ * The compression table maps lower-cased name suffixes to their offsets; it is only used when a
+ * response is built from scratch (the hot path copies precomputed bytes instead).
+ */
+export class MessageWriter {
+  buf: Buffer;
+  pos = 0;
+  limit = 0;
+  private readonly names = new Map<string, number>();
+
+  constructor(size = 65535 + 2) {
+    this.buf = Buffer.alloc(size);
+  }
+
+  /** Starts a response: copies the query's header and question (byte for byte, case preserved). */
+  begin(query: Uint8Array, questionEnd: number, limit: number): void {
+    this.names.clear();
+    this.limit = limit;
+    this.buf.set(query.subarray(0, questionEnd), 0);
+    this.pos = questionEnd;
+    this.buf.writeUInt16BE(questionEnd > 12 ? 1 : 0, 4);
+    this.buf.writeUInt32BE(0, 6);
+    this.buf.writeUInt16BE(0, 10);
+    if (questionEnd > 12) this.registerName(12);
+  }
+
+  /** Records every suffix of the (uncompressed) name written at `offset`. */
+  private registerName(offset: number): void {
+    let p = offset;
+    const b = this.buf;
+    while (b[p] !== 0 && (b[p]! & 0xc0) === 0) {
+      const key = this.keyAt(p);
+      if (key === null) return;
+      if (!this.names.has(key)) this.names.set(key, p);
+      p += b[p]! + 1;
+    }
+  }
+
+  /** The lower-cased name starting at `p` (following pointers) as a key. */
+  private keyAt(p: number): string | null {
+    let s = '';
+    const b = this.buf;
+    let hops = 0;
+    for (;;) {
+      const l = b[p]!;
+      if (l === 0) return s;
+      if ((l & 0xc0) === 0xc0) {
+        if (++hops > 64) return null;
+        p = ((l & 0x3f) << 8) | b[p + 1]!;
+        continue;
+      }
+      s += String.fromCharCode(l);
+      for (let i = p + 1; i <= p + l; i++) s += String.fromCharCode(lower(b[i]!));
+      p += l + 1;
+    }
+  }
+
+  private nameKeyFrom(name: Name, off: number): string {
+    let s = '';
+    for (let i = off; i < name.length - 1; i++) s += String.fromCharCode(lower(name[i]!));
+    return s;
+  }
+
+  /** Writes a name, compressed where possible; false if it does not fit the limit. */
+  writeName(name: Name, compress: boolean): boolean {
+    const start = this.pos;
+    let i = 0;
+    const b = this.buf;
+    while (i < name.length && name[i] !== 0) {
+      if (compress) {
+        const ptr = this.names.get(this.nameKeyFrom(name, i));
+        if (ptr !== undefined) {
+          if (this.pos + 2 > this.limit) return false;
+          b[this.pos++] = 0xc0 | (ptr >> 8);
+          b[this.pos++] = ptr & 0xff;
+          this.registerNew(start);
+          return true;
+        }
+      }
+      const l = name[i]!;
+      if (this.pos + l + 1 > this.limit) return false;
+      b.set(name.subarray(i, i + l + 1), this.pos);
+      this.pos += l + 1;
+      i += l + 1;
+    }
+    if (this.pos + 1 > this.limit) return false;
+    b[this.pos++] = 0;
+    this.registerNew(start);
+    return true;
+  }
+
+  private registerNew(start: number): void {
+    if (start < 0x3fff) this.registerName(start);
+  }
+
+  /**
+   * Writes one RRset into the current section. All or nothing: on overflow the position is rolled
+   * back and false returned. Returns the number of records written via `count`.
+   */
+  writeRRset(set: WireRRset, names: CompressibleNames | null): number {
+    const mark = this.pos;
+    const b = this.buf;
+    for (const rd of set.rdatas) {
+      if (!this.writeName(set.owner, true) || this.pos + 10 > this.limit) {
+        this.pos = mark;
+        return -1;
+      }
+      b.writeUInt16BE(set.type, this.pos);
+      b.writeUInt16BE(set.class, this.pos + 2);
+      b.writeUInt32BE(set.ttl >>> 0, this.pos + 4);
+      const lenAt = this.pos + 8;
+      this.pos += 10;
+      const rdStart = this.pos;
+      const embedded = names ? names(set.type, rd) : [];
+      if (embedded.length === 0) {
+        if (this.pos + rd.length > this.limit) {
+          this.pos = mark;
+          return -1;
+        }
+        b.set(rd, this.pos);
+        this.pos += rd.length;
+      } else {
+        let from = 0;
+        for (const e of embedded) {
+          if (this.pos + (e.offset - from) > this.limit) {
+            this.pos = mark;
+            return -1;
+          }
+          b.set(rd.subarray(from, e.offset), this.pos);
+          this.pos += e.offset - from;
+          let end = e.offset;
+          while (rd[end] !== 0) end += rd[end]! + 1;
+          end++;
+          if (!this.writeName(rd.subarray(e.offset, end), e.compress)) {
+            this.pos = mark;
+            return -1;
+          }
+          from = end;
+        }
+        if (this.pos + (rd.length - from) > this.limit) {
+          this.pos = mark;
+          return -1;
+        }
+        b.set(rd.subarray(from), this.pos);
+        this.pos += rd.length - from;
+      }
+      b.writeUInt16BE(this.pos - rdStart, lenAt);
+    }
+    return set.rdatas.length;
+  }
+
+  /** Writes an OPT record (RFC 6891 §6.1.2); false if it does not fit. */
+  writeOpt(udpSize: number, extRcode: number, dnssecOk: boolean, nsid: Uint8Array | null): boolean {
+    const optLen = nsid ? 4 + nsid.length : 0;
+    if (this.pos + 11 + optLen > this.limit) return false;
+    const b = this.buf;
+    b[this.pos] = 0;
+    b.writeUInt16BE(TYPE.OPT, this.pos + 1);
+    b.writeUInt16BE(udpSize, this.pos + 3);
+    b[this.pos + 5] = extRcode;
+    b[this.pos + 6] = 0; // version 0
+    b[this.pos + 7] = dnssecOk ? 0x80 : 0;
+    b[this.pos + 8] = 0;
+    b.writeUInt16BE(optLen, this.pos + 9);
+    this.pos += 11;
+    if (nsid) {
+      b.writeUInt16BE(EDNS_OPTION.NSID, this.pos);
+      b.writeUInt16BE(nsid.length, this.pos + 2);
+      b.set(nsid, this.pos + 4);
+      this.pos += 4 + nsid.length;
+    }
+    return true;
+  }
+
+  setCounts(an: number, ns: number, ar: number): void {
+    this.buf.writeUInt16BE(an, 6);
+    this.buf.writeUInt16BE(ns, 8);
+    this.buf.writeUInt16BE(ar, 10);
+  }
+
+  /**
+   * Sets the response header flags: QR, the query's opcode, RD and CD copied (RFC 4035 §3.1.6),
+   * AA and TC as given, RA never (authoritative only), and the low 4 bits of the rcode.
+   */
+  setFlags(queryFlags: number, aa: boolean, tc: boolean, rcode: number): void {
+    this.buf.writeUInt16BE(responseFlags(queryFlags, aa, tc, rcode), 2);
+  }
+
+  /** A copy of the bytes written so far. */
+  result(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.pos));
+  }
+}
+
+/** Response flags word from the query's: QR, opcode, RD, CD kept; AA, TC, rcode set; RA and AD clear. */
+export function responseFlags(queryFlags: number, aa: boolean, tc: boolean, rcode: number): number {
+  return 0x8000 | (queryFlags & 0x7910) | (aa ? 0x0400 : 0) | (tc ? 0x0200 : 0) | (rcode & 0xf);
+}
