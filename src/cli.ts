@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+/** The `popdns` command line. Subcommand names and flags are a contract other tools depend on. */
+import { Command, InvalidArgumentError } from 'commander';
+import { runCheck } from './cli/check.js';
+import { runConvert } from './cli/convert.js';
+import { runHealth } from './cli/health.js';
+import { runServe } from './cli/serve.js';
+import { VERSION } from './version.js';
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number ≥ 1');
+  return n;
+}
+
+const program = new Command();
+program
+  .name('popdns')
+  .description('Authoritative DNS server for anycast points of presence')
+  .version(VERSION);
+
+program
+  .command('serve')
+  .description('serve the zones in a directory over UDP and TCP')
+  .option('--config <file>', 'YAML config file (flags win over it)')
+  .option('--zones <dir>', 'directory of zone files (default ./zones)')
+  .option(
+    '--listen <addr:port>',
+    'listen address, repeatable; IPv6 in brackets (default 127.0.0.1:5353 and [::1]:5353)',
+    collect,
+  )
+  .option('--identity <name>', 'server identity for CHAOS id.server and NSID (default: the host name)')
+  .option('--metrics <addr:port>', 'metrics and health listener (default 127.0.0.1:9153)')
+  .option('--workers <n>', 'worker processes (default: one per core)', positiveInt)
+  .action(async (opts) => {
+    await runServe(opts);
+  });
+
+program
+  .command('check')
+  .description('check zone files (or directories of them) exactly as the server loads them')
+  .argument('[paths...]', 'zone files or directories', [])
+  .option('--strict', 'warnings fail the check too')
+  .option('-q, --quiet', 'print problems only')
+  .action((paths: string[], opts: { strict?: boolean; quiet?: boolean }) => {
+    process.exitCode = runCheck(paths, opts);
+  });
+
+program
+  .command('convert')
+  .description('convert a zone between RFC 1035 master-file and popdns YAML format (by file extension)')
+  .argument('<in>', 'input zone file (*.zone, *.db, *.yaml, *.yml)')
+  .argument('<out>', 'output file, or - for standard output (with --to)')
+  .option('--to <format>', 'output format: yaml or zone (default: from the output file name)')
+  .action((input: string, output: string, opts: { to?: string }) => {
+    process.exitCode = runConvert(input, output, opts);
+  });
+
+program
+  .command('health')
+  .description('probe the local server and announce or withdraw anycast prefixes in BIRD')
+  .requiredOption('--config <file>', 'health probe config (see deploy/health.yaml)')
+  .action(async (opts: { config: string }) => {
+    await runHealth(opts);
+  });
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  process.stderr.write(`popdns: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
+});
