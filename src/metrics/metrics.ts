@@ -36,7 +36,11 @@ export function buildRegistry(src: MetricsSource): Registry {
   const reg = new Registry();
   collectDefaultMetrics({ register: reg });
   // These three are gauges named *_total, which breaks Prometheus naming rules (promtool rejects them).
-  for (const m of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+  for (const m of [
+    'nodejs_active_handles_total',
+    'nodejs_active_requests_total',
+    'nodejs_active_resources_total',
+  ]) {
     reg.removeSingleMetric(m);
   }
   let snap: MetricsInput | null = null;

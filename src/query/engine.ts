@@ -23,7 +23,10 @@ import { findNode, labelKey, type RRset, wildcardFor, type Zone, type ZoneNode }
 import type { ZoneSet } from '../zone/zoneset.js';
 import type { Answer } from './types.js';
 
-/** Most CNAME records (given or DNAME-synthesized) in one answer; Knot's CNAME_CHAIN_MAX is 5 too. */
+/**
+ * Most CNAME records (given or DNAME-synthesized) in one answer, like Knot's CNAME_CHAIN_MAX: the data
+ * at the end of a chain of 5 is still returned, a 6th CNAME is not.
+ */
 export const MAX_CHAIN = 5;
 
 function newAnswer(zone: Zone | null, rcode: number, aa: boolean): Answer {
@@ -96,9 +99,10 @@ function answerAt(
   const cname = node.rrsets.get(TYPE.CNAME);
   // CNAME coexists only with RRSIG and NSEC (RFC 2181 §10.1, RFC 4035 §2.5): those are answered as is.
   if (cname && qtype !== TYPE.CNAME && qtype !== TYPE.RRSIG && qtype !== TYPE.NSEC) {
+    if (depth >= MAX_CHAIN) return;
     if (!pushAnswer(ans, withOwner(cname, owner))) return;
     if (qtype === TYPE.ANY) return;
-    follow(zone, rdataTarget(TYPE.CNAME, cname.rdatas[0]!), qtype, ans, depth);
+    follow(zone, rdataTarget(TYPE.CNAME, cname.rdatas[0]!), qtype, ans, depth + 1);
     return;
   }
   let set: RRset | undefined;
@@ -132,14 +136,14 @@ function pushAnswer(ans: Answer, set: RRset): boolean {
 }
 
 function follow(zone: Zone, target: Name | null, qtype: number, ans: Answer, depth: number): void {
-  if (!target || depth + 1 >= MAX_CHAIN) return;
-  if (!isSubdomainOf(target, zone.origin)) return;
-  lookup(zone, target, qtype, ans, depth + 1);
+  if (!target || !isSubdomainOf(target, zone.origin)) return;
+  lookup(zone, target, qtype, ans, depth);
 }
 
 /** DNAME substitution (RFC 6672 §3.2): the DNAME, a synthesized CNAME, then the new name. */
 function dname(zone: Zone, node: ZoneNode, qname: Name, qtype: number, ans: Answer, depth: number): void {
   const d = node.rrsets.get(TYPE.DNAME)!;
+  if (depth >= MAX_CHAIN) return;
   if (!pushAnswer(ans, d)) return;
   const target = rdataTarget(TYPE.DNAME, d.rdatas[0]!);
   if (!target) return;
@@ -151,7 +155,7 @@ function dname(zone: Zone, node: ZoneNode, qname: Name, qtype: number, ans: Answ
   const cname: RRset = { owner: qname, type: TYPE.CNAME, class: d.class, ttl: d.ttl, rdatas: [next] };
   if (!pushAnswer(ans, cname)) return;
   if (qtype === TYPE.CNAME) return;
-  follow(zone, next, qtype, ans, depth);
+  follow(zone, next, qtype, ans, depth + 1);
 }
 
 function negative(zone: Zone, ans: Answer, rcode: number): void {

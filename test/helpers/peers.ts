@@ -1,0 +1,128 @@
+/**
+ * Helpers for tests that use real peers (knotd, dig, kdig, …) and real server processes. A missing tool
+ * skips the test with a message saying what to install; with POPDNS_REQUIRE_PEERS=1 (set by .ci/run)
+ * it fails instead, so CI never passes by skipping.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Test } from 'tap';
+
+export const REQUIRE_PEERS = process.env.POPDNS_REQUIRE_PEERS === '1';
+
+export function hasTool(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** True if `cmd` is installed; otherwise skips (or fails, in CI) the test and returns false. */
+export function needTool(t: Test, cmd: string, pkg: string): boolean {
+  if (hasTool(cmd)) return true;
+  if (REQUIRE_PEERS) t.fail(`${cmd} missing (Debian package ${pkg}) and POPDNS_REQUIRE_PEERS=1`);
+  else t.skip(`${cmd} not installed — apt-get install ${pkg}`, () => {});
+  return false;
+}
+
+/** A port free on 127.0.0.1 for both UDP and TCP (bounded attempts). */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = createServer();
+      srv.once('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const a = srv.address();
+        srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+      });
+    });
+    const udpFree = await new Promise<boolean>((resolve) => {
+      const s = createSocket('udp4');
+      s.once('error', () => resolve(false));
+      s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (udpFree) return port;
+  }
+  throw new Error('no free port found');
+}
+
+export function tmpDir(t: Test, prefix = 'popdns-test-'): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+export interface Proc {
+  child: ChildProcess;
+  output(): string;
+}
+
+/**
+ * Spawns a process, waits (bounded) until `ready` says so, and stops it by PID at teardown: SIGTERM,
+ * then SIGKILL after 2 s.
+ */
+export async function startProcess(
+  t: Test,
+  cmd: string,
+  args: string[],
+  ready: (output: string) => boolean | Promise<boolean>,
+  timeoutMs = 15000,
+): Promise<Proc> {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  t.teardown(() => stopProcess(child));
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${cmd} exited with ${child.exitCode}:\n${out}`);
+    if (await ready(out)) return { child, output: () => out };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${cmd} not ready after ${timeoutMs} ms:\n${out}`);
+}
+
+export function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), 2000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Starts `popdns serve` (from dist/) on a free loopback port; resolves when every listener is up. */
+export async function startPopdns(
+  t: Test,
+  zonesDir: string,
+  extra: string[] = [],
+): Promise<Proc & { port: number; metricsPort: number }> {
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const p = await startProcess(
+    t,
+    process.execPath,
+    [
+      'dist/cli.js',
+      'serve',
+      '--zones',
+      zonesDir,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--metrics',
+      `127.0.0.1:${metricsPort}`,
+      '--identity',
+      'test-pop',
+      ...extra,
+    ],
+    (o) => o.includes('ready:'),
+  );
+  return { ...p, port, metricsPort };
+}
