@@ -18,7 +18,7 @@ import { ZoneSet } from '../../src/zone/zoneset.js';
 import { buildQuery, questionEnd, tcpExchange, udpExchange } from '../helpers/dns.js';
 import { type NormResponse, normalizeAnswer, normalizeWire, startKnot } from '../helpers/knot.js';
 import { needTool, startPopdns, tmpDir } from '../helpers/peers.js';
-import { type Case, generateCases } from './corpus.js';
+import { generateCases } from './corpus.js';
 import { tolerated } from './tolerances.js';
 
 const files = [...listZoneFiles('zones'), ...listZoneFiles('test/fixtures/diff')];
