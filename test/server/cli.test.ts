@@ -1,0 +1,103 @@
+/** `popdns serve` as operators run it: config file, dig, SIGHUP reload, SIGTERM drain, startup errors. */
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { join } from 'node:path';
+import t from 'tap';
+import { defaultConfig, loadConfigFile, parseConfig } from '../../src/server/config.js';
+import { needTool, startPopdns, tmpDir } from '../helpers/peers.js';
+
+const ZONE =
+  '$ORIGIN example.test.\n$TTL 300\n@ SOA ns1 hm 1 3600 900 604800 60\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.80\n';
+
+function httpStatus(port: number, path: string): Promise<number> {
+  return new Promise((resolve) => {
+    get({ host: '127.0.0.1', port, path }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    }).on('error', () => resolve(0));
+  });
+}
+
+t.test('deploy/popdns.yaml is a valid, complete example', (tt) => {
+  const cfg = loadConfigFile('deploy/popdns.yaml', defaultConfig('test', 2));
+  tt.equal(cfg.identity, 'ams1.pop.example.net');
+  tt.equal(cfg.listen.length, 3);
+  tt.equal(cfg.listen[1]?.host, '2001:db8:53::53');
+  tt.equal(cfg.version, null);
+  tt.equal(cfg.nsid, 'ams1.pop.example.net', 'nsid follows the identity');
+  tt.equal(cfg.drainSeconds, 5);
+  tt.equal(cfg.tcp.idleTimeout, 10000);
+  tt.throws(() => parseConfig('zones: z\nlisen: 1.2.3.4:53\n', 'x.yaml', defaultConfig('t', 1)), {
+    message: /x\.yaml:2:1: error: unknown setting "lisen"/,
+  });
+  tt.throws(() => parseConfig('listen: [localhost:53]\n', 'x.yaml', defaultConfig('t', 1)), {
+    message: /x\.yaml:1:10: error: listen address "localhost:53"/,
+  });
+  tt.end();
+});
+
+t.test('dig against popdns serve; SIGHUP reloads; SIGTERM drains', async (tt) => {
+  if (!needTool(tt, 'dig', 'bind9-dnsutils')) return;
+  const dir = tmpDir(tt);
+  writeFileSync(join(dir, 'example.test.zone'), ZONE);
+  const p = await startPopdns(tt, dir);
+  tt.match(p.output(), /zone example\.test\. serial 1 records 4 file /);
+  tt.match(p.output(), new RegExp(`listening udp 127\\.0\\.0\\.1:${p.port}`));
+  tt.match(p.output(), new RegExp(`listening tcp 127\\.0\\.0\\.1:${p.port}`));
+  const dig = (...args: string[]): string =>
+    spawnSync('dig', [`@127.0.0.1`, '-p', String(p.port), '+short', '+tries=2', '+time=2', ...args], {
+      encoding: 'utf8',
+    }).stdout.trim();
+  tt.equal(dig('www.example.test', 'A'), '192.0.2.80');
+  tt.equal(dig('+tcp', 'www.example.test', 'A'), '192.0.2.80');
+  tt.equal(dig('CHAOS', 'TXT', 'id.server'), '"test-pop"');
+  writeFileSync(join(dir, 'example.test.zone'), ZONE.replace('192.0.2.80', '192.0.2.81'));
+  p.child.kill('SIGHUP');
+  let after = '';
+  for (let i = 0; i < 40 && after !== '192.0.2.81'; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    after = dig('www.example.test', 'A');
+  }
+  tt.equal(after, '192.0.2.81', 'SIGHUP reloaded the zone');
+  tt.equal(await httpStatus(p.metricsPort, '/readyz'), 200);
+  p.child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 300));
+  tt.equal(await httpStatus(p.metricsPort, '/readyz'), 503, 'draining: readyz 503');
+  tt.equal(dig('www.example.test', 'A'), '192.0.2.81', 'still answering while draining');
+  const code = await new Promise<number | null>((resolve) => p.child.once('exit', resolve));
+  tt.equal(code, 0, 'exits after the drain period');
+});
+
+t.test('startup fails clearly when a listener cannot bind or no zone loads', (tt) => {
+  const dir = tmpDir(tt);
+  const noZones = spawnSync(
+    process.execPath,
+    ['dist/cli.js', 'serve', '--zones', dir, '--listen', '127.0.0.1:0', '--metrics', 'off'],
+    {
+      encoding: 'utf8',
+      timeout: 10000,
+    },
+  );
+  tt.equal(noZones.status, 1);
+  tt.match(noZones.stderr, /no zone loaded from .* \[POPDNS_E_NO_ZONES\]/);
+  writeFileSync(join(dir, 'example.test.zone'), ZONE);
+  const badAddr = spawnSync(
+    process.execPath,
+    ['dist/cli.js', 'serve', '--zones', dir, '--listen', '192.0.2.1:5353', '--metrics', 'off'],
+    { encoding: 'utf8', timeout: 10000 },
+  );
+  tt.equal(badAddr.status, 1);
+  tt.match(badAddr.stderr, /cannot listen on 192\.0\.2\.1:5353: .* \[POPDNS_E_LISTEN\]/);
+  const badFlag = spawnSync(
+    process.execPath,
+    ['dist/cli.js', 'serve', '--zones', dir, '--listen', 'nonsense'],
+    {
+      encoding: 'utf8',
+      timeout: 10000,
+    },
+  );
+  tt.not(badFlag.status, 0);
+  tt.match(badFlag.stderr, /listen address "nonsense"/);
+  tt.end();
+});
