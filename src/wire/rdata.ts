@@ -364,8 +364,9 @@ function svcValueFromText(key: number, value: string | null, tok: number): numbe
     }
     case 1: {
       const out: number[] = [];
-      // Value-level escapes were already resolved except `\,` and `\\`, kept for the list split.
-      for (const item of splitCommaList(unescapeKeepingCommas(need(), tok))) {
+      // Two levels (RFC 9460 Appendix A.1): character-string escapes first, then the value list, in
+      // which `\,` is a comma inside an id and `\\` a backslash.
+      for (const item of splitCommaList(unescapeBytes(need(), tok))) {
         if (item.length === 0 || item.length > 255)
           throw new RdataError('alpn ids must be 1-255 octets', tok);
         out.push(item.length, ...item);
@@ -400,37 +401,6 @@ function svcValueFromText(key: number, value: string | null, tok: number): numbe
   }
 }
 
-/** Resolves `\DDD` and `\X` escapes except that an escaped comma or backslash stays escaped. */
-function unescapeKeepingCommas(s: string, tok: number): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < s.length; i++) {
-    if (s[i] === '\\' && (s[i + 1] === ',' || s[i + 1] === '\\')) {
-      out.push(0x5c, s.charCodeAt(i + 1));
-      i++;
-      continue;
-    }
-    if (s[i] === '\\') {
-      const d = s.slice(i + 1, i + 4);
-      if (/^[0-9]{3}$/.test(d)) {
-        const v = Number(d);
-        if (v > 255) throw new RdataError(`escape \\${d} is out of range`, tok);
-        if (v === 0x2c || v === 0x5c) out.push(0x5c);
-        out.push(v);
-        i += 3;
-        continue;
-      }
-      if (i + 1 < s.length) {
-        out.push(s.charCodeAt(i + 1));
-        i++;
-        continue;
-      }
-      throw new RdataError('dangling backslash', tok);
-    }
-    out.push(s.charCodeAt(i) & 0xff);
-  }
-  return out;
-}
-
 function svcValueToText(key: number, v: Uint8Array): string {
   switch (key) {
     case 0: {
@@ -445,7 +415,9 @@ function svcValueToText(key: number, v: Uint8Array): string {
         const len = v[i]!;
         let s = '';
         for (const b of v.subarray(i + 1, i + 1 + len)) {
-          if (b === 0x2c || b === 0x5c) s += `\\\\${String.fromCharCode(b)}`;
+          // A comma or backslash inside an id: `\,`/`\\` in the list, each backslash escaped again.
+          if (b === 0x2c) s += '\\\\,';
+          else if (b === 0x5c) s += '\\\\\\\\';
           else if (b === 0x22) s += '\\"';
           else if (b < 0x21 || b >= 0x7f) s += `\\${b.toString().padStart(3, '0')}`;
           else s += String.fromCharCode(b);
