@@ -132,6 +132,7 @@ function scan(text: string, file: string, diags: Diagnostic[]): Entry[] {
         diags.push(
           diag('error', 'POPDNS_E_SYNTAX', 'unterminated quoted string', { file, line: startLine, col }),
         );
+        cur = null; // the entry is incomplete: report the quote only, not what follows from it
         i = n;
         break;
       }
