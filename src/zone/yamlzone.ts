@@ -184,7 +184,7 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
       err(
         'POPDNS_E_YAML_TYPE',
         `${ownerText} needs a mapping of record types (e.g. A: 192.0.2.1)`,
-        body ?? keyNode,
+        body === null || (isScalar(body) && body.value === null) ? keyNode : body,
       );
       return;
     }
