@@ -181,17 +181,27 @@ export class PopdnsServer {
   /** Binds every listener (UDP and TCP on each address). Rejects with a clear message on failure. */
   async listen(): Promise<void> {
     for (const want of this.cfg.listen) {
-      // Port 0 picks a free port; TCP then binds the same one.
       const addr = { ...want };
       try {
-        const s = await this.bindUdp(addr);
-        addr.port = s.address().port;
-        this.udp.push(s);
-        this.bound.push({ transport: 'udp', addr });
-        const t = new TcpListener(() => this.handler, this.counters, this.cfg.tcp);
-        await t.listen(addr);
-        this.tcp.push(t);
-        this.bound.push({ transport: 'tcp', addr });
+        // Port 0 picks a free UDP port, and TCP must then get the same one: retry (bounded) when
+        // another socket already holds that TCP port.
+        for (let attempt = 0; ; attempt++) {
+          const s = await this.bindUdp({ ...want });
+          addr.port = s.address().port;
+          const t = new TcpListener(() => this.handler, this.counters, this.cfg.tcp);
+          try {
+            await t.listen(addr);
+          } catch (e) {
+            s.close();
+            if (want.port === 0 && (e as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 20)
+              continue;
+            throw e;
+          }
+          this.udp.push(s);
+          this.tcp.push(t);
+          this.bound.push({ transport: 'udp', addr }, { transport: 'tcp', addr });
+          break;
+        }
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
         if (
@@ -221,7 +231,12 @@ export class PopdnsServer {
         `zone ${nameToText(z.origin)} serial ${z.serial} records ${z.recordCount} file ${st?.file ?? z.file}`,
       );
     }
-    await this.listen();
+    try {
+      await this.listen();
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
     for (const b of this.bound) this.log.info(`listening ${b.transport} ${formatListen(b.addr)}`);
     this.ready = true;
   }

@@ -50,8 +50,8 @@ async function start(tt: Test, tweak: (c: ServerConfig) => void = () => {}): Pro
   const logs: string[] = [];
   const log: Logger = { info: (m) => logs.push(m), error: (m) => logs.push(m) };
   const server = new PopdnsServer(cfg, log);
-  await server.start();
   tt.teardown(() => server.close());
+  await server.start();
   return { server, port: server.bound[0]!.addr.port, dir, logs };
 }
 
