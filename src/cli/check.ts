@@ -20,7 +20,7 @@ export interface CheckSummary {
 export function expandZonePaths(paths: string[]): string[] {
   const out: string[] = [];
   for (const p of paths) {
-    let isDir = false;
+    let isDir: boolean;
     try {
       isDir = statSync(p).isDirectory();
     } catch {

@@ -214,7 +214,9 @@ export class PopdnsServer {
           );
           continue;
         }
-        throw new Error(`cannot listen on ${formatListen(addr)}: ${err.message} [POPDNS_E_LISTEN]`);
+        throw new Error(`cannot listen on ${formatListen(addr)}: ${err.message} [POPDNS_E_LISTEN]`, {
+          cause: e,
+        });
       }
     }
   }

@@ -95,7 +95,6 @@ export function parseQuery(msg: Uint8Array, q: QueryInfo): number {
   for (let r = 0; r < ar; r++) {
     // Owner name: walked, not decoded. OPT's must be the root.
     const nameStart = p;
-    let hops = 0;
     for (;;) {
       if (p >= len) return PARSE.FORMERR;
       const l = msg[p]!;
@@ -104,7 +103,8 @@ export function parseQuery(msg: Uint8Array, q: QueryInfo): number {
         break;
       }
       if ((l & 0xc0) === 0xc0) {
-        if (p + 2 > len || ++hops > 1) return PARSE.FORMERR;
+        // A pointer ends the name: at most one per owner name.
+        if (p + 2 > len) return PARSE.FORMERR;
         p += 2;
         break;
       }

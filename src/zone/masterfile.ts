@@ -133,7 +133,6 @@ function scan(text: string, file: string, diags: Diagnostic[]): Entry[] {
           diag('error', 'POPDNS_E_SYNTAX', 'unterminated quoted string', { file, line: startLine, col }),
         );
         cur = null; // the entry is incomplete: report the quote only, not what follows from it
-        i = n;
         break;
       }
       cur.tokens.push({ text: text.slice(i + 1, j), quoted: true, line: startLine, col });
@@ -302,7 +301,6 @@ export function parseMasterFile(text: string, opts: MasterFileOptions): ParsedZo
     state.lastOwner = owner;
     let ttl: number | undefined;
     let klass: number | undefined;
-    let type: number | undefined;
     // [TTL] [class] type, or [class] [TTL] type (RFC 1035 §5.1).
     for (let step = 0; step < 3 && k < toks.length; step++) {
       const t = toks[k]!;
@@ -332,7 +330,7 @@ export function parseMasterFile(text: string, opts: MasterFileOptions): ParsedZo
       err('POPDNS_E_SYNTAX', 'record has no type', toks[toks.length - 1]!);
       return;
     }
-    type = typeFromText(typeTok.text);
+    const type = typeFromText(typeTok.text);
     if (type === undefined) {
       if (/^[0-9]/.test(typeTok.text) && ttl !== undefined) {
         err('POPDNS_E_BAD_TTL', `"${typeTok.text}" is not a TTL or a type`, typeTok);

@@ -267,7 +267,7 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
         return fail(e, at, tokens);
       }
     };
-    let rdata: Uint8Array | null = null;
+    let rdata: Uint8Array | null;
     let recTtl = ttl;
     if (isScalar(node)) {
       if (typeof node.value === 'boolean') {
