@@ -269,6 +269,30 @@ t.test(
   },
 );
 
+t.test(
+  'TCP: a client that stops reading is closed after the write timeout; others are unaffected',
+  async (tt) => {
+    const { port, server } = await start(tt, (c) => {
+      c.tcp.writeTimeout = 500;
+      c.tcp.idleTimeout = 60_000;
+    });
+    const s = await rawTcp(port);
+    s.pause(); // never read: the answers pile up in the kernel buffers, then in the server
+    const q = buildQuery('big.example.test.', 'TXT', { id: 1 });
+    const frame = Buffer.concat([Buffer.from([q.length >> 8, q.length & 0xff]), q]);
+    // 20,000 queries for ~850-byte answers: ~17 MB the client never reads (bounded, one write).
+    s.write(Buffer.concat(Array.from({ length: 20_000 }, () => frame)));
+    // The client is paused, so it would not notice a close before reading everything: watch the server.
+    const t0 = Date.now();
+    for (let i = 0; i < 40 && server.tcpConnections < 1; i++) await new Promise((r) => setTimeout(r, 25));
+    tt.equal(server.tcpConnections, 1, 'connected');
+    while (server.tcpConnections > 0 && Date.now() - t0 < 8000) await new Promise((r) => setTimeout(r, 50));
+    tt.equal(server.tcpConnections, 0, `the server closed it after ${Date.now() - t0} ms`);
+    s.destroy();
+    await stillAnswers(tt, port);
+  },
+);
+
 t.test('hostile input: nothing crashes, stalls or slows the server', async (tt) => {
   const { port, server } = await start(tt, (c) => {
     c.tcp.stallTimeout = 3000;
