@@ -1,9 +1,20 @@
-/** `popdns serve`: load the config, start the server, reload on SIGHUP, drain on SIGTERM. */
+/**
+ * `popdns serve`: load the config, start the server (one process, or a primary with N workers),
+ * reload on SIGHUP, drain on SIGTERM.
+ */
+import cluster from 'node:cluster';
+import type { Server } from 'node:http';
 import { availableParallelism } from 'node:os';
-import { startMetricsServer } from '../metrics/metrics.js';
+import { type MetricsInput, startMetricsServer } from '../metrics/metrics.js';
 import { ConfigError, defaultConfig, loadConfigFile, type ServerConfig } from '../server/config.js';
 import { formatListen, parseListen } from '../server/listen.js';
-import { PopdnsServer } from '../server/server.js';
+import { type Logger, PopdnsServer } from '../server/server.js';
+import {
+  type PrimaryMessage,
+  udpReusePortSupported,
+  type WorkerMessage,
+  WorkerPool,
+} from '../server/workers.js';
 import { VERSION } from '../version.js';
 
 export interface ServeFlags {
@@ -33,64 +44,173 @@ export function resolveConfig(flags: ServeFlags): ServerConfig {
   return cfg;
 }
 
+const out = (m: string): void => {
+  process.stdout.write(`${m}\n`);
+};
+const err = (m: string): void => {
+  process.stderr.write(`${m}\n`);
+};
+
 export async function runServe(flags: ServeFlags): Promise<void> {
   let cfg: ServerConfig;
   try {
     cfg = resolveConfig(flags);
   } catch (e) {
-    process.stderr.write(`popdns: ${(e as Error).message}\n`);
+    err(`popdns: ${(e as Error).message}`);
     process.exitCode = e instanceof ConfigError ? 2 : 1;
     return;
   }
-  const server = new PopdnsServer(cfg);
+  if (cluster.isWorker) return runWorker(cfg);
+  if (cfg.workers > 1) return runPrimary(cfg);
+  return runSingle(cfg);
+}
+
+async function startMetrics(
+  cfg: ServerConfig,
+  collect: () => MetricsInput | Promise<MetricsInput>,
+  ready: () => boolean,
+  draining: () => boolean,
+): Promise<Server | null> {
+  if (!cfg.metrics) return null;
   try {
-    await server.start();
+    const s = await startMetricsServer(cfg.metrics.host, cfg.metrics.port, {
+      version: VERSION,
+      collect,
+      ready,
+      draining,
+    });
+    out(`metrics http://${formatListen(cfg.metrics)}/metrics`);
+    return s;
   } catch (e) {
-    process.stderr.write(`popdns: ${(e as Error).message}\n`);
-    await server.close();
+    err(
+      `popdns: cannot serve metrics on ${formatListen(cfg.metrics)}: ${(e as Error).message} [POPDNS_E_LISTEN]`,
+    );
     process.exit(1);
   }
+}
+
+/** SIGTERM/SIGINT: readyz 503 at once, keep answering for the drain period, then close. */
+function onDrain(cfg: ServerConfig, setDraining: () => void, close: () => Promise<void>): void {
   let draining = false;
-  if (cfg.metrics) {
-    try {
-      await startMetricsServer(cfg.metrics.host, cfg.metrics.port, {
-        version: VERSION,
-        collect: () => ({
-          counters: server.counters.snapshot(),
-          zones: server.zones(),
-          reloads: server.reloads,
-        }),
-        ready: () => server.ready,
-        draining: () => draining,
-      });
-      process.stdout.write(`metrics http://${formatListen(cfg.metrics)}/metrics\n`);
-    } catch (e) {
-      process.stderr.write(
-        `popdns: cannot serve metrics on ${formatListen(cfg.metrics)}: ${(e as Error).message} [POPDNS_E_LISTEN]\n`,
-      );
-      await server.close();
-      process.exit(1);
-    }
-  }
-  process.stdout.write(`ready: identity ${cfg.identity}, ${server.handler.zones.zones.length} zones\n`);
-  process.on('SIGHUP', () => {
-    server.reload();
-  });
   const drain = (sig: string): void => {
     if (draining) {
-      process.stderr.write(`popdns: ${sig} again: stopping now\n`);
+      err(`popdns: ${sig} again: stopping now`);
       process.exit(0);
     }
     draining = true;
-    server.draining = true;
-    process.stdout.write(`popdns: ${sig}: draining for ${cfg.drainSeconds}s (readyz 503, still answering)\n`);
+    setDraining();
+    out(`popdns: ${sig}: draining for ${cfg.drainSeconds}s (readyz 503, still answering)`);
     setTimeout(() => {
-      void server.close().then(() => {
-        process.stdout.write('popdns: drained, exiting\n');
+      void close().then(() => {
+        out('popdns: drained, exiting');
         process.exit(0);
       });
     }, cfg.drainSeconds * 1000);
   };
   process.on('SIGTERM', () => drain('SIGTERM'));
   process.on('SIGINT', () => drain('SIGINT'));
+}
+
+async function runSingle(cfg: ServerConfig): Promise<void> {
+  const server = new PopdnsServer(cfg);
+  try {
+    await server.start();
+  } catch (e) {
+    err(`popdns: ${(e as Error).message}`);
+    process.exit(1);
+  }
+  let draining = false;
+  await startMetrics(
+    cfg,
+    () => ({ counters: server.counters.snapshot(), zones: server.zones(), reloads: server.reloads }),
+    () => server.ready,
+    () => draining,
+  );
+  out(`ready: identity ${cfg.identity}, ${server.handler.zones.zones.length} zones, 1 process`);
+  process.on('SIGHUP', () => server.reload());
+  onDrain(
+    cfg,
+    () => {
+      draining = true;
+      server.draining = true;
+    },
+    () => server.close(),
+  );
+}
+
+async function runPrimary(cfg: ServerConfig): Promise<void> {
+  const pool = new WorkerPool();
+  let lines: string[];
+  try {
+    lines = await pool.start(cfg.workers);
+  } catch (e) {
+    err(`popdns: ${(e as Error).message}`);
+    await pool.close();
+    process.exit(1);
+  }
+  for (const l of lines) out(l);
+  let draining = false;
+  await startMetrics(
+    cfg,
+    () => pool.collect(),
+    () => pool.alive === cfg.workers,
+    () => draining,
+  );
+  const mode = udpReusePortSupported() ? 'SO_REUSEPORT sockets' : 'shared sockets (node:cluster)';
+  out(`ready: identity ${cfg.identity}, ${cfg.workers} workers on ${mode}`);
+  process.on('SIGHUP', () => pool.broadcast({ kind: 'reload' }));
+  cluster.on('exit', (w, code, signal) => {
+    if (!draining) err(`popdns: worker ${w.process.pid} died (${signal ?? code}); readyz now 503`);
+  });
+  onDrain(
+    cfg,
+    () => {
+      draining = true;
+    },
+    () => pool.close(),
+  );
+}
+
+async function runWorker(cfg: ServerConfig): Promise<void> {
+  const send = (m: WorkerMessage): void => {
+    process.send?.(m);
+  };
+  // The primary decides when to stop (after the drain): a Ctrl-C or SIGTERM sent to the whole process
+  // group must not end the workers early.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => {});
+  process.on('disconnect', () => process.exit(0));
+  const lines: string[] = [];
+  const first = process.env.POPDNS_WORKER === '0';
+  const log: Logger = {
+    info: (m) => {
+      if (!server.ready) lines.push(m);
+      else if (first) out(m);
+    },
+    error: (m) => {
+      if (first || !server.ready) err(m);
+    },
+  };
+  const server = new PopdnsServer(cfg, log);
+  server.shared = udpReusePortSupported() ? 'reuseport' : 'cluster';
+  try {
+    await server.start();
+  } catch (e) {
+    send({ kind: 'failed', error: (e as Error).message });
+    process.exit(1);
+  }
+  process.on('message', (m: PrimaryMessage) => {
+    if (m.kind === 'snapshot') {
+      send({
+        kind: 'snapshot',
+        id: m.id,
+        data: { counters: server.counters.snapshot(), zones: server.zones(), reloads: server.reloads },
+      });
+    } else if (m.kind === 'reload') {
+      server.reload();
+    } else if (m.kind === 'close') {
+      void server.close().then(() => process.exit(0));
+    }
+  });
+  send({ kind: 'ready', lines, zones: server.handler.zones.zones.length });
 }

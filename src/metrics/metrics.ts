@@ -23,7 +23,8 @@ export interface MetricsInput {
 }
 
 export interface MetricsSource {
-  collect(): MetricsInput;
+  /** Called once per scrape; with several workers it gathers their counters over IPC. */
+  collect(): MetricsInput | Promise<MetricsInput>;
   ready(): boolean;
   draining(): boolean;
   version: string;
@@ -32,7 +33,12 @@ export interface MetricsSource {
 /** Label of names outside every zone. */
 export const NO_ZONE = '.none';
 
-export function buildRegistry(src: MetricsSource): Registry {
+/** The snapshot a scrape reads: taken once before prom-client runs the collectors. */
+interface Holder {
+  current: MetricsInput | null;
+}
+
+export function buildRegistry(src: MetricsSource, holder: Holder = { current: null }): Registry {
   const reg = new Registry();
   collectDefaultMetrics({ register: reg });
   // These three are gauges named *_total, which breaks Prometheus naming rules (promtool rejects them).
@@ -43,10 +49,9 @@ export function buildRegistry(src: MetricsSource): Registry {
   ]) {
     reg.removeSingleMetric(m);
   }
-  let snap: MetricsInput | null = null;
   const take = (): MetricsInput => {
-    snap ??= src.collect();
-    return snap;
+    if (!holder.current) throw new Error('metrics snapshot not taken');
+    return holder.current;
   };
   new Gauge({
     name: 'popdns_build_info',
@@ -54,8 +59,6 @@ export function buildRegistry(src: MetricsSource): Registry {
     labelNames: ['version', 'node_version'],
     registers: [reg],
     collect() {
-      // The first collector of a scrape takes the snapshot; later ones reuse it.
-      snap = null;
       this.set({ version: src.version, node_version: process.version }, 1);
     },
   });
@@ -204,12 +207,16 @@ export function buildRegistry(src: MetricsSource): Registry {
 
 /** Serves /metrics, /healthz and /readyz. */
 export function startMetricsServer(host: string, port: number, src: MetricsSource): Promise<Server> {
-  const reg = buildRegistry(src);
+  const holder: Holder = { current: null };
+  const reg = buildRegistry(src, holder);
   const server = createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
     if (url === '/metrics') {
-      reg
-        .metrics()
+      Promise.resolve(src.collect())
+        .then((snap) => {
+          holder.current = snap;
+          return reg.metrics();
+        })
         .then((body) => {
           res.writeHead(200, { 'content-type': reg.contentType });
           res.end(body);

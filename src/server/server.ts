@@ -50,6 +50,8 @@ export class PopdnsServer {
   private readonly tcp: TcpListener[] = [];
   readonly bound: { transport: 'udp' | 'tcp'; addr: ListenAddr }[] = [];
   reloads = { success: 0, failure: 0 };
+  /** How listening sockets are shared between worker processes: not at all, SO_REUSEPORT, or via cluster. */
+  shared: 'none' | 'reuseport' | 'cluster' = 'none';
   draining = false;
   ready = false;
 
@@ -157,14 +159,20 @@ export class PopdnsServer {
 
   private bindUdp(addr: ListenAddr): Promise<Socket> {
     return new Promise((resolve, reject) => {
-      const s = createSocket({ type: addr.family === 6 ? 'udp6' : 'udp4', ipv6Only: addr.family === 6 });
+      const s = createSocket({
+        type: addr.family === 6 ? 'udp6' : 'udp4',
+        ipv6Only: addr.family === 6,
+        // One socket per worker where Node has SO_REUSEPORT for UDP (22.12+); ignored otherwise.
+        ...(this.shared === 'reuseport' ? { reusePort: true } : {}),
+      });
       const handler = this.handler;
       s.on('message', (msg, rinfo) => {
         const out = handler.handle(msg, false);
         if (out) s.send(out, rinfo.port, rinfo.address);
       });
       s.once('error', reject);
-      s.bind({ address: addr.host, port: addr.port, exclusive: true }, () => {
+      // In a cluster worker without reusePort, exclusive: false shares the primary's socket.
+      s.bind({ address: addr.host, port: addr.port, exclusive: this.shared !== 'cluster' }, () => {
         s.off('error', reject);
         s.on('error', (e) => this.log.error(`popdns: udp ${formatListen(addr)}: ${e.message}`));
         try {

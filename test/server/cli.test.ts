@@ -101,3 +101,29 @@ t.test('startup fails clearly when a listener cannot bind or no zone loads', (tt
   tt.match(badFlag.stderr, /listen address "nonsense"/);
   tt.end();
 });
+
+t.test('--workers 2: both answer on one address; one scrape sums their counters', async (tt) => {
+  const dir = tmpDir(tt);
+  writeFileSync(join(dir, 'example.test.zone'), ZONE);
+  const p = await startPopdns(tt, dir, ['--workers', '2']);
+  tt.match(p.output(), /2 workers on (SO_REUSEPORT sockets|shared sockets \(node:cluster\))/);
+  const { udpExchange, buildQuery } = await import('../helpers/dns.js');
+  for (let i = 0; i < 40; i++) {
+    const r = await udpExchange(p.port, buildQuery('www.example.test.', 'A'));
+    tt.ok(r, `answer ${i}`);
+  }
+  const body = await new Promise<string>((resolve) => {
+    get({ host: '127.0.0.1', port: p.metricsPort, path: '/metrics' }, (res) => {
+      let s = '';
+      res.on('data', (d: Buffer) => {
+        s += d.toString();
+      });
+      res.on('end', () => resolve(s));
+    });
+  });
+  const m =
+    /popdns_queries_total\{transport="udp",qtype="A",rcode="NOERROR",zone="example\.test\."\} (\d+)/.exec(
+      body,
+    );
+  tt.equal(Number(m?.[1]), 40, 'the sum over both workers');
+});

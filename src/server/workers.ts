@@ -1,0 +1,117 @@
+/**
+ * `--workers N`: N processes answer on the same addresses. Where Node has SO_REUSEPORT for UDP
+ * (≥ 22.12), each worker binds its own socket and the kernel spreads queries by flow; on Node 20 the
+ * workers share the primary's sockets through node:cluster. The primary loads nothing itself: it
+ * starts the workers, sums their counters for /metrics, forwards SIGHUP, and runs the drain on SIGTERM.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import type { MetricsInput } from '../metrics/metrics.js';
+import { type CountersSnapshot, sumSnapshots } from './counters.js';
+import type { ZoneStatus } from './server.js';
+
+/** True when this Node's dgram sockets accept reusePort (added in 22.12.0 and 23.1.0). */
+export function udpReusePortSupported(): boolean {
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+}
+
+export type WorkerMessage =
+  | { kind: 'ready'; lines: string[]; zones: number }
+  | { kind: 'failed'; error: string }
+  | { kind: 'snapshot'; id: number; data: MetricsInput };
+
+export type PrimaryMessage = { kind: 'snapshot'; id: number } | { kind: 'reload' } | { kind: 'close' };
+
+export class WorkerPool {
+  private readonly workers: Worker[] = [];
+  private seq = 0;
+
+  /** Forks `n` workers running the same command line; resolves with the first worker's ready lines. */
+  async start(n: number): Promise<string[]> {
+    const ready: Promise<string[]>[] = [];
+    for (let i = 0; i < n; i++) {
+      const w = cluster.fork({ POPDNS_WORKER: String(i) });
+      this.workers.push(w);
+      ready.push(
+        new Promise((resolve, reject) => {
+          const onExit = (code: number): void =>
+            reject(new Error(`worker ${i} exited with ${code} before it was ready`));
+          w.once('exit', onExit);
+          w.on('message', (m: WorkerMessage) => {
+            if (m.kind === 'ready') {
+              w.off('exit', onExit);
+              resolve(m.lines);
+            } else if (m.kind === 'failed') {
+              w.off('exit', onExit);
+              reject(new Error(m.error));
+            }
+          });
+        }),
+      );
+    }
+    const lines = await Promise.all(ready);
+    return lines[0] ?? [];
+  }
+
+  broadcast(m: PrimaryMessage): void {
+    for (const w of this.workers) if (w.isConnected()) w.send(m);
+  }
+
+  /** Every worker's counters and zone state, summed for one scrape (bounded wait of 2 s). */
+  async collect(): Promise<MetricsInput> {
+    const id = ++this.seq;
+    const parts = await Promise.all(
+      this.workers
+        .filter((w) => w.isConnected())
+        .map(
+          (w) =>
+            new Promise<MetricsInput | null>((resolve) => {
+              const timer = setTimeout(() => resolve(null), 2000);
+              const onMsg = (m: WorkerMessage): void => {
+                if (m.kind === 'snapshot' && m.id === id) {
+                  clearTimeout(timer);
+                  w.off('message', onMsg);
+                  resolve(m.data);
+                }
+              };
+              w.on('message', onMsg);
+              w.send({ kind: 'snapshot', id } satisfies PrimaryMessage);
+            }),
+        ),
+    );
+    const ok = parts.filter((p): p is MetricsInput => p !== null);
+    const counters: CountersSnapshot = sumSnapshots(ok.map((p) => p.counters));
+    const zones: ZoneStatus[] = ok[0]?.zones ?? [];
+    const reloads = { success: 0, failure: 0 };
+    for (const p of ok) {
+      reloads.success = Math.max(reloads.success, p.reloads.success);
+      reloads.failure = Math.max(reloads.failure, p.reloads.failure);
+    }
+    return { counters, zones, reloads };
+  }
+
+  get alive(): number {
+    return this.workers.filter((w) => !w.isDead()).length;
+  }
+
+  /** Asks every worker to close, then waits (bounded) for them to exit. */
+  async close(): Promise<void> {
+    this.broadcast({ kind: 'close' });
+    await Promise.all(
+      this.workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (w.isDead()) return resolve();
+            const timer = setTimeout(() => {
+              w.kill('SIGKILL');
+              resolve();
+            }, 3000);
+            w.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+          }),
+      ),
+    );
+  }
+}
