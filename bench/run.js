@@ -7,7 +7,7 @@
  * every server this starts is stopped by PID.
  *
  * Env: BENCH_SECONDS (per round, default 5), BENCH_ROUNDS (default 3), BENCH_BIG (0 skips the big zone),
- * BENCH_BIG_RECORDS (default 1000000), BENCH_TCP (0 skips TCP).
+ * BENCH_BIG_RECORDS (default 1000000), BENCH_TCP (0 skips TCP), BENCH_THROUGHPUT (0 skips the dnsperf part).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -29,6 +29,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const BIG = process.env.BENCH_BIG !== '0';
 const BIG_RECORDS = Number(process.env.BENCH_BIG_RECORDS ?? 1_000_000);
 const TCP = process.env.BENCH_TCP !== '0';
+const THROUGHPUT = process.env.BENCH_THROUGHPUT !== '0';
 const CORES = cpus().length;
 const TICK = 100; // getconf CLK_TCK on Linux
 const has = (cmd) => {
@@ -319,7 +320,7 @@ async function main() {
   process.stderr.write(
     `bench: ${CORES} cores, Node ${node}, ${ROUNDS} rounds × ${SECONDS} s, server on CPU 0, dnsperf on CPU 1\n`,
   );
-  const results = await throughput(zoneDir, queries);
+  const results = THROUGHPUT ? await throughput(zoneDir, queries) : new Map();
   const get = (label, key) => median(results.get(label)?.[key] ?? []);
   const lines = [];
   lines.push(
