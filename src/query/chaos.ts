@@ -5,6 +5,7 @@
  */
 import { CLASS, RCODE, TYPE } from '../wire/constants.js';
 import { type Name, nameFromText, nameKey } from '../wire/name.js';
+import { txtFromText } from '../wire/rdata.js';
 import type { RRset } from '../zone/zone.js';
 
 export interface ChaosConfig {
@@ -21,18 +22,6 @@ export interface ChaosAnswer {
 const ID = new Set([nameKey(nameFromText('id.server.')), nameKey(nameFromText('hostname.bind.'))]);
 const VERSION = new Set([nameKey(nameFromText('version.server.')), nameKey(nameFromText('version.bind.'))]);
 
-/** One TXT RDATA holding `text`, split into 255-octet character-strings. */
-export function txtRdata(text: string): Uint8Array {
-  const bytes = Buffer.from(text, 'utf8');
-  const parts: number[] = [];
-  if (bytes.length === 0) parts.push(0);
-  for (let i = 0; i < bytes.length; i += 255) {
-    const chunk = bytes.subarray(i, i + 255);
-    parts.push(chunk.length, ...chunk);
-  }
-  return Uint8Array.from(parts);
-}
-
 /** Answers a CH-class question; REFUSED for anything but TXT (or ANY) at the four names. */
 export function chaosAnswer(cfg: ChaosConfig, qname: Name, qtype: number): ChaosAnswer {
   const key = nameKey(qname);
@@ -43,6 +32,6 @@ export function chaosAnswer(cfg: ChaosConfig, qname: Name, qtype: number): Chaos
     return { rcode: RCODE.REFUSED, answer: [] };
   return {
     rcode: RCODE.NOERROR,
-    answer: [{ owner: qname, type: TYPE.TXT, class: CLASS.CH, ttl: 0, rdatas: [txtRdata(text)] }],
+    answer: [{ owner: qname, type: TYPE.TXT, class: CLASS.CH, ttl: 0, rdatas: [txtFromText(text)] }],
   };
 }

@@ -543,6 +543,18 @@ export function typesFromBitmap(b: Uint8Array): number[] {
   return types;
 }
 
+/** TXT RDATA for a literal text (UTF-8), split into 255-octet character-strings; "" is one empty string. */
+export function txtFromText(text: string): Uint8Array {
+  const bytes = Buffer.from(text, 'utf8');
+  const parts: number[] = [];
+  if (bytes.length === 0) parts.push(0);
+  for (let i = 0; i < bytes.length; i += 255) {
+    const chunk = bytes.subarray(i, i + 255);
+    parts.push(chunk.length, ...chunk);
+  }
+  return Uint8Array.from(parts);
+}
+
 /** Encodes an NSEC/NSEC3 type bitmap (RFC 4034 §4.1.2). */
 export function typeBitmap(types: number[]): Uint8Array {
   return Uint8Array.from(bitmapFromTypes(types));

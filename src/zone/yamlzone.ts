@@ -34,6 +34,7 @@ import {
   rdataTarget,
   rdataToText,
   tokenize,
+  txtFromText,
 } from '../wire/rdata.js';
 import { type Diagnostic, diag, type ParsedZone, type Position, type ZoneRecord } from './types.js';
 
@@ -275,7 +276,7 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
         return null;
       }
       const s = scalarText(node);
-      rdata = type === TYPE.TXT ? txtLiteral(s) : fromPresentation(s, node);
+      rdata = type === TYPE.TXT ? txtFromText(s) : fromPresentation(s, node);
     } else if (isMap(node)) {
       const m = node as YAMLMap;
       const fields: Record<string, unknown> = {};
@@ -318,7 +319,7 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
             err('POPDNS_E_YAML_TYPE', 'strings: must be a list of strings', s);
             return null;
           }
-          parts.push(...txtLiteral(scalarText(s)));
+          parts.push(...txtFromText(scalarText(s)));
         }
         rdata = Uint8Array.from(parts);
       } else {
@@ -425,18 +426,6 @@ export function mailToName(mail: string): Name {
 // ---------------------------------------------------------------------------------------------
 // Writer
 
-/** TXT data split the way a literal YAML string is (255-octet chunks); one empty string for "". */
-function txtLiteral(text: string): Uint8Array {
-  const bytes = Buffer.from(text, 'utf8');
-  const parts: number[] = [];
-  if (bytes.length === 0) parts.push(0);
-  for (let i = 0; i < bytes.length; i += 255) {
-    const chunk = bytes.subarray(i, i + 255);
-    parts.push(chunk.length, ...chunk);
-  }
-  return Uint8Array.from(parts);
-}
-
 /** The literal text of a TXT record when writing it as a plain YAML string round-trips exactly. */
 function plainTxt(rdata: Uint8Array): string | null {
   let s = '';
@@ -449,7 +438,7 @@ function plainTxt(rdata: Uint8Array): string | null {
     }
     i += 1 + len;
   }
-  return Buffer.from(txtLiteral(s)).equals(Buffer.from(rdata)) ? s : null;
+  return Buffer.from(txtFromText(s)).equals(Buffer.from(rdata)) ? s : null;
 }
 
 export function writeYamlZone(
