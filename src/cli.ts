@@ -63,8 +63,9 @@ program
 program
   .command('health')
   .description('probe the local server and announce or withdraw anycast prefixes in BIRD')
-  .requiredOption('--config <file>', 'health probe config (see deploy/health.yaml)')
-  .action(async (opts: { config: string }) => {
+  .requiredOption('--config <file>', 'the PoP config file with its health: section (see deploy/popdns.yaml)')
+  .option('--once', 'run one round of checks, print the verdict and exit 0 (healthy) or 1; BIRD untouched')
+  .action(async (opts: { config: string; once?: boolean }) => {
     await runHealth(opts);
   });
 

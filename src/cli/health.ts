@@ -1,5 +1,158 @@
-/** `popdns health --config FILE`: placeholder until the health probe lands. */
-export async function runHealth(_flags: { config: string }): Promise<void> {
-  process.stderr.write('popdns health: not implemented yet [POPDNS_E_NOT_IMPLEMENTED]\n');
-  process.exitCode = 2;
+/**
+ * `popdns health --config FILE`: the anycast health probe, a separate process from the server (a
+ * checker inside the server would die or hang with it). It reads the same config file as
+ * `popdns serve` (listen addresses, zones, metrics) plus its `health:` section.
+ */
+import { availableParallelism } from 'node:os';
+import type { Server } from 'node:http';
+import { BirdAnycast } from '../health/anycast.js';
+import { type CheckerDeps, fileExists, HealthChecker, type ReadyState } from '../health/checker.js';
+import { HealthMetrics } from '../health/metrics.js';
+import { probe, type ProbeTarget } from '../health/probe.js';
+import { ConfigError, defaultConfig, loadConfigFile, type ServerConfig } from '../server/config.js';
+import { formatListen, type ListenAddr } from '../server/listen.js';
+import { VERSION } from '../version.js';
+import { originFromFileName } from '../zone/masterfile.js';
+import { listZoneFiles, loadZoneFile } from '../zone/load.js';
+import { nameToText } from '../wire/name.js';
+
+export interface HealthFlags {
+  config: string;
+  once?: boolean;
+}
+
+const log = (m: string): void => {
+  process.stderr.write(`${new Date().toISOString()} ${m}\n`);
+};
+
+/** A wildcard listen address is probed on loopback. */
+function probeTarget(a: ListenAddr): ProbeTarget {
+  if (a.host === '0.0.0.0') return { host: '127.0.0.1', port: a.port, family: 4 };
+  if (a.host === '::') return { host: '::1', port: a.port, family: 6 };
+  return { host: a.host, port: a.port, family: a.family };
+}
+
+/** Origin (with trailing dot, lower case) → zone file, for every zone file in the zones directory. */
+export function zoneFileMap(dir: string): Map<string, string> {
+  const m = new Map<string, string>();
+  let files: string[];
+  try {
+    files = listZoneFiles(dir);
+  } catch {
+    return m;
+  }
+  for (const f of files) {
+    const o = originFromFileName(f);
+    const origin = o
+      ? nameToText(o)
+      : (() => {
+          const z = loadZoneFile(f).zone;
+          return z ? z.originText : null;
+        })();
+    if (origin) m.set(origin.toLowerCase(), f);
+  }
+  return m;
+}
+
+async function fetchReady(url: string, timeoutMs: number): Promise<ReadyState> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const body = await res.text();
+    if (res.status === 200) return { state: 'ready' };
+    if (res.status === 503 && body.startsWith('draining')) return { state: 'draining' };
+    return { state: 'error', detail: `${url} answered ${res.status} ${body.trim()}` };
+  } catch (e) {
+    return { state: 'error', detail: `${url}: ${(e as Error).message}` };
+  }
+}
+
+export async function runHealth(flags: HealthFlags): Promise<void> {
+  let cfg: ServerConfig;
+  try {
+    cfg = loadConfigFile(flags.config, defaultConfig(VERSION, availableParallelism()));
+  } catch (e) {
+    log(`popdns health: ${(e as Error).message}`);
+    process.exitCode = e instanceof ConfigError ? 2 : 1;
+    return;
+  }
+  const h = cfg.health;
+  const targets = (h.targets ?? cfg.listen).map(probeTarget);
+  const zones = h.zones ?? [...zoneFileMap(cfg.zones).keys()];
+  if (zones.length === 0 && !h.canary) {
+    log(
+      `popdns health: no zones to probe in ${cfg.zones} and no health.zones or health.canary [POPDNS_E_CONFIG]`,
+    );
+    process.exitCode = 2;
+    return;
+  }
+  const readyUrl = h.readyzOff
+    ? null
+    : (h.readyz ?? (cfg.metrics ? `http://${formatListen(cfg.metrics)}/readyz` : null));
+  const bird = new BirdAnycast(h.birdSocket, h.stateFile, h.prefixes, Math.max(h.timeoutMs, 1000));
+  const deps: CheckerDeps = {
+    probe,
+    readyz: readyUrl ? () => fetchReady(readyUrl, h.timeoutMs) : null,
+    bird,
+    log,
+    now: () => Date.now(),
+    maintenance: fileExists,
+    zoneFiles: () => (h.maxSerialLagMs === null ? new Map() : zoneFileMap(cfg.zones)),
+  };
+  const checker = new HealthChecker(h, targets, zones, deps);
+
+  if (flags.once) {
+    const r = await checker.check();
+    for (const reason of r.reasons) process.stdout.write(`unhealthy: ${reason}\n`);
+    if (r.healthy) process.stdout.write(`healthy: ${r.probes.length} probes answered\n`);
+    process.exitCode = r.healthy ? 0 : 1;
+    return;
+  }
+
+  const metrics = new HealthMetrics(checker, VERSION);
+  let metricsServer: Server | null = null;
+  if (h.metrics) {
+    try {
+      metricsServer = await metrics.listen(h.metrics.host, h.metrics.port);
+    } catch (e) {
+      log(`popdns health: cannot listen for metrics on ${formatListen(h.metrics)}: ${(e as Error).message}`);
+      process.exitCode = 1;
+      return;
+    }
+  }
+  log(
+    `popdns health: probing ${targets.map(formatListen).join(', ')} (${h.transports.join('+')}) for ` +
+      `${zones.join(', ')} every ${h.intervalMs} ms; rise ${h.rise}, fall ${h.fall}; prefixes ` +
+      `${h.prefixes.map((p) => `${p.prefix} (${p.protocol})`).join(', ') || 'none'} via ${h.birdSocket}`,
+  );
+
+  let stopping = false;
+  let timer: NodeJS.Timeout | null = null;
+  let wake: (() => void) | null = null;
+  const stop = (sig: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log(`popdns health: ${sig}: withdrawing and exiting`);
+    if (timer) clearTimeout(timer);
+    wake?.();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  // Withdrawn until proven healthy: make BIRD agree before the first round.
+  await checker.reconcile();
+  while (!stopping) {
+    const started = Date.now();
+    const r = await checker.round();
+    metrics.record(r);
+    if (stopping) break;
+    const delay = Math.max(0, h.intervalMs - (Date.now() - started));
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+      timer = setTimeout(resolve, delay);
+    });
+  }
+  checker.announced = false;
+  await checker.reconcile();
+  metricsServer?.close();
+  process.exit(0);
 }

@@ -38,17 +38,25 @@ interface Holder {
   current: MetricsInput | null;
 }
 
-export function buildRegistry(src: MetricsSource, holder: Holder = { current: null }): Registry {
+/**
+ * A registry with prom-client's process and Node.js metrics, minus the three gauges it names *_total
+ * (that breaks Prometheus naming rules; promtool rejects them). `prefix` namespaces them.
+ */
+export function processRegistry(prefix = ''): Registry {
   const reg = new Registry();
-  collectDefaultMetrics({ register: reg });
-  // These three are gauges named *_total, which breaks Prometheus naming rules (promtool rejects them).
+  collectDefaultMetrics({ register: reg, prefix });
   for (const m of [
     'nodejs_active_handles_total',
     'nodejs_active_requests_total',
     'nodejs_active_resources_total',
   ]) {
-    reg.removeSingleMetric(m);
+    reg.removeSingleMetric(`${prefix}${m}`);
   }
+  return reg;
+}
+
+export function buildRegistry(src: MetricsSource, holder: Holder = { current: null }): Registry {
+  const reg = processRegistry();
   const take = (): MetricsInput => {
     if (!holder.current) throw new Error('metrics snapshot not taken');
     return holder.current;

@@ -5,6 +5,14 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import {
+  type AnycastPrefix,
+  HEALTH_DEFAULTS,
+  HEALTH_KEYS,
+  type HealthConfig,
+  parseDurationMs,
+} from '../health/config.js';
+import { nameFromText } from '../wire/name.js';
 import { parsePeriod } from '../wire/rdata.js';
 import { type ListenAddr, parseListen } from './listen.js';
 import { TCP_DEFAULTS, type TcpOptions } from './tcp.js';
@@ -25,6 +33,8 @@ export interface ServerConfig {
   tcp: TcpOptions;
   /** Seconds to keep answering after SIGTERM while BGP withdraws the prefix. */
   drainSeconds: number;
+  /** The `health:` section, read by `popdns health` (ignored by `popdns serve`). */
+  health: HealthConfig;
 }
 
 export class ConfigError extends Error {
@@ -47,6 +57,7 @@ export function defaultConfig(version: string, cores: number): ServerConfig {
     ednsUdpSize: 1232,
     tcp: { ...TCP_DEFAULTS },
     drainSeconds: 5,
+    health: cloneHealth(HEALTH_DEFAULTS),
   };
 }
 
@@ -62,7 +73,12 @@ const KEYS = [
   'tcp-idle-timeout',
   'tcp-max-connections',
   'drain',
+  'health',
 ] as const;
+
+function cloneHealth(h: HealthConfig): HealthConfig {
+  return { ...h, transports: [...h.transports], prefixes: h.prefixes.map((p) => ({ ...p })) };
+}
 
 /** Reads a config file over `base`; throws ConfigError naming file:line:col. */
 export function loadConfigFile(path: string, base: ServerConfig): ServerConfig {
@@ -84,7 +100,7 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
   };
   const e = doc.errors[0];
   if (e) fail(null, e.message.split('\n')[0]!, e.pos[0]);
-  const cfg: ServerConfig = { ...base, tcp: { ...base.tcp } };
+  const cfg: ServerConfig = { ...base, tcp: { ...base.tcp }, health: cloneHealth(base.health) };
   if (doc.contents === null) return cfg;
   const top = doc.contents;
   if (!isMap(top)) return fail(top, 'the config file is a mapping of settings');
@@ -109,6 +125,104 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
     } catch (x) {
       return fail(n, (x as Error).message.replace(' [POPDNS_E_CONFIG]', ''));
     }
+  };
+  const off = (n: Node): boolean => isScalar(n) && n.value === false;
+  const duration = (n: Node, what: string): number => {
+    const v = isScalar(n) ? parseDurationMs(String(n.value)) : undefined;
+    if (v === undefined || v <= 0) fail(n, `${what} must be a duration like 500ms, 1s or 2m`);
+    return v as number;
+  };
+  const list = (n: Node): Node[] => (isSeq(n) ? (n.items as Node[]) : [n]);
+  const parseHealth = (node: Node, h: HealthConfig): void => {
+    if (!isMap(node)) return void fail(node, 'health must be a mapping of settings');
+    for (const pair of node.items) {
+      const k = isScalar(pair.key) ? String(pair.key.value) : '';
+      const v = pair.value as Node;
+      switch (k as (typeof HEALTH_KEYS)[number]) {
+        case 'interval':
+          h.intervalMs = duration(v, 'health.interval');
+          break;
+        case 'timeout':
+          h.timeoutMs = duration(v, 'health.timeout');
+          break;
+        case 'rise':
+          h.rise = num(v, 'health.rise', 1, 100);
+          break;
+        case 'fall':
+          h.fall = num(v, 'health.fall', 1, 100);
+          break;
+        case 'targets':
+          h.targets = list(v).map((i) => addr(i, 'health.targets'));
+          break;
+        case 'transports':
+          h.transports = list(v).map((i) => {
+            const t = str(i, 'health.transports');
+            if (t !== 'udp' && t !== 'tcp') fail(i, 'health.transports are udp and/or tcp');
+            return t as 'udp' | 'tcp';
+          });
+          break;
+        case 'zones':
+          h.zones = list(v).map((i) => zoneName(i, 'health.zones'));
+          break;
+        case 'canary':
+          h.canary = off(v) ? null : zoneName(v, 'health.canary');
+          break;
+        case 'max-serial-lag':
+          h.maxSerialLagMs = off(v) ? null : duration(v, 'health.max-serial-lag');
+          break;
+        case 'maintenance-file':
+          h.maintenanceFile = off(v) ? null : str(v, 'health.maintenance-file');
+          break;
+        case 'readyz':
+          h.readyzOff = off(v);
+          h.readyz = off(v) ? null : str(v, 'health.readyz');
+          break;
+        case 'bird-socket':
+          h.birdSocket = str(v, 'health.bird-socket');
+          break;
+        case 'state-file':
+          h.stateFile = off(v) ? null : str(v, 'health.state-file');
+          break;
+        case 'prefixes':
+          h.prefixes = list(v).map((i) => prefix(i));
+          break;
+        case 'metrics':
+          h.metrics = off(v) ? null : addr(v, 'health.metrics');
+          break;
+        default:
+          fail(pair.key as Node, `unknown health setting "${k}" (known: ${HEALTH_KEYS.join(', ')})`);
+      }
+    }
+    if (h.timeoutMs > h.intervalMs) fail(node, 'health.timeout must not exceed health.interval');
+  };
+  const zoneName = (n: Node, what: string): string => {
+    const s = str(n, what);
+    try {
+      nameFromText(s.endsWith('.') ? s : `${s}.`);
+    } catch (x) {
+      fail(n, `${what}: ${(x as Error).message}`);
+    }
+    return s.endsWith('.') ? s : `${s}.`;
+  };
+  const prefix = (n: Node): AnycastPrefix => {
+    if (!isMap(n))
+      return fail(n, 'each of health.prefixes is { prefix: 198.51.100.0/24, protocol: anycast4 }');
+    const p: Partial<AnycastPrefix> = {};
+    for (const pair of n.items) {
+      const k = isScalar(pair.key) ? String(pair.key.value) : '';
+      const v = pair.value as Node;
+      if (k === 'prefix') {
+        p.prefix = str(v, 'prefix');
+        if (!/^[0-9a-fA-F:.]+\/[0-9]{1,3}$/.test(p.prefix))
+          fail(v, `"${p.prefix}" is not an address/length prefix`);
+      } else if (k === 'protocol') {
+        p.protocol = str(v, 'protocol');
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(p.protocol))
+          fail(v, `"${p.protocol}" is not a BIRD protocol name`);
+      } else fail(pair.key as Node, `unknown prefix setting "${k}" (known: prefix, protocol)`);
+    }
+    if (!p.prefix || !p.protocol) fail(n, 'a prefix needs both prefix and protocol');
+    return p as AnycastPrefix;
   };
   for (const pair of top.items) {
     const k = isScalar(pair.key) ? String(pair.key.value) : '';
@@ -150,6 +264,9 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
         break;
       case 'drain':
         cfg.drainSeconds = seconds(v, 'drain');
+        break;
+      case 'health':
+        parseHealth(v, cfg.health);
         break;
       default:
         fail(pair.key as Node, `unknown setting "${k}" (known: ${KEYS.join(', ')})`);
