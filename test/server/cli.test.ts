@@ -28,6 +28,14 @@ t.test('deploy/popdns.yaml is a valid, complete example', (tt) => {
   tt.equal(cfg.nsid, 'ams1.pop.example.net', 'nsid follows the identity');
   tt.equal(cfg.drainSeconds, 5);
   tt.equal(cfg.tcp.idleTimeout, 10000);
+  tt.equal(cfg.health.intervalMs, 1000);
+  tt.equal(cfg.health.timeoutMs, 800);
+  tt.equal(cfg.health.maxSerialLagMs, 300000);
+  tt.same(cfg.health.prefixes, [
+    { prefix: '198.51.100.0/24', protocol: 'anycast4' },
+    { prefix: '2001:db8:53::/48', protocol: 'anycast6' },
+  ]);
+  tt.equal(cfg.health.stateFile, '/run/popdns/anycast.conf');
   tt.throws(() => parseConfig('zones: z\nlisen: 1.2.3.4:53\n', 'x.yaml', defaultConfig('t', 1)), {
     message: /x\.yaml:2:1: error: unknown setting "lisen"/,
   });

@@ -1,0 +1,139 @@
+// The lab's failover scenarios, run by `deploy/lab/lab.sh test` after `lab.sh up`. Prints what it
+// measured and a final `lab-result {json}` line; exits 1 when a check fails. Every wait is bounded.
+import { spawn, spawnSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const LAB = join(here, 'lab.sh');
+const NS = `${process.env.LAB_NS_PREFIX ?? 'popdnslab'}-client`;
+const V4 = '198.51.100.53';
+const V6 = '2001:db8:53::53';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const failures = [];
+const check = (ok, what) => {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+  if (!ok) failures.push(what);
+};
+const lab = (...args) => {
+  const r = spawnSync(LAB, args, { encoding: 'utf8', timeout: 30000 });
+  if (r.status !== 0) throw new Error(`lab.sh ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+};
+
+class Stream {
+  constructor(count) {
+    this.results = [];
+    this.child = spawn('ip', ['netns', 'exec', NS, process.execPath, join(here, 'stream.mjs'), '--interval', '50', '--timeout', '500', '--count', String(count), V4, V6], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    createInterface({ input: this.child.stdout }).on('line', (l) => {
+      try {
+        this.results.push(JSON.parse(l));
+      } catch {
+        // ignore
+      }
+    });
+    this.exited = new Promise((r) => this.child.once('exit', r));
+  }
+  since(t, fam) {
+    return this.results.filter((r) => r.t >= t && (fam === undefined || r.fam === fam));
+  }
+  async stop() {
+    this.child.stdin.end();
+    await Promise.race([this.exited, sleep(3000)]);
+    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+/** Waits (bounded) until fn() is true; returns whether it became true. */
+async function until(fn, ms) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (fn()) return true;
+    await sleep(100);
+  }
+  return fn();
+}
+
+const tail = (list, n) => list.slice(-n);
+const count = (list, f) => list.filter(f).length;
+const secs = (ms) => Math.round(ms / 100) / 10;
+const result = {};
+
+// 1. ECMP: dig from many source ports reaches both PoPs, over IPv4 and IPv6.
+for (const [fam, addr, src] of [[4, V4, '10.53.0.2'], [6, V6, 'fd53::2']]) {
+  const seen = {};
+  for (let port = 20001; port <= 20040; port++) {
+    const out = spawnSync('ip', ['netns', 'exec', NS, 'dig', `@${addr}`, '-b', `${src}#${port}`, 'CHAOS', 'TXT', 'id.server', '+short', '+time=1', '+tries=1'], {
+      encoding: 'utf8',
+      timeout: 5000,
+    }).stdout.trim().replace(/"/g, '') || 'no answer';
+    seen[out] = (seen[out] ?? 0) + 1;
+  }
+  result[`ecmp_v${fam}`] = seen;
+  console.log(`ecmp v${fam}: dig from source ports 20001-20040: ${JSON.stringify(seen)}`);
+  check((seen['popa.lab'] ?? 0) > 0 && (seen['popb.lab'] ?? 0) > 0, `v${fam}: both PoPs answer`);
+}
+
+// 2. Kill popdns on popa: the probe withdraws, the router converges on popb.
+let s = new Stream(1200);
+await sleep(2000);
+check(count(s.results, (r) => !r.ok) === 0, 'no failures before the kill');
+const killAt = Date.now();
+lab('dns-stop', 'popa', 'KILL');
+const settled = (fam, who) => {
+  const l = s.since(killAt, fam);
+  return l.length >= 40 && tail(l, 40).every((r) => r.ok && r.id === who);
+};
+const converged = await until(() => settled(4, 'popb.lab') && settled(6, 'popb.lab'), 25000);
+check(converged, 'after the kill, every query answers from popb');
+for (const fam of [4, 6]) {
+  const after = s.since(killAt, fam);
+  const failed = after.filter((r) => !r.ok);
+  const last = failed.length ? failed[failed.length - 1].t - killAt : 0;
+  result[`failover_v${fam}`] = { seconds: secs(last), failed: failed.length, sent: after.length };
+  console.log(`failover v${fam}: converged ${secs(last)} s after the kill; ${failed.length} of ${after.length} queries failed meanwhile`);
+  check(last < 15000, `v${fam}: converged within 15 s`);
+}
+
+// 3. Bring it back: announced again, answers again.
+const startAt = Date.now();
+lab('dns-start', 'popa');
+const back = await until(() => [4, 6].every((fam) => s.since(startAt, fam).some((r) => r.ok && r.id === 'popa.lab')), 20000);
+check(back, 'popa answers again after popdns restarts');
+for (const fam of [4, 6]) {
+  const after = s.since(startAt, fam);
+  const first = after.find((r) => r.ok && r.id === 'popa.lab');
+  const failed = count(after, (r) => !r.ok);
+  result[`recovery_v${fam}`] = { seconds: first ? secs(first.t - startAt) : null, failed };
+  console.log(`recovery v${fam}: popa answers again ${first ? secs(first.t - startAt) : '-'} s after its start; ${failed} queries failed`);
+}
+await s.stop();
+
+// 4. SIGTERM (drain) on popa during a steady stream: zero failed queries.
+s = new Stream(600);
+await sleep(2000);
+check([4, 6].every((fam) => s.since(0, fam).some((r) => r.id === 'popa.lab')), 'popa in service before the drain');
+const termAt = Date.now();
+const stopping = spawn(LAB, ['dns-stop', 'popa', 'TERM'], { stdio: 'ignore' });
+const stopped = new Promise((r) => stopping.once('exit', r));
+await sleep(9000);
+await Promise.race([stopped, sleep(5000)]);
+for (const fam of [4, 6]) {
+  const after = s.since(termAt, fam);
+  const failed = count(after, (r) => !r.ok);
+  const lastA = after.filter((r) => r.id === 'popa.lab').pop();
+  result[`drain_v${fam}`] = { failed, sent: after.length, last_popa_answer_s: lastA ? secs(lastA.t - termAt) : null };
+  console.log(`drain v${fam}: ${failed} of ${after.length} queries failed; last answer from popa ${lastA ? secs(lastA.t - termAt) : '-'} s after SIGTERM`);
+  check(failed === 0, `v${fam}: zero failed queries during the drain`);
+  check(after.length > 100, `v${fam}: the stream kept running`);
+}
+const restartAt = Date.now();
+lab('dns-start', 'popa');
+check(await until(() => [4, 6].every((fam) => s.since(restartAt, fam).some((r) => r.ok && r.id === 'popa.lab')), 20000), 'popa back after the drain');
+await s.stop();
+
+console.log(`lab-result ${JSON.stringify({ ...result, failures })}`);
+process.exit(failures.length ? 1 : 0);
