@@ -3,7 +3,9 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { runCheck } from './cli/check.js';
 import { runConvert } from './cli/convert.js';
+import { runDs } from './cli/ds.js';
 import { runHealth } from './cli/health.js';
+import { runKeygen } from './cli/keygen.js';
 import { runServe } from './cli/serve.js';
 import { VERSION } from './version.js';
 
@@ -58,6 +60,26 @@ program
   .option('--to <format>', 'output format: yaml or zone (default: from the output file name)')
   .action((input: string, output: string, opts: { to?: string }) => {
     process.exitCode = runConvert(input, output, opts);
+  });
+
+program
+  .command('keygen')
+  .description('generate a DNSSEC key for a zone (BIND key files: K<zone>+<alg>+<tag>.key and .private)')
+  .argument('<zone>', 'zone name')
+  .option('--keys <dir>', 'keys directory, created with mode 0700 (default ./keys)')
+  .option('--algorithm <alg>', 'ecdsap256sha256 (default), ed25519 or rsasha256')
+  .option('--role <role>', 'csk (default), ksk or zsk')
+  .action((zone: string, opts: { keys?: string; algorithm?: string; role?: string }) => {
+    process.exitCode = runKeygen(zone, opts);
+  });
+
+program
+  .command('ds')
+  .description("print the DS (SHA-256) and DNSKEY records of the zone's key-signing keys, for the parent")
+  .argument('<zone>', 'zone name')
+  .option('--keys <dir>', 'keys directory (default ./keys)')
+  .action((zone: string, opts: { keys?: string }) => {
+    process.exitCode = runDs(zone, opts);
   });
 
 program
