@@ -414,3 +414,26 @@ t.test('popdns health against a real popdns and a real BIRD', async (t) => {
   health.child.kill('SIGTERM');
   t.equal(await exited, 0);
 });
+
+t.test('deploy/bird/bird.conf parses in BIRD', async (t) => {
+  if (!needTool(t, 'bird', 'bird2')) return;
+  const dir = tmpDir(t);
+  const state = join(dir, 'anycast.conf');
+  writeFileSync(
+    state,
+    stateFileText(
+      [
+        { prefix: '198.51.100.0/24', protocol: 'anycast4' },
+        { prefix: '2001:db8:53::/48', protocol: 'anycast6' },
+      ],
+      false,
+    ),
+  );
+  const conf = join(dir, 'bird.conf');
+  writeFileSync(
+    conf,
+    readFileSync('deploy/bird/bird.conf', 'utf8').replace('/run/popdns/anycast.conf', state),
+  );
+  const r = spawnSync('bird', ['-p', '-c', conf], { encoding: 'utf8' });
+  t.equal(r.status, 0, `bird -p: ${r.stderr}`);
+});
