@@ -7,6 +7,7 @@ import { runDs } from './cli/ds.js';
 import { runHealth } from './cli/health.js';
 import { runKeygen } from './cli/keygen.js';
 import { runServe } from './cli/serve.js';
+import { runSign } from './cli/sign.js';
 import { VERSION } from './version.js';
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -38,6 +39,7 @@ program
   .option('--identity <name>', 'server identity for CHAOS id.server and NSID (default: the host name)')
   .option('--metrics <addr:port>', 'metrics and health listener (default 127.0.0.1:9153)')
   .option('--workers <n>', 'worker processes (default: one per core)', positiveInt)
+  .option('--keys <dir>', 'DNSSEC keys: every zone with keys here is signed (default ./keys)')
   .action(async (opts) => {
     await runServe(opts);
   });
@@ -81,6 +83,32 @@ program
   .action((zone: string, opts: { keys?: string }) => {
     process.exitCode = runDs(zone, opts);
   });
+
+program
+  .command('sign')
+  .description('sign a zone file with its keys and write the signed zone as an RFC 1035 file')
+  .argument('<zonefile>', 'zone file (*.yaml, *.yml, *.zone, *.db), loaded exactly as the server loads it')
+  .requiredOption('--out <file>', 'signed zone file to write, or - for standard output')
+  .option('--keys <dir>', 'keys directory (default ./keys)')
+  .option('--nsec3', 'NSEC3 (RFC 5155; no extra iterations, no salt) instead of NSEC')
+  .option('--opt-out', 'NSEC3 opt-out: insecure delegations get no NSEC3 (needs --nsec3)')
+  .option('--validity <period>', 'signature validity, seconds or units like 14d, 2w (default 14d)')
+  .option('--cds', 'publish CDS and CDNSKEY for the key-signing keys (RFC 7344, RFC 8078)')
+  .action(
+    (
+      zonefile: string,
+      opts: {
+        out: string;
+        keys?: string;
+        nsec3?: boolean;
+        optOut?: boolean;
+        validity?: string;
+        cds?: boolean;
+      },
+    ) => {
+      process.exitCode = runSign(zonefile, opts);
+    },
+  );
 
 program
   .command('health')

@@ -4,6 +4,7 @@
  * zone version and never mutated afterwards, so a reload swaps whole zones and queries in flight keep
  * the version they started with.
  */
+import type { ZoneDnssec } from '../dnssec/signzone.js';
 import { CLASS, MAX_TTL, TYPE, typeToText } from '../wire/constants.js';
 import {
   isSubdomainOf,
@@ -26,6 +27,8 @@ export interface RRset {
   ttl: number;
   /** Uncompressed wire RDATA, in zone order, duplicates removed. */
   rdatas: Uint8Array[];
+  /** RRSIG RDATAs over this set (owner = owner, TTL = ttl); absent when unsigned. */
+  sigs?: Uint8Array[];
 }
 
 export interface ZoneNode {
@@ -53,6 +56,8 @@ export interface Zone {
   negativeSoa: RRset;
   /** Labels in the origin, for walking query names below it. */
   originLabels: number;
+  /** Set by signZone. */
+  dnssec?: ZoneDnssec;
 }
 
 export interface BuildResult {

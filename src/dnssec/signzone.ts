@@ -1,0 +1,635 @@
+/**
+ * The zone signer: turns a freshly built (not yet published) Zone into a signed one. It adds the
+ * DNSKEY RRset (and CDS/CDNSKEY, RFC 7344/8078, when asked), builds the NSEC (RFC 4034) or NSEC3
+ * (RFC 5155 with the RFC 9276 parameters: no extra iterations, empty salt) chain, and signs every
+ * authoritative RRset (RFC 4035 §2.2): everything at names that are not occluded, except the NS RRset
+ * at a delegation point and glue; the DS at a delegation point is signed.
+ *
+ * Signing runs once per zone version, off the query path. A SignatureCache carried from one version
+ * of a zone to the next keeps every signature whose RRset did not change and that is still fresh, so
+ * a reload re-signs only what changed (plus whatever is due for refresh).
+ *
+ * The lookups the answer path needs (denialNsec, denialNsec3) are binary searches over the chains.
+ */
+import { createHash } from 'node:crypto';
+import { CLASS, TYPE, typeToText } from '../wire/constants.js';
+import {
+  canonicalCompare,
+  labelOffsets,
+  type Name,
+  nameEquals,
+  nameToLower,
+  nameToText,
+  prependLabel,
+} from '../wire/name.js';
+import { base32hexEncode, rdataToText, typeBitmap } from '../wire/rdata.js';
+import { labelKey, negativeTtl, type RRset, type Zone, type ZoneNode } from '../zone/zone.js';
+import { canonicalRdata, type DnssecKey, DnssecError, DNSKEY_FLAG, dsFromDnskey, signRRset } from './keys.js';
+
+const E_SIGN = 'POPDNS_E_SIGN';
+
+// ---------------------------------------------------------------------------------------------
+// Policy
+
+export interface DnssecPolicy {
+  /** Authenticated denial of existence: NSEC (RFC 4034) or NSEC3 (RFC 5155). */
+  denial: 'nsec' | 'nsec3';
+  /** NSEC3 opt-out (RFC 5155 §6): insecure delegations get no NSEC3 of their own. */
+  nsec3OptOut: boolean;
+  /** Signature validity in seconds (expiration - now, before jitter). */
+  validity: number;
+  /** A signature is re-made when less than this many seconds of it remain. */
+  refresh: number;
+  /** Up to this many seconds are taken at random off each expiration, so they don't all fall due at once. */
+  jitter: number;
+  /** Publish CDS and CDNSKEY at the apex for the SEP keys (RFC 7344, RFC 8078). */
+  cds: boolean;
+}
+
+const DAY = 86400;
+
+export const DEFAULT_POLICY: DnssecPolicy = Object.freeze({
+  denial: 'nsec',
+  nsec3OptOut: false,
+  validity: 14 * DAY,
+  refresh: 7 * DAY,
+  jitter: Math.floor((14 * DAY) / 10),
+  cds: false,
+});
+
+/**
+ * A full policy from some settings: refresh defaults to validity/2 and jitter to validity/10 of the
+ * validity given (not of the default one). Throws DnssecError [POPDNS_E_SIGN] when it cannot work.
+ */
+export function makePolicy(settings: Partial<DnssecPolicy> = {}): DnssecPolicy {
+  const validity = settings.validity ?? DEFAULT_POLICY.validity;
+  const policy: DnssecPolicy = {
+    denial: settings.denial ?? DEFAULT_POLICY.denial,
+    nsec3OptOut: settings.nsec3OptOut ?? DEFAULT_POLICY.nsec3OptOut,
+    validity,
+    refresh: settings.refresh ?? Math.floor(validity / 2),
+    jitter: settings.jitter ?? Math.floor(validity / 10),
+    cds: settings.cds ?? DEFAULT_POLICY.cds,
+  };
+  checkPolicy(policy);
+  return policy;
+}
+
+function checkPolicy(p: DnssecPolicy): void {
+  const whole = (n: number): boolean => Number.isInteger(n) && n >= 0;
+  if (!whole(p.validity) || p.validity < 3600) {
+    throw new DnssecError(E_SIGN, `signature validity ${p.validity} s must be a whole number ≥ 3600 (1h)`);
+  }
+  if (!whole(p.refresh) || !whole(p.jitter)) {
+    throw new DnssecError(
+      E_SIGN,
+      `refresh (${p.refresh}) and jitter (${p.jitter}) must be whole seconds ≥ 0`,
+    );
+  }
+  if (p.refresh + p.jitter >= p.validity) {
+    throw new DnssecError(
+      E_SIGN,
+      `refresh (${p.refresh} s) + jitter (${p.jitter} s) must be less than the validity (${p.validity} s), or new signatures would already be due`,
+    );
+  }
+  if (p.denial !== 'nsec' && p.denial !== 'nsec3') {
+    throw new DnssecError(E_SIGN, `denial must be nsec or nsec3, not "${String(p.denial)}"`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signature cache
+
+/** Seconds since the epoch in an RRSIG RDATA field (expiration at 8, inception at 12). */
+function rrsigTime(rrsig: Uint8Array, offset: number): number {
+  return (
+    ((rrsig[offset]! << 24) | (rrsig[offset + 1]! << 16) | (rrsig[offset + 2]! << 8) | rrsig[offset + 3]!) >>>
+    0
+  );
+}
+
+/**
+ * Signatures kept from one version of a zone to the next. Key: the RRset's canonical content (owner
+ * lower-cased, type, class, TTL, sorted canonical RDATA) + the key (algorithm, tag, DNSKEY digest);
+ * value: the RRSIG RDATA, which holds its expiration. An entry is reused while `expiration - now >=
+ * policy.refresh`. After each signZone the cache holds exactly the signatures of the version just
+ * signed, so it never grows beyond one zone's worth. One cache per zone.
+ */
+export class SignatureCache {
+  /** key id → RRset content → RRSIG RDATA */
+  private entries = new Map<string, Map<string, Uint8Array>>();
+  private next: Map<string, Map<string, Uint8Array>> | null = null;
+
+  /** Signatures held. */
+  get size(): number {
+    let n = 0;
+    for (const m of this.entries.values()) n += m.size;
+    return n;
+  }
+
+  clear(): void {
+    this.entries.clear();
+    this.next = null;
+  }
+
+  /** @internal signZone: starts collecting the signatures of a new version. */
+  begin(): void {
+    this.next = new Map();
+  }
+
+  /** @internal A fresh signature, or undefined; a fresh one moves on to the new version. */
+  take(keyId: string, content: string, now: number, policy: DnssecPolicy): Uint8Array | undefined {
+    const rrsig = this.entries.get(keyId)?.get(content);
+    if (rrsig === undefined) return undefined;
+    const left = rrsigTime(rrsig, 8) - now;
+    if (left < policy.refresh || left > policy.validity || rrsigTime(rrsig, 12) > now) return undefined;
+    this.put(keyId, content, rrsig);
+    return rrsig;
+  }
+
+  /** @internal */
+  put(keyId: string, content: string, rrsig: Uint8Array): void {
+    if (!this.next) return;
+    let m = this.next.get(keyId);
+    if (!m) {
+      m = new Map();
+      this.next.set(keyId, m);
+    }
+    m.set(content, rrsig);
+  }
+
+  /** @internal signZone finished: the new version's signatures replace the old ones. */
+  commit(): void {
+    if (this.next) this.entries = this.next;
+    this.next = null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The signed zone's DNSSEC data
+
+export interface ZoneDnssec {
+  policy: DnssecPolicy;
+  keys: DnssecKey[];
+  /** NSEC: owners in canonical order, each with its NSEC RRset (which also sits in the trie at that node). */
+  nsecChain: { owner: Name; nsec: RRset }[] | null;
+  /** NSEC3 (RFC 5155, RFC 9276: iterations 0, empty salt): sorted by raw hash bytes; NSEC3 RRsets are NOT in the trie. */
+  nsec3: { params: RRset; chain: { hash: Uint8Array; nsec3: RRset }[] } | null;
+  /**
+   * Unix seconds when signZone should run again: the first second at which it would re-make a
+   * signature (the earliest expiration - refresh + 1). Before that, a re-sign reuses everything.
+   */
+  nextRefresh: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names and hashes
+
+/**
+ * A string that sorts (with < on JS strings) in canonical DNS name order (RFC 4034 §6.1): labels
+ * from the root, each lower-cased byte b as the char b+1 and a 0 char after each label.
+ */
+function canonicalSortKey(name: Name): string {
+  const offs = labelOffsets(name);
+  let s = '';
+  for (let i = offs.length - 1; i >= 0; i--) {
+    const o = offs[i]!;
+    const len = name[o]!;
+    const codes: number[] = new Array<number>(len + 1);
+    for (let j = 0; j < len; j++) {
+      const b = name[o + 1 + j]!;
+      codes[j] = (b >= 0x41 && b <= 0x5a ? b | 0x20 : b) + 1;
+    }
+    codes[len] = 0;
+    s += String.fromCharCode(...codes);
+  }
+  return s;
+}
+
+/**
+ * The NSEC3 hash of a name (RFC 5155 §5): IH(salt, x, 0) = SHA-1(x || salt), IH(salt, x, k) =
+ * SHA-1(IH(salt, x, k-1) || salt), with x the lower-cased wire name; `iterations` extra rounds.
+ */
+export function nsec3Hash(name: Name, salt: Uint8Array, iterations: number): Uint8Array {
+  let h = createHash('sha1').update(nameToLower(name)).update(salt).digest();
+  for (let i = 0; i < iterations; i++) h = createHash('sha1').update(h).update(salt).digest();
+  return new Uint8Array(h.buffer, h.byteOffset, h.length);
+}
+
+/** The owner of an NSEC3 RR: the base32hex hash (lower case) as the first label of the origin. */
+function nsec3Owner(hash: Uint8Array, origin: Name): Name {
+  return prependLabel(Buffer.from(base32hexEncode(hash).toLowerCase(), 'latin1'), origin);
+}
+
+/** The bytes as a one-byte (latin1) JS string: comparable with < in unsigned byte order. */
+function latin1(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1');
+}
+
+/**
+ * The cache identity of an RRset's content, as one flat string: owner lower-cased, type, class, TTL,
+ * and the canonical RDATAs (RFC 4034 §6.2) sorted and deduplicated, each after its length — what an
+ * RRSIG over the set covers besides its own fields.
+ */
+function contentKey(set: RRset): string {
+  let rdatas = set.rdatas.map((rd) => canonicalRdata(set.type, rd));
+  if (rdatas.length > 1) {
+    rdatas.sort(compareBytes);
+    rdatas = rdatas.filter((rd, i) => i === 0 || compareBytes(rd, rdatas[i - 1]!) !== 0);
+  }
+  let len = set.owner.length + 8;
+  for (const rd of rdatas) len += 2 + rd.length;
+  const b = Buffer.allocUnsafe(len);
+  let p = 0;
+  const owner = set.owner;
+  while (p < owner.length) {
+    const c = owner[p]!;
+    b[p++] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c; // lengths are < 0x41, so only letters change
+  }
+  p = b.writeUInt16BE(set.type, p);
+  p = b.writeUInt16BE(set.class, p);
+  p = b.writeUInt32BE(set.ttl >>> 0, p);
+  for (const rd of rdatas) {
+    p = b.writeUInt16BE(rd.length, p);
+    b.set(rd, p);
+    p += rd.length;
+  }
+  return b.toString('latin1');
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(a, b);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signing
+
+/** Types the signer makes itself; any found in the input zone are dropped and made anew. */
+const SIGNER_TYPES = new Set<number>([TYPE.RRSIG, TYPE.NSEC, TYPE.NSEC3, TYPE.NSEC3PARAM]);
+
+/** Types at the apex signed by the SEP keys (KSK/CSK). */
+const SEP_SIGNED = new Set<number>([TYPE.DNSKEY, TYPE.CDS, TYPE.CDNSKEY]);
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
+
+/** Removes signer-made types (and, with `cds`, the apex CDS/CDNSKEY); drops nodes left empty. */
+function stripSignerData(zone: Zone, cds: boolean): void {
+  const visit = (node: ZoneNode): void => {
+    for (const c of [...node.children.values()]) visit(c);
+    for (const t of SIGNER_TYPES) node.rrsets.delete(t);
+    if (node === zone.apex && cds) {
+      node.rrsets.delete(TYPE.CDS);
+      node.rrsets.delete(TYPE.CDNSKEY);
+    }
+    if (node.parent && node.rrsets.size === 0 && node.children.size === 0) {
+      node.parent.children.delete(labelKey(node.name, 0));
+    }
+  };
+  visit(zone.apex);
+}
+
+function addApexRRset(zone: Zone, type: number, ttl: number, rdatas: Uint8Array[], merge: boolean): RRset {
+  const existing = zone.apex.rrsets.get(type);
+  if (existing && merge) {
+    for (const rd of rdatas) if (!existing.rdatas.some((r) => sameBytes(r, rd))) existing.rdatas.push(rd);
+    return existing;
+  }
+  const set: RRset = { owner: zone.origin, type, class: CLASS.IN, ttl, rdatas };
+  zone.apex.rrsets.set(type, set);
+  return set;
+}
+
+/** Which keys sign what: per algorithm, SEP keys sign DNSKEY/CDS/CDNSKEY, the others the rest. */
+function signerSets(keys: DnssecKey[]): { sep: DnssecKey[]; zsk: DnssecKey[] } {
+  const sep: DnssecKey[] = [];
+  const zsk: DnssecKey[] = [];
+  for (const alg of [...new Set(keys.map((k) => k.algorithm))]) {
+    const ofAlg = keys.filter((k) => k.algorithm === alg);
+    const revoked = (k: DnssecKey): boolean => (k.flags & DNSKEY_FLAG.REVOKE) !== 0;
+    let s = ofAlg.filter((k) => k.role === 'ksk' || k.role === 'csk');
+    let z = ofAlg.filter((k) => (k.role === 'zsk' || k.role === 'csk') && !revoked(k));
+    // RFC 6840 §5.11: every algorithm in the DNSKEY RRset signs every RRset. A lone KSK (or ZSK) does both.
+    if (z.length === 0) z = s.filter((k) => !revoked(k));
+    if (s.length === 0) s = z;
+    if (z.length === 0) {
+      throw new DnssecError(
+        E_SIGN,
+        `no usable (unrevoked) key of algorithm ${alg} to sign the zone data with`,
+      );
+    }
+    sep.push(...s);
+    zsk.push(...z);
+  }
+  return { sep, zsk };
+}
+
+function keyCacheId(key: DnssecKey): string {
+  return `${key.algorithm}/${key.tag}/${createHash('sha256').update(key.dnskey).digest('base64').slice(0, 16)}`;
+}
+
+/** One node of the trie with what the signer needs to know about it. */
+interface NodeInfo {
+  node: ZoneNode;
+  /** canonicalSortKey(node.name) */
+  key: string;
+}
+
+/**
+ * Signs a freshly built (not yet published) zone in place: the DNSKEY RRset at the apex (TTL = SOA
+ * TTL), CDS/CDNSKEY for the SEP keys when `policy.cds`, the NSEC or NSEC3 chain (TTL = min(SOA
+ * MINIMUM, SOA TTL), RFC 9077), RRSIGs (`sigs`) on every authoritative RRset, and `zone.dnssec`.
+ * Inception is `now - 3600`; expiration `now + validity - random(0..jitter)`. Signatures from `cache`
+ * are reused while at least `policy.refresh` seconds of them remain. Returns how many signatures were
+ * made and how many reused. Throws DnssecError [POPDNS_E_SIGN] on keys of another zone, no keys, or
+ * an unworkable policy.
+ */
+export function signZone(
+  zone: Zone,
+  keys: DnssecKey[],
+  policy: DnssecPolicy,
+  opts: { now: number; cache?: SignatureCache },
+): { signatures: number; reused: number } {
+  checkPolicy(policy);
+  if (keys.length === 0) throw new DnssecError(E_SIGN, `no keys to sign ${zone.originText} with`);
+  for (const k of keys) {
+    if (!nameEquals(k.zone, zone.origin)) {
+      throw new DnssecError(
+        E_SIGN,
+        `key ${k.tag} (algorithm ${k.algorithm}) belongs to ${nameToText(k.zone)}, not ${zone.originText}`,
+      );
+    }
+  }
+  const now = Math.floor(opts.now);
+  const origin = zone.origin;
+  const apex = zone.apex;
+  const soaTtl = zone.soa.ttl;
+  const denialTtl = negativeTtl(zone.soa);
+  const { sep, zsk } = signerSets(keys);
+
+  // 1. Apex records the signer owns.
+  stripSignerData(zone, policy.cds);
+  addApexRRset(
+    zone,
+    TYPE.DNSKEY,
+    soaTtl,
+    keys.map((k) => k.dnskey),
+    true,
+  );
+  const published = keys.filter((k) => k.flags & DNSKEY_FLAG.SEP && !(k.flags & DNSKEY_FLAG.REVOKE));
+  if (policy.cds && published.length > 0) {
+    addApexRRset(
+      zone,
+      TYPE.CDNSKEY,
+      soaTtl,
+      published.map((k) => k.dnskey),
+      false,
+    );
+    addApexRRset(
+      zone,
+      TYPE.CDS,
+      soaTtl,
+      published.map((k) => dsFromDnskey(origin, k.dnskey, 2)),
+      false,
+    );
+  }
+  let nsec3Params: RRset | null = null;
+  const salt = new Uint8Array(0);
+  const iterations = 0;
+  if (policy.denial === 'nsec3') {
+    nsec3Params = addApexRRset(zone, TYPE.NSEC3PARAM, denialTtl, [Uint8Array.of(1, 0, 0, 0, 0)], false);
+  }
+
+  // 2. The authoritative names (not occluded): with data, or empty non-terminals.
+  const names: NodeInfo[] = [];
+  const collect = (node: ZoneNode): void => {
+    if (node.occluded) return;
+    names.push({ node, key: '' });
+    for (const c of node.children.values()) collect(c);
+  };
+  collect(apex);
+
+  // 3. Denial chain.
+  let nsecChain: { owner: Name; nsec: RRset }[] | null = null;
+  let nsec3: ZoneDnssec['nsec3'] = null;
+  if (policy.denial === 'nsec') {
+    const owners = names.filter((n) => n.node.rrsets.size > 0);
+    for (const n of owners) n.key = canonicalSortKey(n.node.name);
+    owners.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    nsecChain = [];
+    for (let i = 0; i < owners.length; i++) {
+      const node = owners[i]!.node;
+      const next = nameToLower(owners[(i + 1) % owners.length]!.node.name);
+      const types = node.cut
+        ? [...node.rrsets.keys()].filter((t) => t === TYPE.NS || t === TYPE.DS)
+        : [...node.rrsets.keys()];
+      types.push(TYPE.RRSIG, TYPE.NSEC);
+      const bitmap = typeBitmap(types);
+      const rdata = new Uint8Array(next.length + bitmap.length);
+      rdata.set(next, 0);
+      rdata.set(bitmap, next.length);
+      const nsec: RRset = {
+        owner: node.name,
+        type: TYPE.NSEC,
+        class: CLASS.IN,
+        ttl: denialTtl,
+        rdatas: [rdata],
+      };
+      node.rrsets.set(TYPE.NSEC, nsec);
+      nsecChain.push({ owner: node.name, nsec });
+    }
+  } else {
+    const flags = policy.nsec3OptOut ? 1 : 0;
+    const entries: { hash: Uint8Array; key: string; types: number[] }[] = [];
+    for (const { node } of names) {
+      const hasDs = node.rrsets.has(TYPE.DS);
+      if (node.cut && !hasDs && policy.nsec3OptOut) continue;
+      let types: number[];
+      if (node.cut) types = hasDs ? [TYPE.NS, TYPE.DS, TYPE.RRSIG] : [TYPE.NS];
+      else types = node.rrsets.size > 0 ? [...node.rrsets.keys(), TYPE.RRSIG] : [];
+      const hash = nsec3Hash(node.name, salt, iterations);
+      entries.push({ hash, key: latin1(hash), types });
+    }
+    entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const chain: { hash: Uint8Array; nsec3: RRset }[] = [];
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (i > 0 && entries[i - 1]!.key === e.key) {
+        throw new DnssecError(E_SIGN, `NSEC3 hash collision in ${zone.originText}; sign with NSEC`);
+      }
+      const next = entries[(i + 1) % entries.length]!.hash;
+      const bitmap = typeBitmap(e.types);
+      const rdata = new Uint8Array(6 + next.length + bitmap.length);
+      rdata.set([1, flags, iterations >> 8, iterations & 0xff, salt.length], 0);
+      rdata.set(salt, 5);
+      rdata[5 + salt.length] = next.length;
+      rdata.set(next, 6 + salt.length);
+      rdata.set(bitmap, 6 + salt.length + next.length);
+      const set: RRset = {
+        owner: nsec3Owner(e.hash, origin),
+        type: TYPE.NSEC3,
+        class: CLASS.IN,
+        ttl: denialTtl,
+        rdatas: [rdata],
+      };
+      chain.push({ hash: e.hash, nsec3: set });
+    }
+    nsec3 = { params: nsec3Params!, chain };
+  }
+
+  // 4. Signatures.
+  const cache = opts.cache;
+  cache?.begin();
+  const ids = new Map<DnssecKey, string>();
+  for (const k of keys) ids.set(k, keyCacheId(k));
+  let signatures = 0;
+  let reused = 0;
+  let earliest = Infinity;
+  const times = { inception: now - 3600, expiration: 0 };
+  const signSet = (set: RRset, signers: DnssecKey[]): void => {
+    const sigs: Uint8Array[] = [];
+    const content = cache ? contentKey(set) : '';
+    for (const key of signers) {
+      const id = ids.get(key)!;
+      const hit = cache?.take(id, content, now, policy);
+      if (hit) {
+        sigs.push(hit);
+        earliest = Math.min(earliest, rrsigTime(hit, 8));
+        reused++;
+        continue;
+      }
+      const expiration = now + policy.validity - Math.floor(Math.random() * (policy.jitter + 1));
+      times.expiration = expiration;
+      const rrsig = signRRset(set, key, times);
+      sigs.push(rrsig);
+      earliest = Math.min(earliest, expiration);
+      signatures++;
+      cache?.put(id, content, rrsig);
+    }
+    set.sigs = sigs;
+  };
+  for (const { node } of names) {
+    for (const set of node.rrsets.values()) {
+      if (node.cut && set.type !== TYPE.DS && set.type !== TYPE.NSEC) continue;
+      signSet(set, node === apex && SEP_SIGNED.has(set.type) ? sep : zsk);
+    }
+  }
+  if (nsec3) for (const { nsec3: set } of nsec3.chain) signSet(set, zsk);
+  cache?.commit();
+  // The negative-answer copy of the SOA (lower TTL) carries the same signatures (RFC 4035 §5.3.3).
+  if (zone.soa.sigs) zone.negativeSoa.sigs = zone.soa.sigs;
+
+  zone.dnssec = {
+    policy,
+    keys,
+    nsecChain,
+    nsec3,
+    nextRefresh: (earliest === Infinity ? now + policy.validity : earliest) - policy.refresh + 1,
+  };
+  return { signatures, reused };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Denial lookups (used by the answer path: no hashing of zone data beyond the query name)
+
+/**
+ * The NSEC owned by `name` (match, case-insensitive), or else the one whose owner < name < next owner
+ * in canonical order (covering), wrapping at the end of the chain. Both null in an unsigned or NSEC3
+ * zone. Returns the RRsets of the zone itself (same objects as in the trie).
+ */
+export function denialNsec(zone: Zone, name: Name): { match: RRset | null; covering: RRset | null } {
+  const chain = zone.dnssec?.nsecChain;
+  if (!chain || chain.length === 0) return { match: null, covering: null };
+  // The last entry whose owner ≤ name.
+  let lo = 0;
+  let hi = chain.length - 1;
+  let at = -1;
+  let exact = false;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = canonicalCompare(chain[mid]!.owner, name);
+    if (c === 0) {
+      at = mid;
+      exact = true;
+      break;
+    }
+    if (c < 0) {
+      at = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  if (exact) return { match: chain[at]!.nsec, covering: null };
+  return { match: null, covering: chain[at >= 0 ? at : chain.length - 1]!.nsec };
+}
+
+/**
+ * The NSEC3 whose hash is H(name) (match), or else the one whose hash < H(name) < next hash
+ * (covering), wrapping. The hash uses the zone's NSEC3PARAM salt and iterations. Both null in an
+ * unsigned or NSEC zone.
+ */
+export function denialNsec3(zone: Zone, name: Name): { match: RRset | null; covering: RRset | null } {
+  const n3 = zone.dnssec?.nsec3;
+  if (!n3 || n3.chain.length === 0) return { match: null, covering: null };
+  const p = n3.params.rdatas[0]!;
+  const iterations = (p[2]! << 8) | p[3]!;
+  const salt = p.subarray(5, 5 + p[4]!);
+  const h = nsec3Hash(name, salt, iterations);
+  const chain = n3.chain;
+  let lo = 0;
+  let hi = chain.length - 1;
+  let at = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = compareBytes(chain[mid]!.hash, h);
+    if (c === 0) return { match: chain[mid]!.nsec3, covering: null };
+    if (c < 0) {
+      at = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return { match: null, covering: chain[at >= 0 ? at : chain.length - 1]!.nsec3 };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Export as a master file
+
+/**
+ * The whole zone, signed, as an RFC 1035 master file: the SOA first, then owners in canonical order
+ * (NSEC3 owners among them), each RRset followed by its RRSIGs. Names are written absolute; glue and
+ * delegation NS (unsigned) are included.
+ */
+export function signedZoneText(zone: Zone): string {
+  const owners: { key: string; owner: Name; sets: RRset[] }[] = [];
+  const visit = (node: ZoneNode): void => {
+    if (node.rrsets.size > 0) {
+      const sets = [...node.rrsets.values()].sort((a, b) =>
+        a.type === TYPE.SOA ? -1 : b.type === TYPE.SOA ? 1 : a.type - b.type,
+      );
+      owners.push({ key: canonicalSortKey(node.name), owner: node.name, sets });
+    }
+    for (const c of node.children.values()) visit(c);
+  };
+  visit(zone.apex);
+  for (const { nsec3 } of zone.dnssec?.nsec3?.chain ?? []) {
+    owners.push({ key: canonicalSortKey(nsec3.owner), owner: nsec3.owner, sets: [nsec3] });
+  }
+  owners.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const d = zone.dnssec;
+  const lines: string[] = [
+    `; ${zone.originText} serial ${zone.serial}, signed by popdns` +
+      (d
+        ? ` (${d.nsec3 ? `NSEC3${d.policy.nsec3OptOut ? ' opt-out' : ''}` : 'NSEC'}; keys ${d.keys.map((k) => `${k.tag}/${k.algorithm}/${k.role}`).join(' ')})`
+        : ' (unsigned)'),
+  ];
+  for (const { owner, sets } of owners) {
+    const ownerText = nameToText(owner);
+    for (const set of sets) {
+      const head = `${ownerText} ${set.ttl} IN `;
+      const type = typeToText(set.type);
+      for (const rd of set.rdatas) lines.push(`${head}${type} ${rdataToText(set.type, rd)}`);
+      for (const sig of set.sigs ?? []) lines.push(`${head}RRSIG ${rdataToText(TYPE.RRSIG, sig)}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
