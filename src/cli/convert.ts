@@ -21,8 +21,14 @@ export function convertZone(input: string, to: ZoneFormat): { text: string | nul
   const opts = parsed.defaultTtl !== undefined ? { defaultTtl: parsed.defaultTtl } : {};
   const text =
     to === 'yaml'
-      ? writeYamlZone(parsed.origin, parsed.records, opts)
+      ? writeYamlZone(parsed.origin, parsed.records, { ...opts, dnssec: parsed.dnssec })
       : writeMasterFile(parsed.origin, parsed.records, opts);
+  if (to === 'zone' && parsed.dnssec !== undefined) {
+    // An RFC 1035 file has no place for it: the config file's dnssec: section carries it for such zones.
+    process.stderr.write(
+      `popdns convert: ${input}: the dnssec: settings are not part of an RFC 1035 file; set them in the config file's dnssec: section [POPDNS_W_DNSSEC_DROPPED]\n`,
+    );
+  }
   return { text, errors: [] };
 }
 

@@ -24,6 +24,7 @@ export interface ServeFlags {
   identity?: string;
   metrics?: string;
   workers?: number;
+  keys?: string;
 }
 
 /** Defaults, then the config file, then flags. */
@@ -41,6 +42,7 @@ export function resolveConfig(flags: ServeFlags): ServerConfig {
   }
   if (flags.metrics) cfg.metrics = flags.metrics === 'off' ? null : parseListen(flags.metrics);
   if (flags.workers) cfg.workers = flags.workers;
+  if (flags.keys) cfg.keys = flags.keys;
   return cfg;
 }
 

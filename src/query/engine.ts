@@ -21,6 +21,7 @@ import {
 import { rdataTarget } from '../wire/rdata.js';
 import { findNode, labelKey, type RRset, wildcardFor, type Zone, type ZoneNode } from '../zone/zone.js';
 import type { ZoneSet } from '../zone/zoneset.js';
+import { proveNodata, proveNxdomain, proveWildcardAnswer, proveWildcardNodata } from './denial.js';
 import type { Answer } from './types.js';
 
 /**
@@ -30,11 +31,14 @@ import type { Answer } from './types.js';
 export const MAX_CHAIN = 5;
 
 function newAnswer(zone: Zone | null, rcode: number, aa: boolean): Answer {
-  return { rcode, aa, answer: [], authority: [], additional: [], requiredAdditional: 0, zone };
+  return { rcode, aa, answer: [], authority: [], additional: [], requiredAdditional: 0, zone, dnssec: false };
 }
 
-/** Resolves one IN-class question against the loaded zones. */
-export function resolve(zones: ZoneSet, qname: Name, qtype: number): Answer {
+/**
+ * Resolves one IN-class question against the loaded zones. With `dnssecOk` (the DO bit) and a signed
+ * zone, the answer carries denial proofs too (RRSIGs travel with their RRsets; the writer adds them).
+ */
+export function resolve(zones: ZoneSet, qname: Name, qtype: number, dnssecOk = false): Answer {
   let zone = zones.find(qname);
   if (!zone) return newAnswer(null, RCODE.REFUSED, false);
   // A DS record lives in the parent zone: at a zone apex, the parent answers when we serve it too.
@@ -43,13 +47,18 @@ export function resolve(zones: ZoneSet, qname: Name, qtype: number): Answer {
     if (parent) zone = parent;
   }
   const ans = newAnswer(zone, RCODE.NOERROR, true);
+  ans.dnssec = dnssecOk && zone.dnssec !== undefined;
   lookup(zone, qname, qtype, ans, 0);
   return ans;
 }
 
 /** Copy of an RRset under another owner (wildcard synthesis). */
 function withOwner(set: RRset, owner: Name | null): RRset {
-  return owner ? { owner, type: set.type, class: set.class, ttl: set.ttl, rdatas: set.rdatas } : set;
+  if (!owner) return set;
+  const out: RRset = { owner, type: set.type, class: set.class, ttl: set.ttl, rdatas: set.rdatas };
+  // The wildcard's RRSIGs validate for the synthesized owner: their labels field says so (RFC 4035 §5.3.2).
+  if (set.sigs) out.sigs = set.sigs;
+  return out;
 }
 
 function lookup(zone: Zone, qname: Name, qtype: number, ans: Answer, depth: number): void {
@@ -85,6 +94,7 @@ function lookup(zone: Zone, qname: Name, qtype: number, ans: Answer, depth: numb
     return;
   }
   negative(zone, ans, RCODE.NXDOMAIN);
+  if (ans.dnssec) proveNxdomain(zone, qname, node.name, ans);
 }
 
 /** Answers from a node that matches: exactly, or as the wildcard for `owner`. */
@@ -101,6 +111,7 @@ function answerAt(
   if (cname && qtype !== TYPE.CNAME && qtype !== TYPE.RRSIG && qtype !== TYPE.NSEC) {
     if (depth >= MAX_CHAIN) return;
     if (!pushAnswer(ans, withOwner(cname, owner))) return;
+    if (owner && ans.dnssec) proveWildcardAnswer(zone, owner, node.parent!.name, ans);
     if (qtype === TYPE.ANY) return;
     follow(zone, rdataTarget(TYPE.CNAME, cname.rdatas[0]!), qtype, ans, depth + 1);
     return;
@@ -119,10 +130,14 @@ function answerAt(
   }
   if (!set) {
     negative(zone, ans, RCODE.NOERROR);
+    if (!ans.dnssec) return;
+    if (owner) proveWildcardNodata(zone, owner, node.parent!.name, node.name, ans);
+    else proveNodata(zone, node.name, ans);
     return;
   }
   const out = withOwner(set, owner);
   if (!pushAnswer(ans, out)) return;
+  if (owner && ans.dnssec) proveWildcardAnswer(zone, owner, node.parent!.name, ans);
   additional(zone, out, ans);
 }
 
@@ -205,6 +220,12 @@ function referral(zone: Zone, cut: ZoneNode, ans: Answer): void {
   const ns = cut.rrsets.get(TYPE.NS)!;
   if (ans.answer.length === 0) ans.aa = false;
   ans.authority.push(ns);
+  if (ans.dnssec) {
+    // A secure delegation shows its signed DS; an insecure one proves there is none (RFC 4035 §3.1.4).
+    const ds = cut.rrsets.get(TYPE.DS);
+    if (ds) ans.authority.push(ds);
+    else proveNodata(zone, cut.name, ans);
+  }
   const required: RRset[] = [];
   const optional: RRset[] = [];
   for (const rd of ns.rdatas) {

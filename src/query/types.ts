@@ -19,4 +19,6 @@ export interface Answer {
   requiredAdditional: number;
   /** The zone that answered; null when no zone encloses the name (REFUSED). */
   zone: Zone | null;
+  /** DO=1 and the zone is signed: RRSIGs and denial proofs belong in the response. */
+  dnssec: boolean;
 }

@@ -13,6 +13,8 @@ import {
   parseDurationMs,
 } from '../health/config.js';
 import { nameFromText } from '../wire/name.js';
+import type { ZoneDnssecSettings } from '../zone/types.js';
+import { parseDnssecSettings } from '../zone/yamlzone.js';
 import { parsePeriod } from '../wire/rdata.js';
 import { type ListenAddr, parseListen } from './listen.js';
 import { TCP_DEFAULTS, type TcpOptions } from './tcp.js';
@@ -35,6 +37,10 @@ export interface ServerConfig {
   drainSeconds: number;
   /** The `health:` section, read by `popdns health` (ignored by `popdns serve`). */
   health: HealthConfig;
+  /** DNSSEC key directory: every zone with keys here is signed. */
+  keys: string;
+  /** Per-zone DNSSEC settings (lower-case origin with trailing dot), for zones that cannot carry them. */
+  dnssec: Map<string, ZoneDnssecSettings | false>;
 }
 
 export class ConfigError extends Error {
@@ -58,6 +64,8 @@ export function defaultConfig(version: string, cores: number): ServerConfig {
     tcp: { ...TCP_DEFAULTS },
     drainSeconds: 5,
     health: cloneHealth(HEALTH_DEFAULTS),
+    keys: 'keys',
+    dnssec: new Map(),
   };
 }
 
@@ -74,6 +82,8 @@ const KEYS = [
   'tcp-max-connections',
   'drain',
   'health',
+  'keys',
+  'dnssec',
 ] as const;
 
 function cloneHealth(h: HealthConfig): HealthConfig {
@@ -100,7 +110,12 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
   };
   const e = doc.errors[0];
   if (e) fail(null, e.message.split('\n')[0]!, e.pos[0]);
-  const cfg: ServerConfig = { ...base, tcp: { ...base.tcp }, health: cloneHealth(base.health) };
+  const cfg: ServerConfig = {
+    ...base,
+    tcp: { ...base.tcp },
+    health: cloneHealth(base.health),
+    dnssec: new Map(base.dnssec),
+  };
   if (doc.contents === null) return cfg;
   const top = doc.contents;
   if (!isMap(top)) return fail(top, 'the config file is a mapping of settings');
@@ -268,6 +283,18 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
       case 'health':
         parseHealth(v, cfg.health);
         break;
+      case 'keys':
+        cfg.keys = str(v, 'keys');
+        break;
+      case 'dnssec': {
+        if (!isMap(v)) fail(v, 'dnssec is a mapping of zone names to settings, e.g. example.net: nsec3');
+        for (const zp of (v as { items: { key: unknown; value: unknown }[] }).items) {
+          const zone = zoneName(zp.key as Node, 'dnssec zone');
+          const settings = parseDnssecSettings(zp.value as Node, (_code, msg, n) => fail(n, msg));
+          if (settings !== undefined) cfg.dnssec.set(zone.toLowerCase(), settings);
+        }
+        break;
+      }
       default:
         fail(pair.key as Node, `unknown setting "${k}" (known: ${KEYS.join(', ')})`);
     }

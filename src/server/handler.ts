@@ -21,6 +21,7 @@ import {
   type WireRRset,
 } from '../wire/message.js';
 import { rdataNames } from '../wire/rdata.js';
+import type { RRset } from '../zone/zone.js';
 import type { ZoneSet } from '../zone/zoneset.js';
 import type { Counters } from './counters.js';
 
@@ -149,7 +150,7 @@ export class Handler {
         }
       }
       const qname = msg.subarray(12, q.qnameEnd);
-      const ans = resolve(this.zoneSet, qname, q.qtype);
+      const ans = resolve(this.zoneSet, qname, q.qtype, q.dnssecOk);
       const zone = ans.zone ? this.counters.zone(ans.zone.originText) : 0;
       this.counters.query(transport, q.qtype, ans.rcode, zone);
       const entry = this.fill(msg, ans, zone);
@@ -169,6 +170,7 @@ export class Handler {
         additional: [],
         requiredAdditional: 0,
         zone: null,
+        dnssec: false,
       };
       return this.encode(msg, ans, limit, transport);
     }
@@ -198,9 +200,9 @@ export class Handler {
     const q = this.q;
     const w = this.w;
     w.begin(msg, q.questionEnd, 65535);
-    const an = this.writeSets(ans.answer);
-    const ns = this.writeSets(ans.authority);
-    const ar = this.writeSets(ans.additional);
+    const an = this.writeSets(ans.answer, ans.dnssec);
+    const ns = this.writeSets(ans.authority, ans.dnssec);
+    const ar = this.writeSets(ans.additional, ans.dnssec);
     if (an < 0 || ns < 0 || ar < 0) return null;
     const qname = new Uint8Array(q.qnameEnd - 12);
     for (let i = 0; i < qname.length; i++) qname[i] = lower(msg[12 + i]!);
@@ -246,14 +248,35 @@ export class Handler {
     return out;
   }
 
-  private writeSets(sets: WireRRset[]): number {
+  private writeSets(sets: RRset[], dnssec: boolean): number {
     let n = 0;
     for (const s of sets) {
-      const c = this.w.writeRRset(s, rdataNames);
+      const c = this.writeSet(s, dnssec);
       if (c < 0) return -1;
       n += c;
     }
     return n;
+  }
+
+  /** One RRset and, for DO=1 answers from signed zones, its RRSIGs right after it; all or nothing. */
+  private writeSet(set: RRset, dnssec: boolean): number {
+    const w = this.w;
+    const mark = w.pos;
+    const c = w.writeRRset(set, rdataNames);
+    if (c < 0 || !dnssec || !set.sigs || set.sigs.length === 0) return c;
+    const sigs: WireRRset = {
+      owner: set.owner,
+      type: TYPE.RRSIG,
+      class: set.class,
+      ttl: set.ttl,
+      rdatas: set.sigs,
+    };
+    const d = w.writeRRset(sigs, rdataNames);
+    if (d < 0) {
+      w.pos = mark;
+      return -1;
+    }
+    return c + d;
   }
 
   /**
@@ -268,13 +291,13 @@ export class Handler {
     const room = limit - (opt ? opt.length : 0);
     w.begin(msg, q.questionEnd, room);
     let tc = false;
-    const an = this.writeSets(ans.answer);
-    const ns = an < 0 ? -1 : this.writeSets(ans.authority);
+    const an = this.writeSets(ans.answer, ans.dnssec);
+    const ns = an < 0 ? -1 : this.writeSets(ans.authority, ans.dnssec);
     let ar = 0;
     if (an < 0 || ns < 0) tc = true;
     else {
       for (let i = 0; i < ans.additional.length; i++) {
-        const c = w.writeRRset(ans.additional[i]!, rdataNames);
+        const c = this.writeSet(ans.additional[i]!, ans.dnssec);
         if (c < 0) {
           if (i < ans.requiredAdditional) {
             tc = true;

@@ -4,9 +4,12 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { nameToText } from '../wire/name.js';
-import { listZoneFiles, loadZoneFile } from '../zone/load.js';
-import { formatDiagnostic } from '../zone/types.js';
-import type { Zone } from '../zone/zone.js';
+import { loadKeys } from '../dnssec/keys.js';
+import { DEFAULT_POLICY, type DnssecPolicy, SignatureCache, signZone } from '../dnssec/signzone.js';
+import { TYPE } from '../wire/constants.js';
+import { listZoneFiles, parseZoneFile } from '../zone/load.js';
+import { formatDiagnostic, type ParsedZone } from '../zone/types.js';
+import { buildZone, type Zone } from '../zone/zone.js';
 import { ZoneSet } from '../zone/zoneset.js';
 import type { ServerConfig } from './config.js';
 import { Counters } from './counters.js';
@@ -88,10 +91,18 @@ export class PopdnsServer {
     const next = new Map<string, Zone>();
     const byOrigin = new Map<string, string>();
     for (const file of files) {
-      const res = loadZoneFile(file);
+      const parsed = parseZoneFile(file);
+      const res = buildZone(parsed);
       for (const d of res.diagnostics) if (d.severity === 'error') this.log.error(formatDiagnostic(d));
       const prev = this.zoneFiles.get(file);
       let zone = res.zone;
+      if (zone) {
+        const problem = this.sign(zone, parsed, prev);
+        if (problem) {
+          this.log.error(`${file}:1:1: error: ${problem}`);
+          zone = null;
+        }
+      }
       if (zone) {
         const key = zone.originText.toLowerCase();
         const other = byOrigin.get(key);
@@ -140,7 +151,82 @@ export class PopdnsServer {
     for (const [f, z] of next) this.zoneFiles.set(f, z);
     // One assignment: queries in flight finish on the set they started with.
     this.handler.zones = new ZoneSet(next.values());
+    this.scheduleRefresh();
     return { ok: failed === 0, loaded, failed, removed };
+  }
+
+  /** Signature caches by origin: a reload re-signs only what changed (and what is due for refresh). */
+  private readonly sigCaches = new Map<string, SignatureCache>();
+  private refreshTimer: NodeJS.Timeout | null = null;
+  /** Signatures made and reused by the last signing of each zone (for logs and tests). */
+  readonly signStats = new Map<string, { signatures: number; reused: number }>();
+
+  /**
+   * Signs a freshly built zone when the keys directory has keys for it. Returns a problem that must
+   * keep this version from being served, or null. The safe choice throughout: a zone that was signed
+   * is never served unsigned by accident — unreadable keys, or keys that vanished, keep the previous
+   * (signed) version; only `dnssec: false` unsigns a zone on purpose.
+   */
+  private sign(zone: Zone, parsed: ParsedZone, prev: Zone | undefined): string | null {
+    const origin = zone.originText.toLowerCase();
+    const settings = parsed.dnssec !== undefined ? parsed.dnssec : this.cfg.dnssec.get(origin);
+    if (settings === false) {
+      this.sigCaches.delete(origin);
+      return null;
+    }
+    const { keys, errors } = loadKeys(this.cfg.keys, zone.origin);
+    if (errors.length > 0) {
+      return `${errors.map((e) => e.message).join('; ')}; not serving ${zone.originText} with broken keys [POPDNS_E_KEY]`;
+    }
+    if (keys.length === 0) {
+      if (prev?.dnssec) {
+        return `no keys for ${zone.originText} in ${this.cfg.keys} any more, but the zone was signed: keeping the signed version (set dnssec: false to unsign on purpose) [POPDNS_E_KEYS_MISSING]`;
+      }
+      if (settings !== undefined) {
+        return `${zone.originText} asks for DNSSEC but ${this.cfg.keys} has no keys for it (popdns keygen ${zone.originText} --keys ${this.cfg.keys}) [POPDNS_E_KEYS_MISSING]`;
+      }
+      return null;
+    }
+    const policy: DnssecPolicy = { ...DEFAULT_POLICY };
+    if (settings?.denial) policy.denial = settings.denial;
+    if (settings?.optOut !== undefined) policy.nsec3OptOut = settings.optOut;
+    if (settings?.cds !== undefined) policy.cds = settings.cds;
+    if (settings?.validity !== undefined) {
+      policy.validity = settings.validity;
+      policy.refresh = Math.floor(settings.validity / 2);
+      policy.jitter = Math.floor(settings.validity / 10);
+    }
+    let cache = this.sigCaches.get(origin);
+    if (!cache) {
+      cache = new SignatureCache();
+      this.sigCaches.set(origin, cache);
+    }
+    try {
+      const r = signZone(zone, keys, policy, { now: Math.floor(Date.now() / 1000), cache });
+      zone.negativeSoa.sigs = zone.apex.rrsets.get(TYPE.SOA)?.sigs ?? [];
+      this.signStats.set(origin, r);
+      this.log.info(
+        `popdns: zone ${zone.originText} signed (${policy.denial}${policy.denial === 'nsec3' && policy.nsec3OptOut ? ' opt-out' : ''}, keys ${keys.map((k) => k.tag).join(' ')}): ${r.signatures} new signatures, ${r.reused} reused`,
+      );
+      return null;
+    } catch (e) {
+      return `signing ${zone.originText} failed: ${(e as Error).message} [POPDNS_E_SIGN]`;
+    }
+  }
+
+  /** Re-signs (by reloading) when the earliest signature is due for refresh; no restart needed. */
+  private scheduleRefresh(): void {
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.refreshTimer = null;
+    let next = Infinity;
+    for (const z of this.zoneFiles.values()) if (z.dnssec) next = Math.min(next, z.dnssec.nextRefresh);
+    if (next === Infinity) return;
+    const ms = Math.min(Math.max(1000, next * 1000 - Date.now()), 0x7fffffff);
+    this.refreshTimer = setTimeout(() => {
+      this.log.info('popdns: signatures due for refresh: re-signing');
+      this.reload();
+    }, ms);
+    this.refreshTimer.unref();
   }
 
   zones(): ZoneStatus[] {
@@ -253,6 +339,7 @@ export class PopdnsServer {
 
   /** Closes every listener and connection. */
   async close(): Promise<void> {
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
     this.ready = false;
     for (const s of this.udp) s.close();
     await Promise.all(this.tcp.map((t) => t.shutdown()));

@@ -31,6 +31,19 @@ export interface ZoneRecord {
   pos: Position;
 }
 
+/**
+ * A zone's own DNSSEC settings (YAML `dnssec:`; the config file's `dnssec:` for RFC 1035 zones).
+ * `false` = never sign, even with keys; absent fields take the server's defaults.
+ */
+export interface ZoneDnssecSettings {
+  denial?: 'nsec' | 'nsec3';
+  optOut?: boolean;
+  /** Signature validity in seconds. */
+  validity?: number;
+  /** Publish CDS/CDNSKEY (RFC 7344, RFC 8078). */
+  cds?: boolean;
+}
+
 /** What a zone-file parser produces: records in file order plus every problem it found. */
 export interface ParsedZone {
   /** The zone's origin (apex) name. */
@@ -40,6 +53,8 @@ export interface ParsedZone {
   defaultTtl?: number;
   records: ZoneRecord[];
   diagnostics: Diagnostic[];
+  /** YAML `dnssec:`; undefined when the file says nothing. */
+  dnssec?: ZoneDnssecSettings | false;
 }
 
 export function formatDiagnostic(d: Diagnostic): string {

@@ -36,7 +36,14 @@ import {
   tokenize,
   txtFromText,
 } from '../wire/rdata.js';
-import { type Diagnostic, diag, type ParsedZone, type Position, type ZoneRecord } from './types.js';
+import {
+  type Diagnostic,
+  diag,
+  type ParsedZone,
+  type Position,
+  type ZoneDnssecSettings,
+  type ZoneRecord,
+} from './types.js';
 
 export interface YamlZoneOptions {
   file: string;
@@ -54,8 +61,60 @@ export const SOA_DEFAULTS = {
 } as const;
 export const DEFAULT_TTL = 3600;
 
-const TOP_KEYS = new Set(['origin', 'ttl', 'soa', 'records']);
+const TOP_KEYS = new Set(['origin', 'ttl', 'soa', 'records', 'dnssec']);
+const DNSSEC_KEYS = ['denial', 'opt-out', 'validity', 'cds'];
 const SOA_KEYS = new Set(['mname', 'rname', 'serial', 'refresh', 'retry', 'expire', 'minimum', 'ttl']);
+
+/**
+ * `dnssec: nsec | nsec3 | true | false` or `{ denial, opt-out, validity, cds }`: in YAML zones and in
+ * the config file's `dnssec:` section. Problems go to `err`; the result is undefined then.
+ */
+export function parseDnssecSettings(
+  node: Node,
+  err: (code: string, msg: string, node: Node) => void,
+): ZoneDnssecSettings | false | undefined {
+  if (isScalar(node)) {
+    const v = node.value;
+    if (v === false) return false;
+    if (v === true) return {};
+    if (v === 'nsec' || v === 'nsec3') return { denial: v };
+    err('POPDNS_E_DNSSEC', 'dnssec is nsec, nsec3, true, false, or a mapping of settings', node);
+    return undefined;
+  }
+  if (!isMap(node)) {
+    err('POPDNS_E_DNSSEC', `dnssec settings are a mapping with ${DNSSEC_KEYS.join(', ')}`, node);
+    return undefined;
+  }
+  const out: ZoneDnssecSettings = {};
+  let ok = true;
+  for (const p of node.items) {
+    const k = isScalar(p.key) ? String(p.key.value) : '';
+    const v = p.value as Node;
+    const val = isScalar(v) ? v.value : undefined;
+    if (k === 'denial' && (val === 'nsec' || val === 'nsec3')) out.denial = val;
+    else if (k === 'opt-out' && typeof val === 'boolean') out.optOut = val;
+    else if (k === 'cds' && typeof val === 'boolean') out.cds = val;
+    else if (k === 'validity') {
+      const secs = val === undefined || val === null ? undefined : parsePeriod(String(val));
+      if (secs === undefined || secs < 3600 * 2) {
+        err('POPDNS_E_DNSSEC', 'dnssec validity is a duration of at least 2h, like 14d', v);
+        ok = false;
+      } else out.validity = secs;
+    } else {
+      ok = false;
+      if (DNSSEC_KEYS.includes(k)) {
+        err('POPDNS_E_DNSSEC', `dnssec ${k}: ${k === 'denial' ? 'nsec or nsec3' : 'true or false'}`, v);
+      } else {
+        err(
+          'POPDNS_E_YAML_UNKNOWN_KEY',
+          `unknown dnssec setting "${k}" (known: ${DNSSEC_KEYS.join(', ')})`,
+          p.key as Node,
+        );
+      }
+    }
+  }
+  return ok ? out : undefined;
+}
 
 export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
   const diagnostics: Diagnostic[] = [];
@@ -111,6 +170,7 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
   };
 
   let origin = opts.origin;
+  let dnssec: ZoneDnssecSettings | false | undefined;
   let zoneTtl: number | undefined;
   let soaPair: Pair | undefined;
   let recordsPair: Pair | undefined;
@@ -131,7 +191,7 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
     } else if (key === 'ttl') zoneTtl = ttlOf(pair.value as Node, 'ttl');
     else if (key === 'soa') soaPair = pair;
     else if (key === 'records') recordsPair = pair;
-    else if (key === 'dnssec') err('POPDNS_E_YAML_UNKNOWN_KEY', 'dnssec: is not supported yet', keyNode);
+    else if (key === 'dnssec') dnssec = parseDnssecSettings(pair.value as Node, err);
     else {
       err(
         'POPDNS_E_YAML_UNKNOWN_KEY',
@@ -412,7 +472,9 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
       });
     }
   }
-  return result(zoneOrigin, zoneTtl);
+  const parsed = result(zoneOrigin, zoneTtl);
+  if (dnssec !== undefined) parsed.dnssec = dnssec;
+  return parsed;
 }
 
 /** `hostmaster@example.com` → `hostmaster.example.com.`, dots in the local part escaped (RFC 1035 §8). */
@@ -444,7 +506,7 @@ function plainTxt(rdata: Uint8Array): string | null {
 export function writeYamlZone(
   origin: Name,
   records: ZoneRecord[],
-  opts: { defaultTtl?: number } = {},
+  opts: { defaultTtl?: number; dnssec?: ZoneDnssecSettings | false | undefined } = {},
 ): string {
   const soaRec = records.find((r) => r.type === TYPE.SOA && nameEquals(r.owner, origin));
   const ttlCounts = new Map<number, number>();
@@ -470,6 +532,16 @@ export function writeYamlZone(
     };
     if (soaRec.ttl !== zoneTtl) soa.ttl = soaRec.ttl;
     doc.soa = soa;
+  }
+  if (opts.dnssec === false) doc.dnssec = false;
+  else if (opts.dnssec) {
+    const d = opts.dnssec;
+    const out: Record<string, unknown> = {};
+    if (d.denial) out.denial = d.denial;
+    if (d.optOut !== undefined) out['opt-out'] = d.optOut;
+    if (d.validity !== undefined) out.validity = d.validity;
+    if (d.cds !== undefined) out.cds = d.cds;
+    doc.dnssec = Object.keys(out).length === 0 ? true : out;
   }
   const owners = new Map<string, { owner: Name; byType: Map<number, ZoneRecord[]> }>();
   for (const r of records) {
