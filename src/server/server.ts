@@ -158,6 +158,8 @@ export class PopdnsServer {
   /** Signature caches by origin: a reload re-signs only what changed (and what is due for refresh). */
   private readonly sigCaches = new Map<string, SignatureCache>();
   private refreshTimer: NodeJS.Timeout | null = null;
+  /** When the next automatic re-sign runs (Unix ms), or null when no zone is signed. */
+  refreshAt: number | null = null;
   /** Signatures made and reused by the last signing of each zone (for logs and tests). */
   readonly signStats = new Map<string, { signatures: number; reused: number }>();
 
@@ -218,10 +220,12 @@ export class PopdnsServer {
   private scheduleRefresh(): void {
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
     this.refreshTimer = null;
+    this.refreshAt = null;
     let next = Infinity;
     for (const z of this.zoneFiles.values()) if (z.dnssec) next = Math.min(next, z.dnssec.nextRefresh);
     if (next === Infinity) return;
     const ms = Math.min(Math.max(1000, next * 1000 - Date.now()), 0x7fffffff);
+    this.refreshAt = Date.now() + ms;
     this.refreshTimer = setTimeout(() => {
       this.log.info('popdns: signatures due for refresh: re-signing');
       this.reload();

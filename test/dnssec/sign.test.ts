@@ -124,6 +124,7 @@ t.test('signed zones pass dnssec-verify and ldns-verify-zone; broken ones fail t
   const algs: [Algorithm, string, boolean][] = [
     [ALGORITHM.ECDSAP256SHA256, 'ECDSAP256SHA256 CSK', false],
     [ALGORITHM.ED25519, 'ED25519 KSK+ZSK', true],
+    [ALGORITHM.RSASHA256, 'RSASHA256 CSK', false],
   ];
   const modes: [string, Partial<DnssecPolicy>][] = [
     ['NSEC', {}],
