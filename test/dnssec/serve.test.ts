@@ -47,7 +47,8 @@ async function setup(t: Test) {
   return { dir, zones, keys, file, base, server, errors, port: cfg.listen[0]!.port };
 }
 
-const decode = (b: Buffer | null) => dnsPacket.decode(b!) as dnsPacket.Packet & { rcode?: string };
+const decode = (b: Buffer | null) =>
+  dnsPacket.decode(b!) as dnsPacket.Packet & { rcode?: string; flag_tc?: boolean };
 
 t.test('DO=1 answers carry RRSIGs, DO=0 answers do not; RRSIGs count toward truncation', async (t) => {
   const s = await setup(t);
