@@ -105,3 +105,20 @@ records:
   tt.match(text, /TXT:\n\s+- plain/);
   tt.end();
 });
+
+t.test('dnssec: short forms, settings, errors with positions, and the writer keeps it', (tt) => {
+  const body = 'soa: { serial: 1 }\nrecords:\n  "@": { NS: ns1 }\n  ns1: { A: 192.0.2.1 }\n';
+  tt.same(parse(`dnssec: nsec3\n${body}`).dnssec, { denial: 'nsec3' });
+  tt.same(parse(`dnssec: true\n${body}`).dnssec, {});
+  tt.equal(parse(`dnssec: false\n${body}`).dnssec, false);
+  tt.equal(parse(body).dnssec, undefined);
+  const full = parse(`dnssec: { denial: nsec3, opt-out: true, validity: 7d, cds: true }\n${body}`);
+  tt.same(full.dnssec, { denial: 'nsec3', optOut: true, validity: 7 * 86400, cds: true });
+  tt.same(diags(parse(`dnssec: maybe\n${body}`)), ['1:9 POPDNS_E_DNSSEC']);
+  tt.same(diags(parse(`dnssec: { denial: nsec5 }\n${body}`)), ['1:19 POPDNS_E_DNSSEC']);
+  tt.same(diags(parse(`dnssec: { validity: 1h }\n${body}`)), ['1:21 POPDNS_E_DNSSEC']);
+  tt.same(diags(parse(`dnssec: { salt: ab }\n${body}`)), ['1:11 POPDNS_E_YAML_UNKNOWN_KEY']);
+  const text = writeYamlZone(full.origin, full.records, { dnssec: full.dnssec });
+  tt.same(parseYamlZone(text, { file: 'w.yaml' }).dnssec, full.dnssec, 'round trip');
+  tt.end();
+});
