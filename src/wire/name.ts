@@ -4,6 +4,8 @@
  * turns presentation text into names and back (RFC 1035 §5.1 escapes, RFC 4343 case rules).
  */
 
+import { slabCopy } from './bytes.js';
+
 /** An uncompressed wire-format name, ending with a 0 byte. */
 export type Name = Uint8Array;
 
@@ -71,7 +73,7 @@ export function nameFromText(text: string, origin?: Name | null): Name {
     out.push(0);
   }
   if (out.length > MAX_NAME) throw new NameError(`name longer than 255 octets: "${text}"`);
-  return Uint8Array.from(out);
+  return slabCopy(out);
 }
 
 function escapeByte(b: number): string {

@@ -7,6 +7,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import packet from 'dns-packet';
+import { slabCopy } from './bytes.js';
 import { TYPE, typeFromText, typeToText } from './constants.js';
 import { type Name, NameError, nameFromText, nameToRelativeText, nameToText, readName } from './name.js';
 import type { Token } from './presentation.js';
@@ -474,7 +475,7 @@ const addressCodecs = packet as unknown as { a: AddressCodec; aaaa: AddressCodec
 
 function ipv6Bytes(a: string): Uint8Array {
   const enc = addressCodecs.aaaa.encode(a);
-  return Uint8Array.from(enc.subarray(2));
+  return slabCopy(enc.subarray(2));
 }
 
 function ipv6Text(b: Uint8Array): string {
@@ -776,7 +777,7 @@ export function rdataFromText(type: number, tokens: Token[], origin: Name): Uint
   }
   if (t < tokens.length) throw new RdataError(`unexpected "${tokens[t]!.text}" after the ${tname} data`, t);
   if (out.bytes.length > 65535) throw new RdataError('RDATA longer than 65535 octets', 0);
-  return Uint8Array.from(out.bytes);
+  return slabCopy(out.bytes);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ export interface ZoneNode {
   parent: ZoneNode | null;
   /** Children keyed by lower-cased label bytes as a latin1 string (see labelKey). */
   children: Map<string, ZoneNode>;
-  rrsets: Map<number, RRset>;
+  rrsets: RRsetMap;
   /** A delegation point: NS here and not the apex. */
   cut: boolean;
   /** Strictly below a delegation point or a DNAME owner: not authoritative data (glue, or occluded). */
@@ -77,8 +77,87 @@ export function labelKey(name: Name, offset: number): string {
   return s;
 }
 
+/**
+ * The RRsets of one node by type. Nodes hold one to a few, so a small array searched in order costs
+ * far less memory than a Map per node (a million-record zone has a million of these) and is as fast.
+ */
+export class RRsetMap {
+  /** Most nodes have one RRset: it lives in a field; the others in an array made when needed. */
+  private first: RRset | undefined = undefined;
+  private rest: RRset[] | null = null;
+
+  get size(): number {
+    return (this.first ? 1 : 0) + (this.rest ? this.rest.length : 0);
+  }
+
+  get(type: number): RRset | undefined {
+    if (this.first?.type === type) return this.first;
+    const rest = this.rest;
+    if (rest) for (let i = 0; i < rest.length; i++) if (rest[i]!.type === type) return rest[i];
+    return undefined;
+  }
+
+  has(type: number): boolean {
+    return this.get(type) !== undefined;
+  }
+
+  /** Adds or replaces the RRset of `type` (which must be the set's own type). */
+  set(type: number, set: RRset): this {
+    if (set.type !== type) throw new Error(`internal: RRset of type ${set.type} stored as ${type}`);
+    if (!this.first || this.first.type === type) {
+      this.first = set;
+      return this;
+    }
+    const rest = (this.rest ??= []);
+    const i = rest.findIndex((s) => s.type === type);
+    if (i >= 0) rest[i] = set;
+    else rest.push(set);
+    return this;
+  }
+
+  delete(type: number): boolean {
+    if (this.first?.type === type) {
+      this.first = this.rest?.shift();
+      return true;
+    }
+    const i = this.rest ? this.rest.findIndex((s) => s.type === type) : -1;
+    if (i < 0) return false;
+    this.rest!.splice(i, 1);
+    return true;
+  }
+
+  private all(): RRset[] {
+    const out = this.first ? [this.first] : [];
+    if (this.rest) out.push(...this.rest);
+    return out;
+  }
+
+  keys(): IterableIterator<number> {
+    const types = this.all().map((s) => s.type);
+    return types[Symbol.iterator]();
+  }
+
+  /** A snapshot: deleting while iterating is safe. */
+  values(): IterableIterator<RRset> {
+    return this.all()[Symbol.iterator]();
+  }
+
+  [Symbol.iterator](): IterableIterator<[number, RRset]> {
+    const pairs = this.all().map((s): [number, RRset] => [s.type, s]);
+    return pairs[Symbol.iterator]();
+  }
+}
+
+/** The children of every leaf (most nodes of a big zone): one shared Map that refuses writes. */
+class NoChildren extends Map<string, ZoneNode> {
+  override set(): this {
+    throw new Error('internal: a leaf node shares NO_CHILDREN; give it its own Map first');
+  }
+}
+const NO_CHILDREN: Map<string, ZoneNode> = new NoChildren();
+
 function newNode(name: Name, parent: ZoneNode | null): ZoneNode {
-  return { name, parent, children: new Map(), rrsets: new Map(), cut: false, occluded: false };
+  return { name, parent, children: NO_CHILDREN, rrsets: new RRsetMap(), cut: false, occluded: false };
 }
 
 /**
@@ -99,6 +178,7 @@ export function findNode(
     if (!child) {
       if (!create) return null;
       child = newNode(name.subarray(off), node);
+      if (node.children === NO_CHILDREN) node.children = new Map();
       node.children.set(key, child);
     }
     node = child;
