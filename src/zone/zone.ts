@@ -177,7 +177,7 @@ export function findNode(
     let child = node.children.get(key);
     if (!child) {
       if (!create) return null;
-      child = newNode(name.subarray(off), node);
+      child = newNode(off === 0 ? name : name.subarray(off), node);
       if (node.children === NO_CHILDREN) node.children = new Map();
       node.children.set(key, child);
     }
@@ -256,9 +256,12 @@ export function buildZone(parsed: ParsedZone): BuildResult {
     const node = findNode(zone, rec.owner, true)!;
     let set = node.rrsets.get(rec.type);
     if (!set) {
-      set = { owner: rec.owner, type: rec.type, class: CLASS.IN, ttl: rec.ttl, rdatas: [] };
+      // An array literal of one: `[]` plus push would reserve 16 slots, for a million RRsets.
+      set = { owner: rec.owner, type: rec.type, class: CLASS.IN, ttl: rec.ttl, rdatas: [rec.rdata] };
       node.rrsets.set(rec.type, set);
       firstPos.set(set, rec.pos);
+      zone.recordCount++;
+      continue;
     } else {
       if (set.rdatas.some((r) => sameBytes(r, rec.rdata))) {
         warn(
