@@ -91,7 +91,8 @@ export async function runHealth(flags: HealthFlags): Promise<void> {
   const bird = new BirdAnycast(h.birdSocket, h.stateFile, h.prefixes, Math.max(h.timeoutMs, 1000));
   const deps: CheckerDeps = {
     probe,
-    readyz: readyUrl ? () => fetchReady(readyUrl, h.timeoutMs) : null,
+    // A local HTTP call; it gets the whole round, not just the DNS query timeout.
+    readyz: readyUrl ? () => fetchReady(readyUrl, h.intervalMs) : null,
     bird,
     log,
     now: () => Date.now(),
