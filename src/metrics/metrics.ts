@@ -144,7 +144,7 @@ export function buildRegistry(src: MetricsSource, holder: Holder = { current: nu
       this.inc(take().counters.tcpRefused);
     },
   });
-  const zoneGauge = (name: string, help: string, pick: (z: ZoneStatus) => number): void => {
+  const zoneGauge = (name: string, help: string, pick: (z: ZoneStatus) => number | null): void => {
     new Gauge({
       name,
       help,
@@ -152,7 +152,10 @@ export function buildRegistry(src: MetricsSource, holder: Holder = { current: nu
       registers: [reg],
       collect() {
         this.reset();
-        for (const z of take().zones) if (z.origin !== '') this.set({ zone: z.origin }, pick(z));
+        for (const z of take().zones) {
+          const v = z.origin !== '' ? pick(z) : null;
+          if (v !== null) this.set({ zone: z.origin }, v);
+        }
       },
     });
   };
@@ -162,6 +165,11 @@ export function buildRegistry(src: MetricsSource, holder: Holder = { current: nu
     'popdns_zone_last_load_timestamp_seconds',
     'Unix time of the last successful load of the zone',
     (z) => z.loadedAt,
+  );
+  zoneGauge(
+    'popdns_dnssec_signature_expiry_timestamp_seconds',
+    'Unix time when the first RRSIG of the signed zone expires (signed zones only; re-signing moves it on)',
+    (z) => z.sigExpiry,
   );
   new Counter({
     name: 'popdns_zone_load_failures_total',

@@ -25,6 +25,8 @@ export interface ZoneStatus {
   /** Unix time (s) of the last successful load of this zone's file. */
   loadedAt: number;
   loadFailures: number;
+  /** Signed zones: Unix time (s) when the earliest RRSIG expires; null when unsigned. */
+  sigExpiry: number | null;
 }
 
 export interface ReloadResult {
@@ -123,13 +125,22 @@ export class PopdnsServer {
           records: zone.recordCount,
           loadedAt: Date.now() / 1000,
           loadFailures: this.status.get(file)?.loadFailures ?? 0,
+          sigExpiry: zone.dnssec ? zone.dnssec.nextRefresh + zone.dnssec.policy.refresh - 1 : null,
         });
       } else {
         failed++;
         const st = this.status.get(file);
         if (st) st.loadFailures++;
         else {
-          this.status.set(file, { origin: '', file, serial: 0, records: 0, loadedAt: 0, loadFailures: 1 });
+          this.status.set(file, {
+            origin: '',
+            file,
+            serial: 0,
+            records: 0,
+            loadedAt: 0,
+            loadFailures: 1,
+            sigExpiry: null,
+          });
         }
         if (prev) {
           next.set(file, prev);

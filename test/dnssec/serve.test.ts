@@ -105,6 +105,12 @@ t.test('a reload re-signs only what changed; the refresh timer is set', async (t
   s.server.loadZones();
   const first = s.server.signStats.get('signed.test.');
   t.ok(first && first.signatures > 50, `first load signs everything (${first?.signatures})`);
+  const expiry = s.server.zones()[0]?.sigExpiry ?? 0;
+  const now = Date.now() / 1000;
+  t.ok(
+    expiry > now + 12 * 86400 && expiry <= now + 14 * 86400,
+    'the first RRSIG expires in 12-14 days (jitter)',
+  );
   const at = s.server.refreshAt;
   t.ok(
     at !== null && at > Date.now() + 3 * 86400_000,
