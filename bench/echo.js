@@ -9,3 +9,5 @@ s.on('message', (msg, rinfo) => {
   s.send(msg, rinfo.port, rinfo.address);
 });
 s.bind(port, '127.0.0.1', () => process.stdout.write(`echo listening ${port}\n`));
+// Exit normally on SIGTERM, so `node --cpu-prof` writes its profile (bench/profile.js PROFILE_SERVER=echo).
+process.on('SIGTERM', () => process.exit(0));
