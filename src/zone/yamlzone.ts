@@ -12,6 +12,7 @@ import {
   parseDocument,
   type Scalar,
   stringify,
+  visit,
   type YAMLMap,
 } from 'yaml';
 import { CLASS, MAX_TTL, TYPE, typeFromText, typeToText } from '../wire/constants.js';
@@ -120,7 +121,9 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
   const diagnostics: Diagnostic[] = [];
   const records: ZoneRecord[] = [];
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
+  // uniqueKeys is checked below, in one pass: the yaml library's own check compares every key with
+  // every earlier one, which is quadratic in the names of a zone (minutes for 100k names).
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: false, prettyErrors: false });
   const posAt = (offset: number): Position => {
     const p = lc.linePos(offset);
     return { file: opts.file, line: p.line, col: p.col };
@@ -139,6 +142,26 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
     diagnostics.push(diag('error', 'POPDNS_E_YAML_SYNTAX', e.message.split('\n')[0]!, posAt(e.pos[0])));
   }
   if (doc.errors.length > 0) return result(opts.origin ?? ROOT);
+  let duplicates = 0;
+  visit(doc, {
+    Map(_key, map) {
+      const seen = new Map<string, Node>();
+      for (const pair of map.items) {
+        if (!isScalar(pair.key)) continue;
+        const k = String(pair.key.value);
+        const first = seen.get(k);
+        if (first) {
+          duplicates++;
+          err(
+            'POPDNS_E_YAML_DUPLICATE_KEY',
+            `duplicate key "${k}" (first at line ${posOf(first).line})`,
+            pair.key,
+          );
+        } else seen.set(k, pair.key);
+      }
+    },
+  });
+  if (duplicates > 0) return result(opts.origin ?? ROOT);
   const top = doc.contents;
   if (!isMap(top)) {
     err('POPDNS_E_YAML_TYPE', 'a zone file is a mapping with origin, ttl, soa and records', top);

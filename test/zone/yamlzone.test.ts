@@ -83,7 +83,8 @@ extra: 1
     '9:10 POPDNS_E_YAML_TYPE',
   ]);
   const dup = parse('records:\n  www: { A: 192.0.2.1 }\n  www: { A: 192.0.2.2 }\n');
-  tt.same(diags(dup), ['3:3 POPDNS_E_YAML_SYNTAX'], 'duplicate keys are errors');
+  tt.same(diags(dup), ['3:3 POPDNS_E_YAML_DUPLICATE_KEY'], 'duplicate keys are errors');
+  tt.match(dup.diagnostics[0]?.message, /duplicate key "www" \(first at line 2\)/);
   tt.end();
 });
 
