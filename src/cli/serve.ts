@@ -160,7 +160,7 @@ async function runPrimary(cfg: ServerConfig): Promise<void> {
   );
   const mode = udpReusePortSupported() ? 'SO_REUSEPORT sockets' : 'shared sockets (node:cluster)';
   out(`ready: identity ${cfg.identity}, ${cfg.workers} workers on ${mode}`);
-  process.on('SIGHUP', () => pool.broadcast({ kind: 'reload' }));
+  process.on('SIGHUP', () => pool.reloadRolling());
   cluster.on('exit', (w, code, signal) => {
     if (!draining) err(`popdns: worker ${w.process.pid} died (${signal ?? code}); readyz now 503`);
   });
@@ -210,6 +210,7 @@ async function runWorker(cfg: ServerConfig): Promise<void> {
       });
     } else if (m.kind === 'reload') {
       server.reload();
+      send({ kind: 'reloaded' });
     } else if (m.kind === 'close') {
       void server.close().then(() => process.exit(0));
     }

@@ -3,6 +3,7 @@
  * loss, and drains on shutdown. Transports hand bytes to the Handler; they know nothing of zones.
  */
 import { createSocket, type Socket } from 'node:dgram';
+import { readdirSync, statSync } from 'node:fs';
 import { nameToText } from '../wire/name.js';
 import { loadKeys } from '../dnssec/keys.js';
 import { DEFAULT_POLICY, type DnssecPolicy, SignatureCache, signZone } from '../dnssec/signzone.js';
@@ -76,8 +77,29 @@ export class PopdnsServer {
     );
   }
 
-  /** Loads every zone file; on a reload a failing file keeps its previous zone. */
-  loadZones(): ReloadResult {
+  /** What each loaded zone was read from: file and $INCLUDEs, with size and mtime. */
+  private readonly sources = new Map<string, { paths: string[]; stamp: string }>();
+
+  /** A fingerprint of the files a zone was read from; null when one cannot be read. */
+  private static stamp(paths: string[]): string | null {
+    try {
+      return paths
+        .map((p) => {
+          const st = statSync(p);
+          return `${p}:${st.size}:${st.mtimeMs}:${st.ino}`;
+        })
+        .join('|');
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Loads every zone file; on a reload a failing file keeps its previous zone. An unsigned zone whose
+   * files did not change (and that has no keys now) keeps its loaded version without being parsed
+   * again, so a SIGHUP after editing one small zone does not stall on a big one. `force` re-reads all.
+   */
+  loadZones(force = false): ReloadResult {
     let files: string[];
     try {
       files = listZoneFiles(this.cfg.zones);
@@ -92,8 +114,30 @@ export class PopdnsServer {
     let removed = 0;
     const next = new Map<string, Zone>();
     const byOrigin = new Map<string, string>();
+    let keyFiles: string[] = [];
+    try {
+      keyFiles = readdirSync(this.cfg.keys);
+    } catch {
+      // no keys directory: no zone has keys
+    }
     for (const file of files) {
-      const parsed = parseZoneFile(file);
+      const prevZone = this.zoneFiles.get(file);
+      const src = this.sources.get(file);
+      if (!force && prevZone && !prevZone.dnssec && src !== undefined) {
+        const keyPrefix = `K${prevZone.originText.toLowerCase()}+`;
+        if (
+          PopdnsServer.stamp(src.paths) === src.stamp &&
+          !keyFiles.some((k) => k.toLowerCase().startsWith(keyPrefix))
+        ) {
+          next.set(file, prevZone);
+          byOrigin.set(prevZone.originText.toLowerCase(), file);
+          loaded++;
+          continue;
+        }
+      }
+      const included: string[] = [];
+      const before = PopdnsServer.stamp([file]);
+      const parsed = parseZoneFile(file, undefined, included);
       const res = buildZone(parsed);
       for (const d of res.diagnostics) if (d.severity === 'error') this.log.error(formatDiagnostic(d));
       const prev = this.zoneFiles.get(file);
@@ -118,6 +162,14 @@ export class PopdnsServer {
       if (zone) {
         next.set(file, zone);
         loaded++;
+        // Stamped as it was before reading: a change made while parsing is picked up next time.
+        const incl = PopdnsServer.stamp(included);
+        if (before !== null && incl !== null) {
+          this.sources.set(file, {
+            paths: [file, ...included],
+            stamp: included.length ? `${before}|${incl}` : before,
+          });
+        } else this.sources.delete(file);
         this.status.set(file, {
           origin: zone.originText,
           file,
@@ -158,6 +210,7 @@ export class PopdnsServer {
       }
     }
     for (const file of [...this.status.keys()]) if (!files.includes(file)) this.status.delete(file);
+    for (const file of [...this.sources.keys()]) if (!next.has(file)) this.sources.delete(file);
     this.zoneFiles.clear();
     for (const [f, z] of next) this.zoneFiles.set(f, z);
     // One assignment: queries in flight finish on the set they started with.

@@ -18,7 +18,8 @@ export function udpReusePortSupported(): boolean {
 export type WorkerMessage =
   | { kind: 'ready'; lines: string[]; zones: number }
   | { kind: 'failed'; error: string }
-  | { kind: 'snapshot'; id: number; data: MetricsInput };
+  | { kind: 'snapshot'; id: number; data: MetricsInput }
+  | { kind: 'reloaded' };
 
 export type PrimaryMessage = { kind: 'snapshot'; id: number } | { kind: 'reload' } | { kind: 'close' };
 
@@ -51,6 +52,46 @@ export class WorkerPool {
     }
     const lines = await Promise.all(ready);
     return lines[0] ?? [];
+  }
+
+  private rolling = false;
+  private again = false;
+
+  /**
+   * SIGHUP with several workers: one worker reloads at a time and the next starts when it is done.
+   * A reload parses on the worker's main thread; meanwhile the others keep reading the shared
+   * sockets, so no query waits for a big zone to load. SIGHUPs during a round are folded into one more.
+   */
+  reloadRolling(): void {
+    if (this.rolling) {
+      this.again = true;
+      return;
+    }
+    this.rolling = true;
+    void (async () => {
+      do {
+        this.again = false;
+        for (const w of this.workers) {
+          if (!w.isConnected()) continue;
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(finish, 600_000);
+            function finish(): void {
+              clearTimeout(timer);
+              w.off('message', onMsg);
+              w.off('exit', finish);
+              resolve();
+            }
+            const onMsg = (m: WorkerMessage): void => {
+              if (m.kind === 'reloaded') finish();
+            };
+            w.on('message', onMsg);
+            w.once('exit', finish);
+            w.send({ kind: 'reload' } satisfies PrimaryMessage);
+          });
+        }
+      } while (this.again);
+      this.rolling = false;
+    })();
   }
 
   broadcast(m: PrimaryMessage): void {

@@ -24,8 +24,11 @@ export function listZoneFiles(dir: string): string[] {
     .filter((p) => statSync(p).isFile());
 }
 
-/** Parses a zone file without building it (for `convert`). */
-export function parseZoneFile(path: string, text?: string): ParsedZone {
+/**
+ * Parses a zone file without building it (for `convert`). `included` collects the paths of the
+ * `$INCLUDE`d files it read, so a reload can tell whether anything the zone came from changed.
+ */
+export function parseZoneFile(path: string, text?: string, included?: string[]): ParsedZone {
   const origin = originFromFileName(path) ?? undefined;
   let body: string;
   try {
@@ -40,7 +43,12 @@ export function parseZoneFile(path: string, text?: string): ParsedZone {
     return { origin: new Uint8Array([0]), file: path, records: [], diagnostics: [d] };
   }
   const opts = origin ? { file: path, origin } : { file: path };
-  return YAML_EXT.test(path) ? parseYamlZone(body, opts) : parseMasterFile(body, opts);
+  if (YAML_EXT.test(path)) return parseYamlZone(body, opts);
+  const readFile = (p: string): string => {
+    included?.push(p);
+    return readFileSync(p, 'utf8');
+  };
+  return parseMasterFile(body, { ...opts, readFile });
 }
 
 /** Reads, parses, builds and checks one zone file, exactly as the server does. */
