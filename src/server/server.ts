@@ -138,7 +138,7 @@ export class PopdnsServer {
       const included: string[] = [];
       const before = PopdnsServer.stamp([file]);
       const parsed = parseZoneFile(file, undefined, included);
-      const res = buildZone(parsed);
+      const res = buildZone(parsed, { consume: true });
       for (const d of res.diagnostics) if (d.severity === 'error') this.log.error(formatDiagnostic(d));
       const prev = this.zoneFiles.get(file);
       let zone = res.zone;

@@ -53,5 +53,5 @@ export function parseZoneFile(path: string, text?: string, included?: string[]):
 
 /** Reads, parses, builds and checks one zone file, exactly as the server does. */
 export function loadZoneFile(path: string): BuildResult {
-  return buildZone(parseZoneFile(path));
+  return buildZone(parseZoneFile(path), { consume: true });
 }

@@ -202,7 +202,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  * Builds a zone from parsed records and runs the semantic checks. Errors make `zone` null; warnings
  * do not. The parser's own diagnostics come first in the result.
  */
-export function buildZone(parsed: ParsedZone): BuildResult {
+export function buildZone(parsed: ParsedZone, opts: { consume?: boolean } = {}): BuildResult {
   const diagnostics: Diagnostic[] = [...parsed.diagnostics];
   const origin = parsed.origin;
   const rel = (n: Name): string => nameToRelativeText(n, origin);
@@ -229,7 +229,11 @@ export function buildZone(parsed: ParsedZone): BuildResult {
   const firstPos = new Map<RRset, Position>();
   let soaRecord: ZoneRecord | null = null;
 
-  for (const rec of parsed.records) {
+  const records = parsed.records;
+  for (let i = 0; i < records.length; i++) {
+    const rec = records[i]!;
+    // `consume`: let each parsed record go once it is in the trie, so a big zone is never held twice.
+    if (opts.consume) records[i] = undefined as unknown as ZoneRecord;
     if (!isSubdomainOf(rec.owner, origin)) {
       err('POPDNS_E_OUT_OF_ZONE', `${nameToText(rec.owner)} is outside the zone ${zone.originText}`, rec.pos);
       continue;
@@ -259,7 +263,9 @@ export function buildZone(parsed: ParsedZone): BuildResult {
       // An array literal of one: `[]` plus push would reserve 16 slots, for a million RRsets.
       set = { owner: rec.owner, type: rec.type, class: CLASS.IN, ttl: rec.ttl, rdatas: [rec.rdata] };
       node.rrsets.set(rec.type, set);
-      firstPos.set(set, rec.pos);
+      // Positions serve later diagnostics, none of which is about an A or AAAA RRset: skipping
+      // those keeps a million-address zone from holding a million positions.
+      if (rec.type !== TYPE.A && rec.type !== TYPE.AAAA) firstPos.set(set, rec.pos);
       zone.recordCount++;
       continue;
     } else {
