@@ -58,9 +58,11 @@ const LPAREN = 0x28;
 const RPAREN = 0x29;
 const BACKSLASH = 0x5c;
 
-/** Cuts the text into entries. Problems with parentheses and quotes are reported as diagnostics. */
-function scan(text: string, file: string, diags: Diagnostic[]): Entry[] {
-  const entries: Entry[] = [];
+/**
+ * Cuts the text into entries and hands each to `onEntry` as soon as it is complete, so a big file is
+ * never held as tokens all at once. Problems with parentheses and quotes are reported as diagnostics.
+ */
+function scan(text: string, file: string, diags: Diagnostic[], onEntry: (e: Entry) => void): void {
   const n = text.length;
   let i = 0;
   let line = 1;
@@ -69,8 +71,9 @@ function scan(text: string, file: string, diags: Diagnostic[]): Entry[] {
   let parenPos: Position | null = null;
   let cur: Entry | null = null;
   const flush = (): void => {
-    if (cur && cur.tokens.length > 0) entries.push(cur);
+    const done = cur;
     cur = null;
+    if (done && done.tokens.length > 0) onEntry(done);
   };
   while (i < n) {
     const c = text.charCodeAt(i);
@@ -164,7 +167,6 @@ function scan(text: string, file: string, diags: Diagnostic[]): Entry[] {
   }
   if (depth > 0 && parenPos) diags.push(diag('error', 'POPDNS_E_UNBALANCED_PAREN', 'unclosed "("', parenPos));
   flush();
-  return entries;
 }
 
 interface State {
@@ -199,8 +201,7 @@ export function parseMasterFile(text: string, opts: MasterFileOptions): ParsedZo
   let zoneOrigin: Name | undefined;
 
   const parseText = (body: string, file: string, depth: number, stack: string[]): void => {
-    const entries = scan(body, file, diagnostics);
-    for (const e of entries) {
+    scan(body, file, diagnostics, (e) => {
       const pos = (t: Token): Position => ({ file, line: t.line, col: t.col });
       const err = (code: string, msg: string, t: Token): void => {
         diagnostics.push(diag('error', code, msg, pos(t)));
@@ -212,7 +213,7 @@ export function parseMasterFile(text: string, opts: MasterFileOptions): ParsedZo
         if (dir === '$ORIGIN') {
           if (!arg) {
             err('POPDNS_E_SYNTAX', '$ORIGIN needs a name', first);
-            continue;
+            return;
           }
           try {
             state.origin = nameFromText(arg.text, state.origin);
@@ -231,23 +232,23 @@ export function parseMasterFile(text: string, opts: MasterFileOptions): ParsedZo
         } else if (dir === '$INCLUDE') {
           if (!arg) {
             err('POPDNS_E_INCLUDE', '$INCLUDE needs a file name', first);
-            continue;
+            return;
           }
           const path = resolve(dirname(file), arg.text);
           if (depth + 1 > maxDepth) {
             err('POPDNS_E_INCLUDE', `$INCLUDE nested deeper than ${maxDepth}`, arg);
-            continue;
+            return;
           }
           if (stack.includes(path)) {
             err('POPDNS_E_INCLUDE', `$INCLUDE cycle: ${arg.text} is already being read`, arg);
-            continue;
+            return;
           }
           let sub: string;
           try {
             sub = read(path);
           } catch (x) {
             err('POPDNS_E_INCLUDE', `cannot read ${arg.text}: ${(x as Error).message}`, arg);
-            continue;
+            return;
           }
           const saved = { origin: state.origin, lastOwner: state.lastOwner };
           const incOrigin = e.tokens[2];
@@ -256,7 +257,7 @@ export function parseMasterFile(text: string, opts: MasterFileOptions): ParsedZo
               state.origin = nameFromText(incOrigin.text, state.origin);
             } catch (x) {
               err('POPDNS_E_NAME', (x as Error).message, incOrigin);
-              continue;
+              return;
             }
           }
           parseText(sub, path, depth + 1, [...stack, path]);
@@ -268,10 +269,10 @@ export function parseMasterFile(text: string, opts: MasterFileOptions): ParsedZo
         } else {
           err('POPDNS_E_SYNTAX', `unknown directive ${first.text}`, first);
         }
-        continue;
+        return;
       }
       parseRecord(e, file);
-    }
+    });
   };
 
   const parseRecord = (e: Entry, file: string): void => {
