@@ -230,38 +230,22 @@ remote-control:
           anchor,
           `trust-anchors {\n  "popdns.test." static-ds ${tag} ${a} ${dt} "${digest}";\n};\n`,
         );
+        const delv = (name: string, type: string) =>
+          run('delv', ['@127.0.0.1', '-p', String(port), '-a', anchor, '+root=popdns.test', name, type]);
         for (const [name, type] of [
           ['www.popdns.test.', 'A'],
           ['nx.popdns.test.', 'A'],
           ['x.wild.popdns.test.', 'A'],
           ['b.popdns.test.', 'A'],
         ]) {
-          const r = await run('delv', [
-            '@127.0.0.1',
-            '-p',
-            String(port),
-            '-a',
-            anchor,
-            '+root=popdns.test',
-            name!,
-            type!,
-          ]);
+          const r = await delv(name!, type!);
           t.match(
             r.stdout + r.stderr,
             /; fully validated|; negative response, fully validated/,
             `delv: ${name} ${type}`,
           );
         }
-        const r = await run('delv', [
-          '@127.0.0.1',
-          '-p',
-          String(port),
-          '-a',
-          anchor,
-          '+root=popdns.test',
-          'bad.popdns.test.',
-          'A',
-        ]);
+        const r = await delv('bad.popdns.test.', 'A');
         t.notMatch(r.stdout + r.stderr, /fully validated/, 'delv: the broken signature does not validate');
       }
     });
