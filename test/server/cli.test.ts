@@ -36,6 +36,8 @@ t.test('deploy/popdns.yaml is a valid, complete example', (tt) => {
     { prefix: '2001:db8:53::/48', protocol: 'anycast6' },
   ]);
   tt.equal(cfg.health.stateFile, '/run/popdns/anycast.conf');
+  tt.equal(cfg.keys, '/etc/popdns/keys');
+  tt.same(cfg.dnssec.get('example.net.'), { denial: 'nsec3', validity: 14 * 86400 });
   tt.throws(() => parseConfig('zones: z\nlisen: 1.2.3.4:53\n', 'x.yaml', defaultConfig('t', 1)), {
     message: /x\.yaml:2:1: error: unknown setting "lisen"/,
   });
