@@ -285,3 +285,32 @@ t.test('property: wire → text → wire is the identity (A, AAAA, MX, TXT, gene
   tt.pass('five properties held over 100 runs each');
   tt.end();
 });
+
+t.test(
+  'A: dotted quads exactly as strict as node:net isIPv4 (the fast path and the general one agree)',
+  (tt) => {
+    tt.equal(enc(TYPE.A, '192.0.2.1'), 'c0000201');
+    tt.equal(enc(TYPE.A, '0.0.0.0'), '00000000');
+    tt.equal(enc(TYPE.A, '255.255.255.255'), 'ffffffff');
+    tt.equal(enc(TYPE.A, '10.20.0.99'), '0a140063');
+    for (const bad of [
+      '192.0.2',
+      '192.0.2.1.5',
+      '192.0.2.256',
+      '192.0.02.1',
+      '192..2.1',
+      '192.0.2.',
+      'a.b.c.d',
+      '1.2.3.-4',
+    ]) {
+      tt.throws(() => enc(TYPE.A, bad), /not an IPv4 address|unexpected/, `"${bad}" is refused`);
+    }
+    fc.assert(
+      fc.property(
+        fc.ipV4(),
+        (ip) => enc(TYPE.A, ip) === Buffer.from(ip.split('.').map(Number)).toString('hex'),
+      ),
+    );
+    tt.end();
+  },
+);
