@@ -20,6 +20,8 @@ export const ROOT: Name = Uint8Array.of(0);
 
 const BACKSLASH = 0x5c;
 const DOT = 0x2e;
+/** Room for one name being built: 255 octets plus a label that overruns before the check. */
+const SCRATCH = new Uint8Array(MAX_NAME + MAX_LABEL + 2);
 
 /**
  * Parses a presentation-format name. `@` is the origin; a name without a trailing dot is relative to
@@ -33,14 +35,17 @@ export function nameFromText(text: string, origin?: Name | null): Name {
   }
   if (text === '.') return ROOT;
   if (text.length === 0) throw new NameError('empty name');
-  const out: number[] = [];
-  let label: number[] = [];
+  // Built in a reused scratch buffer (no arrays per name: zone loads parse millions of names), then
+  // copied to a slab. Each label's length byte is reserved first and filled in when the label ends.
+  const out = SCRATCH;
+  let labelStart = 0;
+  let pos = 1;
+  let labelLen = 0;
   let absolute = false;
-  const endLabel = (): void => {
-    if (label.length === 0) throw new NameError(`empty label in "${text}"`);
-    if (label.length > MAX_LABEL) throw new NameError(`label longer than 63 octets in "${text}"`);
-    out.push(label.length, ...label);
-    label = [];
+  const put = (b: number): void => {
+    if (labelLen >= MAX_LABEL) throw new NameError(`label longer than 63 octets in "${text}"`);
+    out[pos++] = b;
+    labelLen++;
   };
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -49,31 +54,39 @@ export function nameFromText(text: string, origin?: Name | null): Name {
       if (/^[0-9]{3}$/.test(d)) {
         const v = Number(d);
         if (v > 255) throw new NameError(`escape \\${d} out of range in "${text}"`);
-        label.push(v);
+        put(v);
         i += 3;
       } else if (i + 1 < text.length) {
-        label.push(text.charCodeAt(i + 1) & 0xff);
+        put(text.charCodeAt(i + 1) & 0xff);
         i += 1;
       } else {
         throw new NameError(`dangling backslash in "${text}"`);
       }
     } else if (c === DOT) {
-      endLabel();
+      if (labelLen === 0) throw new NameError(`empty label in "${text}"`);
+      out[labelStart] = labelLen;
+      if (pos > MAX_NAME) throw new NameError(`name longer than 255 octets: "${text}"`);
+      labelStart = pos++;
+      labelLen = 0;
       if (i === text.length - 1) absolute = true;
     } else {
       if (c > 0xff) throw new NameError(`non-ASCII character in "${text}" (use IDNA/punycode)`);
-      label.push(c);
+      put(c);
     }
   }
-  if (!absolute) {
-    if (label.length > 0) endLabel();
-    if (!origin) throw new NameError(`relative name "${text}" without an origin`);
-    out.push(...origin);
+  let len: number;
+  if (absolute) {
+    out[labelStart] = 0;
+    len = pos;
   } else {
-    out.push(0);
+    out[labelStart] = labelLen;
+    if (!origin) throw new NameError(`relative name "${text}" without an origin`);
+    if (pos + origin.length > MAX_NAME) throw new NameError(`name longer than 255 octets: "${text}"`);
+    out.set(origin, pos);
+    len = pos + origin.length;
   }
-  if (out.length > MAX_NAME) throw new NameError(`name longer than 255 octets: "${text}"`);
-  return slabCopy(out);
+  if (len > MAX_NAME) throw new NameError(`name longer than 255 octets: "${text}"`);
+  return slabCopy(out.subarray(0, len));
 }
 
 function escapeByte(b: number): string {
