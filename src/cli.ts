@@ -66,7 +66,7 @@ program
 
 program
   .command('keygen')
-  .description('generate a DNSSEC key for a zone (BIND key files: K<zone>+<alg>+<tag>.key and .private)')
+  .description('generate a DNSSEC key for a zone (BIND key files: K<zone>.+<alg>+<tag>.key and .private)')
   .argument('<zone>', 'zone name')
   .option('--keys <dir>', 'keys directory, created with mode 0700 (default ./keys)')
   .option('--algorithm <alg>', 'ecdsap256sha256 (default), ed25519 or rsasha256')
