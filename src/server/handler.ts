@@ -273,7 +273,7 @@ export class Handler {
     };
     const d = w.writeRRset(sigs, rdataNames);
     if (d < 0) {
-      w.pos = mark;
+      w.rollback(mark);
       return -1;
     }
     return c + d;

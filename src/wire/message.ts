@@ -256,7 +256,7 @@ export class MessageWriter {
     const b = this.buf;
     for (const rd of set.rdatas) {
       if (!this.writeName(set.owner, true) || this.pos + 10 > this.limit) {
-        this.pos = mark;
+        this.rollback(mark);
         return -1;
       }
       b.writeUInt16BE(set.type, this.pos);
@@ -268,7 +268,7 @@ export class MessageWriter {
       const embedded = names ? names(set.type, rd) : [];
       if (embedded.length === 0) {
         if (this.pos + rd.length > this.limit) {
-          this.pos = mark;
+          this.rollback(mark);
           return -1;
         }
         b.set(rd, this.pos);
@@ -277,7 +277,7 @@ export class MessageWriter {
         let from = 0;
         for (const e of embedded) {
           if (this.pos + (e.offset - from) > this.limit) {
-            this.pos = mark;
+            this.rollback(mark);
             return -1;
           }
           b.set(rd.subarray(from, e.offset), this.pos);
@@ -286,13 +286,13 @@ export class MessageWriter {
           while (rd[end] !== 0) end += rd[end]! + 1;
           end++;
           if (!this.writeName(rd.subarray(e.offset, end), e.compress)) {
-            this.pos = mark;
+            this.rollback(mark);
             return -1;
           }
           from = end;
         }
         if (this.pos + (rd.length - from) > this.limit) {
-          this.pos = mark;
+          this.rollback(mark);
           return -1;
         }
         b.set(rd.subarray(from), this.pos);
@@ -301,6 +301,15 @@ export class MessageWriter {
       b.writeUInt16BE(this.pos - rdStart, lenAt);
     }
     return set.rdatas.length;
+  }
+
+  /**
+   * Drops everything written from `mark` on, and the compression targets inside it: a later name
+   * must never point into bytes that are no longer (or differently) there.
+   */
+  rollback(mark: number): void {
+    this.pos = mark;
+    for (const [key, off] of this.names) if (off >= mark) this.names.delete(key);
   }
 
   /** Writes an OPT record (RFC 6891 §6.1.2); false if it does not fit. */

@@ -188,6 +188,23 @@ t.test('writer: an RRset that does not fit is rolled back whole', (tt) => {
   tt.end();
 });
 
+t.test('writer: a rolled-back RRset leaves no compression target behind', (tt) => {
+  const q = new QueryInfo();
+  parseQuery(QUERY, q);
+  const w = new MessageWriter();
+  const a = Uint8Array.of(192, 0, 2, 1);
+  // Room for one A record with a new owner name, not for two.
+  w.begin(QUERY, q.questionEnd, q.questionEnd + 40);
+  const owner = nameFromText('host.other.net.');
+  tt.equal(w.writeRRset({ owner, type: 1, class: 1, ttl: 1, rdatas: [a, a] }, null), -1, 'rolled back');
+  // The same owner again, one record: it fits, and must be written out, not as a pointer to the
+  // bytes of the rolled-back set (which are gone).
+  tt.equal(w.writeRRset({ owner, type: 1, class: 1, ttl: 1, rdatas: [a] }, null), 1);
+  const rr = w.buf.subarray(q.questionEnd, w.pos).toString('hex');
+  tt.equal(rr, `04686f7374 056f74686572 036e6574 00 0001 0001 00000001 0004 c0000201`.replace(/\s/g, ''));
+  tt.end();
+});
+
 t.test('response flags: opcode, RD and CD copied; AA/TC/rcode set; RA and AD never', (tt) => {
   tt.equal(responseFlags(0x0130, false, false, 3), 0x8113, 'RD+AD+CD in → QR RD CD, NXDOMAIN');
   tt.equal(responseFlags(0x2000, true, true, 0), 0xa600);
