@@ -6,7 +6,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { readdirSync, statSync } from 'node:fs';
 import { nameToText } from '../wire/name.js';
 import { loadKeys } from '../dnssec/keys.js';
-import { DEFAULT_POLICY, type DnssecPolicy, SignatureCache, signZone } from '../dnssec/signzone.js';
+import { makePolicy, SignatureCache, signZone } from '../dnssec/signzone.js';
 import { TYPE } from '../wire/constants.js';
 import { listZoneFiles, parseZoneFile } from '../zone/load.js';
 import { formatDiagnostic, type ParsedZone } from '../zone/types.js';
@@ -253,21 +253,18 @@ export class PopdnsServer {
       }
       return null;
     }
-    const policy: DnssecPolicy = { ...DEFAULT_POLICY };
-    if (settings?.denial) policy.denial = settings.denial;
-    if (settings?.optOut !== undefined) policy.nsec3OptOut = settings.optOut;
-    if (settings?.cds !== undefined) policy.cds = settings.cds;
-    if (settings?.validity !== undefined) {
-      policy.validity = settings.validity;
-      policy.refresh = Math.floor(settings.validity / 2);
-      policy.jitter = Math.floor(settings.validity / 10);
-    }
     let cache = this.sigCaches.get(origin);
     if (!cache) {
       cache = new SignatureCache();
       this.sigCaches.set(origin, cache);
     }
     try {
+      const policy = makePolicy({
+        ...(settings?.denial !== undefined ? { denial: settings.denial } : {}),
+        ...(settings?.optOut !== undefined ? { nsec3OptOut: settings.optOut } : {}),
+        ...(settings?.cds !== undefined ? { cds: settings.cds } : {}),
+        ...(settings?.validity !== undefined ? { validity: settings.validity } : {}),
+      });
       const r = signZone(zone, keys, policy, { now: Math.floor(Date.now() / 1000), cache });
       zone.negativeSoa.sigs = zone.apex.rrsets.get(TYPE.SOA)?.sigs ?? [];
       this.signStats.set(origin, r);
@@ -280,7 +277,11 @@ export class PopdnsServer {
     }
   }
 
-  /** Re-signs (by reloading) when the earliest signature is due for refresh; no restart needed. */
+  /**
+   * Re-signs (by reloading) when the earliest signature is due for refresh; no restart needed. A
+   * refresh already due (signing keeps failing, say, and the old version stays) retries each minute,
+   * not in a loop; popdns_dnssec_signature_expiry_timestamp_seconds shows the time running out.
+   */
   private scheduleRefresh(): void {
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
     this.refreshTimer = null;
@@ -288,7 +289,7 @@ export class PopdnsServer {
     let next = Infinity;
     for (const z of this.zoneFiles.values()) if (z.dnssec) next = Math.min(next, z.dnssec.nextRefresh);
     if (next === Infinity) return;
-    const ms = Math.min(Math.max(1000, next * 1000 - Date.now()), 0x7fffffff);
+    const ms = Math.min(Math.max(60_000, next * 1000 - Date.now()), 0x7fffffff);
     this.refreshAt = Date.now() + ms;
     this.refreshTimer = setTimeout(() => {
       this.log.info('popdns: signatures due for refresh: re-signing');
