@@ -3,6 +3,7 @@
  * checker inside the server would die or hang with it). It reads the same config file as
  * `popdns serve` (listen addresses, zones, metrics) plus its `health:` section.
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Server } from 'node:http';
 import { BirdAnycast } from '../health/anycast.js';
@@ -13,8 +14,8 @@ import { ConfigError, defaultConfig, loadConfigFile, type ServerConfig } from '.
 import { formatListen, type ListenAddr } from '../server/listen.js';
 import { VERSION } from '../version.js';
 import { originFromFileName } from '../zone/masterfile.js';
-import { listZoneFiles, loadZoneFile } from '../zone/load.js';
-import { nameToText } from '../wire/name.js';
+import { listZoneFiles } from '../zone/load.js';
+import { nameFromText, nameToText } from '../wire/name.js';
 
 export interface HealthFlags {
   config: string;
@@ -32,6 +33,45 @@ function probeTarget(a: ListenAddr): ProbeTarget {
   return { host: a.host, port: a.port, family: a.family };
 }
 
+/**
+ * The origin the server gives a zone file, read from the head of the file only (the probe must not
+ * load a million-record zone to learn its name): an `$ORIGIN` before the first record, or a YAML
+ * `origin:` key; otherwise the file name, as the server does.
+ */
+export function zoneOrigin(path: string): string | null {
+  let head: string;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      const buf = Buffer.alloc(64 * 1024);
+      head = buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)).toString('utf8');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return null;
+  }
+  let text: string | null = null;
+  if (/\.ya?ml$/i.test(path)) {
+    text = /^origin:[ \t]*["']?([^"'\s#]+)/m.exec(head)?.[1] ?? null;
+  } else {
+    for (const line of head.split('\n')) {
+      const l = line.replace(/;.*/, '').trim();
+      if (l === '' || /^\$TTL\b/i.test(l)) continue;
+      const m = /^\$ORIGIN\s+(\S+)/i.exec(l);
+      if (m) text = m[1]!;
+      break; // the first record or other directive: the zone's origin is settled
+    }
+  }
+  try {
+    if (text) return nameToText(nameFromText(text.endsWith('.') ? text : `${text}.`));
+  } catch {
+    // not a name: fall back to the file name, and the check will say what is wrong
+  }
+  const o = originFromFileName(path);
+  return o ? nameToText(o) : null;
+}
+
 /** Origin (with trailing dot, lower case) → zone file, for every zone file in the zones directory. */
 export function zoneFileMap(dir: string): Map<string, string> {
   const m = new Map<string, string>();
@@ -42,13 +82,7 @@ export function zoneFileMap(dir: string): Map<string, string> {
     return m;
   }
   for (const f of files) {
-    const o = originFromFileName(f);
-    const origin = o
-      ? nameToText(o)
-      : (() => {
-          const z = loadZoneFile(f).zone;
-          return z ? z.originText : null;
-        })();
+    const origin = zoneOrigin(f);
     if (origin) m.set(origin.toLowerCase(), f);
   }
   return m;

@@ -12,6 +12,7 @@ import { stateFileText } from '../../src/health/anycast.js';
 import { BirdClient, BirdError, setProtocol } from '../../src/health/bird.js';
 import { type CheckerDeps, HealthChecker, type ReadyState, serialLess } from '../../src/health/checker.js';
 import { HEALTH_DEFAULTS, type HealthConfig, parseDurationMs } from '../../src/health/config.js';
+import { zoneFileMap } from '../../src/cli/health.js';
 import { buildProbeQuery, judgeResponse, type ProbeResult } from '../../src/health/probe.js';
 import { defaultConfig, parseConfig } from '../../src/server/config.js';
 import { freePort, hasTool, needTool, startProcess, tmpDir } from '../helpers/peers.js';
@@ -436,4 +437,22 @@ t.test('deploy/bird/bird.conf parses in BIRD', async (t) => {
   );
   const r = spawnSync('bird', ['-p', '-c', conf], { encoding: 'utf8' });
   t.equal(r.status, 0, `bird -p: ${r.stderr}`);
+});
+
+t.test('the probe learns zone names from the head of each file, as the server names them', async (t) => {
+  const dir = tmpDir(t);
+  writeFileSync(join(dir, 'example.com.yaml'), 'soa: {}\nrecords: {}\n');
+  writeFileSync(
+    join(dir, 'db.zone'),
+    '; the name is not the origin\n$TTL 300\n$ORIGIN Example.NET.\n@ SOA ns h 1 1 1 1 1\n',
+  );
+  writeFileSync(join(dir, 'named.yml'), '# comment\norigin: example.org\nrecords: {}\n');
+  writeFileSync(join(dir, 'late.test.zone'), '@ SOA ns h 1 1 1 1 1\n$ORIGIN elsewhere.\n');
+  const m = zoneFileMap(dir);
+  t.same(
+    [...m.keys()].sort(),
+    ['example.com.', 'example.net.', 'example.org.', 'late.test.'],
+    'an $ORIGIN after the first record does not name the zone',
+  );
+  t.equal(m.get('example.net.'), join(dir, 'db.zone'));
 });
