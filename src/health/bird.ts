@@ -51,7 +51,8 @@ export class BirdClient {
         this.closed = true;
         this.flushWaiter(null);
       });
-      sock.once('error', (e) => {
+      // `on`, not `once`: an error later in the connection's life must not go unhandled (and crash).
+      sock.on('error', (e) => {
         clearTimeout(timer);
         reject(new BirdError(`${path}: ${e.message} [POPDNS_E_BIRD]`));
       });
