@@ -1,13 +1,15 @@
 /**
  * `popdns sign ZONEFILE --keys DIR --out FILE`: loads a zone exactly as the server does, signs it with
- * the zone's keys and writes the signed zone as an RFC 1035 master file, for audit and offline use.
+ * the zone's keys and its own `dnssec:` settings (flags win), and writes the signed zone as an RFC 1035
+ * master file, for audit and offline use.
  */
 import { writeFileSync } from 'node:fs';
 import { DnssecError, loadKeys } from '../dnssec/keys.js';
 import { makePolicy, signedZoneText, signZone } from '../dnssec/signzone.js';
 import { parsePeriod } from '../wire/rdata.js';
-import { loadZoneFile } from '../zone/load.js';
+import { parseZoneFile } from '../zone/load.js';
 import { formatDiagnostic } from '../zone/types.js';
+import { buildZone } from '../zone/zone.js';
 
 export interface SignOptions {
   /** Keys directory; default ./keys. */
@@ -42,10 +44,17 @@ export function runSign(zoneFile: string, opts: SignOptions): number {
   }
   const dir = opts.keys ?? 'keys';
 
-  const res = loadZoneFile(zoneFile);
+  const parsed = parseZoneFile(zoneFile);
+  const res = buildZone(parsed, { consume: true });
   for (const d of res.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
   const zone = res.zone;
   if (!zone) return 1;
+  // The zone's own `dnssec:` settings (YAML), as the server applies them; flags win.
+  const own = parsed.dnssec;
+  if (own === false) {
+    process.stderr.write(`popdns sign: ${zoneFile} says dnssec: false [POPDNS_E_SIGN]\n`);
+    return 1;
+  }
 
   const { keys, errors } = loadKeys(dir, zone.origin);
   // A key that cannot be read must not silently leave a zone signed with fewer keys (or none).
@@ -59,10 +68,14 @@ export function runSign(zoneFile: string, opts: SignOptions): number {
   }
   try {
     const policy = makePolicy({
-      denial: opts.nsec3 ? 'nsec3' : 'nsec',
-      nsec3OptOut: opts.optOut === true,
-      cds: opts.cds === true,
-      ...(validity !== undefined ? { validity } : {}),
+      denial: opts.nsec3 ? 'nsec3' : (own?.denial ?? 'nsec'),
+      nsec3OptOut: opts.optOut === true || (!opts.nsec3 && own?.optOut === true),
+      cds: opts.cds === true || own?.cds === true,
+      ...(validity !== undefined
+        ? { validity }
+        : own?.validity !== undefined
+          ? { validity: own.validity }
+          : {}),
     });
     const started = process.hrtime.bigint();
     const { signatures } = signZone(zone, keys, policy, { now: opts.now ?? Math.floor(Date.now() / 1000) });

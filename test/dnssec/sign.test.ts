@@ -707,6 +707,23 @@ t.test('popdns sign command line', (tt) => {
     tt.equal(v.bind, 0, v.out);
     tt.equal(v.ldns, 0, v.out);
   }
+  // A YAML zone's own dnssec: settings apply, as in the server; flags win.
+  const yamlZone = join(dir, 'example.org.yaml');
+  writeFileSync(
+    yamlZone,
+    'dnssec: { denial: nsec3, cds: true }\nsoa: { serial: 7 }\nrecords:\n  "@": { NS: ns1 }\n  ns1: { A: 192.0.2.1 }\n',
+  );
+  const own = cli('sign', yamlZone, '--keys', keys, '--out', '-');
+  tt.equal(own.status, 0, own.stderr);
+  tt.match(own.stdout, / IN NSEC3PARAM 1 0 0 -\n/, 'dnssec: { denial: nsec3 } from the file');
+  tt.match(own.stdout, / IN CDS /, 'cds: true from the file');
+  writeFileSync(
+    yamlZone,
+    'dnssec: false\nsoa: { serial: 7 }\nrecords:\n  "@": { NS: ns1 }\n  ns1: { A: 192.0.2.1 }\n',
+  );
+  const off = cli('sign', yamlZone, '--keys', keys, '--out', '-');
+  tt.equal(off.status, 1, 'dnssec: false is not signed');
+  tt.match(off.stderr, /says dnssec: false/);
   // A key file that cannot be used: refuse rather than sign with fewer keys.
   const k = generateKey(N('example.org.'), ALGORITHM.ED25519, 'zsk');
   const base = writeKeyFiles(keys, k);
