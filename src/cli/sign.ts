@@ -7,9 +7,8 @@ import { writeFileSync } from 'node:fs';
 import { DnssecError, loadKeys } from '../dnssec/keys.js';
 import { makePolicy, signedZoneText, signZone } from '../dnssec/signzone.js';
 import { parsePeriod } from '../wire/rdata.js';
-import { parseZoneFile } from '../zone/load.js';
+import { loadZone } from '../zone/load.js';
 import { formatDiagnostic } from '../zone/types.js';
-import { buildZone } from '../zone/zone.js';
 
 export interface SignOptions {
   /** Keys directory; default ./keys. */
@@ -44,8 +43,7 @@ export function runSign(zoneFile: string, opts: SignOptions): number {
   }
   const dir = opts.keys ?? 'keys';
 
-  const parsed = parseZoneFile(zoneFile);
-  const res = buildZone(parsed, { consume: true });
+  const { parsed, result: res } = loadZone(zoneFile);
   for (const d of res.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
   const zone = res.zone;
   if (!zone) return 1;

@@ -23,7 +23,7 @@ import {
   prependLabel,
 } from '../wire/name.js';
 import { base32hexEncode, rdataToText, typeBitmap } from '../wire/rdata.js';
-import { labelKey, negativeTtl, type RRset, type Zone, type ZoneNode } from '../zone/zone.js';
+import { addRdata, negativeTtl, type RRset, type Zone, type ZoneNode } from '../zone/zone.js';
 import { canonicalRdata, type DnssecKey, DnssecError, DNSKEY_FLAG, dsFromDnskey, signRRset } from './keys.js';
 
 const E_SIGN = 'POPDNS_E_SIGN';
@@ -284,7 +284,7 @@ function stripSignerData(zone: Zone, cds: boolean): void {
       node.rrsets.delete(TYPE.CDNSKEY);
     }
     if (node.parent && node.rrsets.size === 0 && node.children.size === 0) {
-      node.parent.children.delete(labelKey(node.name, 0));
+      node.parent.children.delete(node.key);
     }
   };
   visit(zone.apex);
@@ -293,7 +293,7 @@ function stripSignerData(zone: Zone, cds: boolean): void {
 function addApexRRset(zone: Zone, type: number, ttl: number, rdatas: Uint8Array[], merge: boolean): RRset {
   const existing = zone.apex.rrsets.get(type);
   if (existing && merge) {
-    for (const rd of rdatas) if (!existing.rdatas.some((r) => sameBytes(r, rd))) existing.rdatas.push(rd);
+    for (const rd of rdatas) if (!existing.rdatas.some((r) => sameBytes(r, rd))) addRdata(existing, rd);
     return existing;
   }
   const set: RRset = { owner: zone.origin, type, class: CLASS.IN, ttl, rdatas };

@@ -8,9 +8,9 @@ import { nameToText } from '../wire/name.js';
 import { loadKeys } from '../dnssec/keys.js';
 import { makePolicy, SignatureCache, signZone } from '../dnssec/signzone.js';
 import { TYPE } from '../wire/constants.js';
-import { listZoneFiles, parseZoneFile } from '../zone/load.js';
+import { listZoneFiles, loadZone } from '../zone/load.js';
 import { formatDiagnostic, type ParsedZone } from '../zone/types.js';
-import { buildZone, type Zone } from '../zone/zone.js';
+import type { Zone } from '../zone/zone.js';
 import { ZoneSet } from '../zone/zoneset.js';
 import type { ServerConfig } from './config.js';
 import { Counters } from './counters.js';
@@ -137,8 +137,7 @@ export class PopdnsServer {
       }
       const included: string[] = [];
       const before = PopdnsServer.stamp([file]);
-      const parsed = parseZoneFile(file, undefined, included);
-      const res = buildZone(parsed, { consume: true });
+      const { parsed, result: res } = loadZone(file, included);
       for (const d of res.diagnostics) if (d.severity === 'error') this.log.error(formatDiagnostic(d));
       const prev = this.zoneFiles.get(file);
       let zone = res.zone;

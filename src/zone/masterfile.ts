@@ -28,6 +28,11 @@ export interface MasterFileOptions {
   readFile?: (path: string) => string;
   /** Deepest $INCLUDE nesting allowed (default 8). */
   maxIncludeDepth?: number;
+  /**
+   * Takes each record as it is parsed, with the zone's origin as known at that point, instead of
+   * collecting them in `records` (which stays empty): a big zone is never held as a record list.
+   */
+  onRecord?: (rec: ZoneRecord, zoneOrigin: Name | undefined) => void;
 }
 
 /** Origin implied by a file name: `zones/example.net.zone` → example.net. */
@@ -199,6 +204,8 @@ export function parseMasterFile(text: string, opts: MasterFileOptions): ParsedZo
   const maxDepth = opts.maxIncludeDepth ?? 8;
   // The zone's origin: the first $ORIGIN before any record, else the one given (from the file name).
   let zoneOrigin: Name | undefined;
+  let recordCount = 0;
+  const onRecord = opts.onRecord;
 
   const parseText = (body: string, file: string, depth: number, stack: string[]): void => {
     scan(body, file, diagnostics, (e) => {
@@ -217,7 +224,7 @@ export function parseMasterFile(text: string, opts: MasterFileOptions): ParsedZo
           }
           try {
             state.origin = nameFromText(arg.text, state.origin);
-            if (depth === 0 && zoneOrigin === undefined && records.length === 0) zoneOrigin = state.origin;
+            if (depth === 0 && zoneOrigin === undefined && recordCount === 0) zoneOrigin = state.origin;
           } catch (x) {
             err('POPDNS_E_NAME', (x as Error).message, arg);
           }
@@ -402,7 +409,10 @@ export function parseMasterFile(text: string, opts: MasterFileOptions): ParsedZo
       );
     }
     state.lastTtl = ttl;
-    records.push({ owner, type, class: CLASS.IN, ttl, rdata, pos: pos(start) });
+    const rec: ZoneRecord = { owner, type, class: CLASS.IN, ttl, rdata, pos: pos(start) };
+    recordCount++;
+    if (onRecord) onRecord(rec, zoneOrigin ?? opts.origin);
+    else records.push(rec);
   };
 
   parseText(text, opts.file, 0, [resolve(opts.file)]);

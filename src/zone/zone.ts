@@ -25,22 +25,10 @@ export interface RRset {
   type: number;
   class: number;
   ttl: number;
-  /** Uncompressed wire RDATA, in zone order, duplicates removed. */
+  /** Uncompressed wire RDATA, in zone order, duplicates removed. Add to a zone's sets with addRdata. */
   rdatas: Uint8Array[];
   /** RRSIG RDATAs over this set (owner = owner, TTL = ttl); absent when unsigned. */
   sigs?: Uint8Array[];
-}
-
-export interface ZoneNode {
-  name: Name;
-  parent: ZoneNode | null;
-  /** Children keyed by lower-cased label bytes as a latin1 string (see labelKey). */
-  children: Map<string, ZoneNode>;
-  rrsets: RRsetMap;
-  /** A delegation point: NS here and not the apex. */
-  cut: boolean;
-  /** Strictly below a delegation point or a DNAME owner: not authoritative data (glue, or occluded). */
-  occluded: boolean;
 }
 
 export interface Zone {
@@ -156,8 +144,137 @@ class NoChildren extends Map<string, ZoneNode> {
 }
 const NO_CHILDREN: Map<string, ZoneNode> = new NoChildren();
 
-function newNode(name: Name, parent: ZoneNode | null): ZoneNode {
-  return { name, parent, children: NO_CHILDREN, rrsets: new RRsetMap(), cut: false, occluded: false };
+/**
+ * One name of the zone. A big zone is mostly leaves with one RRset, so a node is kept small: its own
+ * label as a string (the parent's map key itself when the label has no upper case), its RRsets in the
+ * fields it inherits from RRsetMap, and no name bytes: `name` is put together from the labels up to
+ * the apex when asked (and kept for nodes with children, which are few and asked often).
+ */
+export class ZoneNode extends RRsetMap {
+  /** Children keyed by lower-cased label bytes as a latin1 string (see labelKey). */
+  children: Map<string, ZoneNode> = NO_CHILDREN;
+  /** A delegation point: NS here and not the apex. */
+  cut = false;
+  /** Strictly below a delegation point or a DNAME owner: not authoritative data (glue, or occluded). */
+  occluded = false;
+  private nameCache: Name | null;
+
+  constructor(
+    /** This node's label in the case the zone wrote it, as latin1 bytes; '' at the apex. */
+    readonly label: string,
+    readonly parent: ZoneNode | null,
+    name: Name | null,
+  ) {
+    super();
+    this.nameCache = name;
+  }
+
+  /** The RRsets at this node by type (the node itself: it is its own RRsetMap). */
+  get rrsets(): RRsetMap {
+    return this;
+  }
+
+  /** The owner name, in the case the zone wrote it. */
+  get name(): Name {
+    const cached = this.nameCache;
+    if (cached) return cached;
+    const up = this.parent!.name;
+    const label = this.label;
+    const n = label.length;
+    const out = new Uint8Array(1 + n + up.length);
+    out[0] = n;
+    for (let i = 0; i < n; i++) out[1 + i] = label.charCodeAt(i);
+    out.set(up, 1 + n);
+    if (this.children !== NO_CHILDREN) this.nameCache = out;
+    return out;
+  }
+
+  /** This node's key in its parent's children. */
+  get key(): string {
+    return lowerLatin1(this.label);
+  }
+}
+
+/** ASCII letters lower-cased (DNS case rules, RFC 4343), other bytes kept; the result is a flat string. */
+function lowerLatin1(s: string): string {
+  const b = Buffer.from(s, 'latin1');
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    if (c >= 0x41 && c <= 0x5a) b[i] = c | 0x20;
+  }
+  return b.toString('latin1');
+}
+
+/** A label's bytes as a flat latin1 string, in its own case. */
+function labelText(name: Name, offset: number): string {
+  const len = name[offset]!;
+  return Buffer.from(name.buffer, name.byteOffset + offset + 1, len).toString('latin1');
+}
+
+/**
+ * An RRset as the zone stores it: the owner is its node's name, the class IN, and a set of one
+ * record (most of a big zone) keeps its RDATA as an offset into the parser's shared byte slab
+ * instead of an array and a view of its own. Read `rdatas` freely; add records with addRdata.
+ */
+class ZoneRRset implements RRset {
+  sigs: Uint8Array[] | undefined = undefined;
+  /** The single RDATA's backing store, offset and length; null once the set holds a list. */
+  private src: ArrayBufferLike | null;
+  private off: number;
+  private len: number;
+  private list: Uint8Array[] | null = null;
+
+  constructor(
+    readonly node: ZoneNode,
+    readonly type: number,
+    public ttl: number,
+    rdata: Uint8Array,
+  ) {
+    this.src = rdata.buffer;
+    this.off = rdata.byteOffset;
+    this.len = rdata.length;
+  }
+
+  get owner(): Name {
+    return this.node.name;
+  }
+
+  get class(): number {
+    return CLASS.IN;
+  }
+
+  /** The RDATAs; a one-record set hands out a frozen array made on the spot (use addRdata to add). */
+  get rdatas(): Uint8Array[] {
+    return this.list ?? (Object.freeze([new Uint8Array(this.src!, this.off, this.len)]) as Uint8Array[]);
+  }
+
+  add(rdata: Uint8Array): void {
+    if (!this.list) {
+      this.list = [new Uint8Array(this.src!, this.off, this.len)];
+      this.src = null;
+    }
+    this.list.push(rdata);
+  }
+}
+
+/** Adds one RDATA to an RRset, whether the zone stores it or it is a plain object. */
+export function addRdata(set: RRset, rdata: Uint8Array): void {
+  if (set instanceof ZoneRRset) set.add(rdata);
+  else set.rdatas.push(rdata);
+}
+
+/** A new RRset of one record at `node`, stored the compact way (owner = the node's name, class IN). */
+export function newRRset(node: ZoneNode, type: number, ttl: number, rdata: Uint8Array): RRset {
+  return new ZoneRRset(node, type, ttl, rdata);
+}
+
+function hasUpper(name: Name, offset: number): boolean {
+  const end = offset + name[offset]!;
+  for (let i = offset + 1; i <= end; i++) {
+    const b = name[i]!;
+    if (b >= 0x41 && b <= 0x5a) return true;
+  }
+  return false;
 }
 
 /**
@@ -177,9 +294,13 @@ export function findNode(
     let child = node.children.get(key);
     if (!child) {
       if (!create) return null;
-      child = newNode(off === 0 ? name : name.subarray(off), node);
+      // Stored keys are made flat (labelKey's may be a rope of strings); a label without upper case
+      // is its own key, one string for both.
+      const text = labelText(name, off);
+      const storedKey = hasUpper(name, off) ? lowerLatin1(text) : text;
+      child = new ZoneNode(text, node, null);
       if (node.children === NO_CHILDREN) node.children = new Map();
-      node.children.set(key, child);
+      node.children.set(storedKey, child);
     }
     node = child;
   }
@@ -200,13 +321,44 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /**
  * Builds a zone from parsed records and runs the semantic checks. Errors make `zone` null; warnings
- * do not. The parser's own diagnostics come first in the result.
+ * do not. The parser's own diagnostics come first in the result. With `consume`, each record is let go
+ * once it is in the trie, so a big zone is never held twice.
  */
 export function buildZone(parsed: ParsedZone, opts: { consume?: boolean } = {}): BuildResult {
-  const diagnostics: Diagnostic[] = [...parsed.diagnostics];
-  const origin = parsed.origin;
+  const builder = new ZoneBuilder(parsed.origin, parsed.file);
+  const records = parsed.records;
+  for (let i = 0; i < records.length; i++) {
+    const rec = records[i]!;
+    if (opts.consume) records[i] = undefined as unknown as ZoneRecord;
+    builder.add(rec);
+  }
+  return builder.finish(parsed.diagnostics);
+}
+
+/**
+ * Builds a zone one record at a time, as a parser hands them over (a master file streams its records
+ * straight into the trie), then runs the semantic checks in `finish`.
+ */
+export class ZoneBuilder {
+  /** Adds one parsed record to the trie (or reports why it cannot go in). */
+  readonly add: (rec: ZoneRecord) => void;
+  /** Runs the zone-wide checks; the parser's diagnostics come first in the result. Call once. */
+  readonly finish: (parserDiagnostics: Diagnostic[]) => BuildResult;
+
+  constructor(origin: Name, file: string) {
+    const built = zoneBuilder(origin, file);
+    this.add = built.add;
+    this.finish = built.finish;
+  }
+}
+
+function zoneBuilder(
+  origin: Name,
+  file: string,
+): { add: (rec: ZoneRecord) => void; finish: (parserDiagnostics: Diagnostic[]) => BuildResult } {
+  const diagnostics: Diagnostic[] = [];
   const rel = (n: Name): string => nameToRelativeText(n, origin);
-  const filePos: Position = { file: parsed.file, line: 1, col: 1 };
+  const filePos: Position = { file, line: 1, col: 1 };
   const err = (code: string, msg: string, pos: Position): void => {
     diagnostics.push(diag('error', code, msg, pos));
   };
@@ -217,10 +369,10 @@ export function buildZone(parsed: ParsedZone, opts: { consume?: boolean } = {}):
   const zone: Zone = {
     origin,
     originText: nameToText(origin),
-    file: parsed.file,
+    file,
     serial: 0,
     recordCount: 0,
-    apex: newNode(origin, null),
+    apex: new ZoneNode('', null, origin),
     soa: { owner: origin, type: TYPE.SOA, class: CLASS.IN, ttl: 0, rdatas: [] },
     negativeSoa: { owner: origin, type: TYPE.SOA, class: CLASS.IN, ttl: 0, rdatas: [] },
     originLabels: labelOffsets(origin).length,
@@ -229,45 +381,40 @@ export function buildZone(parsed: ParsedZone, opts: { consume?: boolean } = {}):
   const firstPos = new Map<RRset, Position>();
   let soaRecord: ZoneRecord | null = null;
 
-  const records = parsed.records;
-  for (let i = 0; i < records.length; i++) {
-    const rec = records[i]!;
-    // `consume`: let each parsed record go once it is in the trie, so a big zone is never held twice.
-    if (opts.consume) records[i] = undefined as unknown as ZoneRecord;
+  const add = (rec: ZoneRecord): void => {
     if (!isSubdomainOf(rec.owner, origin)) {
       err('POPDNS_E_OUT_OF_ZONE', `${nameToText(rec.owner)} is outside the zone ${zone.originText}`, rec.pos);
-      continue;
+      return;
     }
     if (rec.class !== CLASS.IN) {
       err('POPDNS_E_BAD_CLASS', `${rel(rec.owner)} has class ${rec.class}; only IN is served`, rec.pos);
-      continue;
+      return;
     }
     if (rec.ttl < 0 || rec.ttl > MAX_TTL) {
       err('POPDNS_E_BAD_TTL', `TTL ${rec.ttl} is outside 0..2147483647`, rec.pos);
-      continue;
+      return;
     }
     if (rec.type === TYPE.SOA) {
       if (!nameEquals(rec.owner, origin)) {
         err('POPDNS_E_SOA_NOT_AT_APEX', `SOA at ${rel(rec.owner)}; the SOA belongs at the apex`, rec.pos);
-        continue;
+        return;
       }
       if (soaRecord) {
         err('POPDNS_E_SOA_MULTIPLE', 'more than one SOA record', rec.pos);
-        continue;
+        return;
       }
       soaRecord = rec;
     }
     const node = findNode(zone, rec.owner, true)!;
     let set = node.rrsets.get(rec.type);
     if (!set) {
-      // An array literal of one: `[]` plus push would reserve 16 slots, for a million RRsets.
-      set = { owner: rec.owner, type: rec.type, class: CLASS.IN, ttl: rec.ttl, rdatas: [rec.rdata] };
+      set = new ZoneRRset(node, rec.type, rec.ttl, rec.rdata);
       node.rrsets.set(rec.type, set);
       // Positions serve later diagnostics, none of which is about an A or AAAA RRset: skipping
       // those keeps a million-address zone from holding a million positions.
       if (rec.type !== TYPE.A && rec.type !== TYPE.AAAA) firstPos.set(set, rec.pos);
       zone.recordCount++;
-      continue;
+      return;
     } else {
       if (set.rdatas.some((r) => sameBytes(r, rec.rdata))) {
         warn(
@@ -275,15 +422,15 @@ export function buildZone(parsed: ParsedZone, opts: { consume?: boolean } = {}):
           `duplicate ${typeToText(rec.type)} record at ${rel(rec.owner)} ignored`,
           rec.pos,
         );
-        continue;
+        return;
       }
       if (rec.type === TYPE.CNAME) {
         err('POPDNS_E_CNAME_MULTIPLE', `${rel(rec.owner)} has more than one CNAME`, rec.pos);
-        continue;
+        return;
       }
       if (rec.type === TYPE.DNAME) {
         err('POPDNS_E_DNAME_MULTIPLE', `${rel(rec.owner)} has more than one DNAME`, rec.pos);
-        continue;
+        return;
       }
       if (rec.ttl !== set.ttl) {
         warn(
@@ -293,122 +440,133 @@ export function buildZone(parsed: ParsedZone, opts: { consume?: boolean } = {}):
         );
       }
     }
-    set.rdatas.push(rec.rdata);
+    addRdata(set, rec.rdata);
     zone.recordCount++;
-  }
-
-  const apex = zone.apex;
-  const soa = apex.rrsets.get(TYPE.SOA);
-  if (!soa || !soaRecord) {
-    err('POPDNS_E_NO_SOA', `zone ${zone.originText} has no SOA record at the apex`, filePos);
-  } else {
-    zone.soa = soa;
-    zone.negativeSoa = { ...soa, ttl: negativeTtl(soa) };
-    const rd = soa.rdatas[0]!;
-    zone.serial = rd.length >= 20 ? new DataView(rd.buffer, rd.byteOffset + rd.length - 20).getUint32(0) : 0;
-  }
-  const apexNs = apex.rrsets.get(TYPE.NS);
-  if (!apexNs)
-    err(
-      'POPDNS_E_NO_APEX_NS',
-      `zone ${zone.originText} has no NS records at the apex`,
-      soaRecord?.pos ?? filePos,
-    );
-  if (apex.rrsets.has(TYPE.CNAME)) {
-    const set = apex.rrsets.get(TYPE.CNAME)!;
-    err('POPDNS_E_CNAME_AT_APEX', 'a CNAME at the zone apex is not allowed', firstPos.get(set) ?? filePos);
-  }
-
-  // Flags (delegation points, occluded names) and per-node consistency checks.
-  const mark = (node: ZoneNode, occluded: boolean): void => {
-    node.occluded = occluded;
-    node.cut = node !== apex && !occluded && node.rrsets.has(TYPE.NS);
-    const below = occluded || node.cut || node.rrsets.has(TYPE.DNAME);
-    for (const c of node.children.values()) mark(c, below);
   };
-  mark(apex, false);
 
-  walk(apex, (node) => {
-    const cname = node.rrsets.get(TYPE.CNAME);
-    if (cname && node !== apex) {
-      const others = [...node.rrsets.keys()].filter(
-        (t) => t !== TYPE.CNAME && t !== TYPE.RRSIG && t !== TYPE.NSEC,
+  const finish = (parserDiagnostics: Diagnostic[]): BuildResult => {
+    const apex = zone.apex;
+    const soa = apex.rrsets.get(TYPE.SOA);
+    if (!soa || !soaRecord) {
+      err('POPDNS_E_NO_SOA', `zone ${zone.originText} has no SOA record at the apex`, filePos);
+    } else {
+      zone.soa = soa;
+      zone.negativeSoa = {
+        owner: soa.owner,
+        type: TYPE.SOA,
+        class: CLASS.IN,
+        ttl: negativeTtl(soa),
+        rdatas: soa.rdatas,
+      };
+      const rd = soa.rdatas[0]!;
+      zone.serial =
+        rd.length >= 20 ? new DataView(rd.buffer, rd.byteOffset + rd.length - 20).getUint32(0) : 0;
+    }
+    const apexNs = apex.rrsets.get(TYPE.NS);
+    if (!apexNs)
+      err(
+        'POPDNS_E_NO_APEX_NS',
+        `zone ${zone.originText} has no NS records at the apex`,
+        soaRecord?.pos ?? filePos,
       );
-      if (others.length > 0) {
+    if (apex.rrsets.has(TYPE.CNAME)) {
+      const set = apex.rrsets.get(TYPE.CNAME)!;
+      err('POPDNS_E_CNAME_AT_APEX', 'a CNAME at the zone apex is not allowed', firstPos.get(set) ?? filePos);
+    }
+
+    // Flags (delegation points, occluded names) and per-node consistency checks.
+    const mark = (node: ZoneNode, occluded: boolean): void => {
+      node.occluded = occluded;
+      node.cut = node !== apex && !occluded && node.rrsets.has(TYPE.NS);
+      const below = occluded || node.cut || node.rrsets.has(TYPE.DNAME);
+      for (const c of node.children.values()) mark(c, below);
+    };
+    mark(apex, false);
+
+    walk(apex, (node) => {
+      const cname = node.rrsets.get(TYPE.CNAME);
+      if (cname && node !== apex) {
+        const others = [...node.rrsets.keys()].filter(
+          (t) => t !== TYPE.CNAME && t !== TYPE.RRSIG && t !== TYPE.NSEC,
+        );
+        if (others.length > 0) {
+          err(
+            'POPDNS_E_CNAME_AND_OTHER',
+            `${rel(node.name)} has a CNAME and other data (${others.map(typeToText).join(', ')})`,
+            firstPos.get(cname) ?? filePos,
+          );
+        }
+      }
+      const dname = node.rrsets.get(TYPE.DNAME);
+      if (dname && cname) {
         err(
           'POPDNS_E_CNAME_AND_OTHER',
-          `${rel(node.name)} has a CNAME and other data (${others.map(typeToText).join(', ')})`,
+          `${rel(node.name)} has a CNAME and a DNAME`,
           firstPos.get(cname) ?? filePos,
         );
       }
-    }
-    const dname = node.rrsets.get(TYPE.DNAME);
-    if (dname && cname) {
-      err(
-        'POPDNS_E_CNAME_AND_OTHER',
-        `${rel(node.name)} has a CNAME and a DNAME`,
-        firstPos.get(cname) ?? filePos,
-      );
-    }
-    if (node.occluded) {
-      for (const set of node.rrsets.values()) {
-        if (set.type === TYPE.A || set.type === TYPE.AAAA) continue;
-        warn(
-          'POPDNS_W_OCCLUDED',
-          `${typeToText(set.type)} at ${rel(node.name)} is below a delegation or DNAME and will not be served (occluded)`,
+      if (node.occluded) {
+        for (const set of node.rrsets.values()) {
+          if (set.type === TYPE.A || set.type === TYPE.AAAA) continue;
+          warn(
+            'POPDNS_W_OCCLUDED',
+            `${typeToText(set.type)} at ${rel(node.name)} is below a delegation or DNAME and will not be served (occluded)`,
+            firstPos.get(set) ?? filePos,
+          );
+        }
+      }
+      if (isWildcard(node.name) && node.rrsets.has(TYPE.NS)) {
+        const set = node.rrsets.get(TYPE.NS)!;
+        err(
+          'POPDNS_E_WILDCARD_NS',
+          `NS records at the wildcard ${rel(node.name)} are not allowed (RFC 4592 §4.2)`,
           firstPos.get(set) ?? filePos,
         );
       }
-    }
-    if (isWildcard(node.name) && node.rrsets.has(TYPE.NS)) {
-      const set = node.rrsets.get(TYPE.NS)!;
-      err(
-        'POPDNS_E_WILDCARD_NS',
-        `NS records at the wildcard ${rel(node.name)} are not allowed (RFC 4592 §4.2)`,
-        firstPos.get(set) ?? filePos,
-      );
-    }
-  });
+    });
 
-  // Target checks: NS/MX/SRV pointing at an in-zone CNAME; glue for in-bailiwick NS targets.
-  const hasAddress = (name: Name): boolean => {
-    const n = findNode(zone, name);
-    if (n) return n.rrsets.has(TYPE.A) || n.rrsets.has(TYPE.AAAA);
-    const wc = wildcardFor(zone, name);
-    return wc !== null && !wc.occluded && (wc.rrsets.has(TYPE.A) || wc.rrsets.has(TYPE.AAAA));
-  };
-  walk(apex, (node) => {
-    if (node.occluded) return;
-    for (const set of node.rrsets.values()) {
-      if (set.type !== TYPE.NS && set.type !== TYPE.MX && set.type !== TYPE.SRV) continue;
-      for (const rd of set.rdatas) {
-        const target = rdataTarget(set.type, rd);
-        if (!target || !isSubdomainOf(target, origin)) continue;
-        if (set.type === TYPE.SRV && target.length === 1) continue; // "." = service not available
-        const tnode = findNode(zone, target);
-        if (tnode?.rrsets.has(TYPE.CNAME)) {
-          warn(
-            'POPDNS_W_TARGET_IS_CNAME',
-            `${typeToText(set.type)} target ${rel(target)} of ${rel(node.name)} is a CNAME (RFC 2181 §10.3)`,
-            firstPos.get(set) ?? filePos,
-          );
-        }
-        if (set.type === TYPE.NS && !hasAddress(target)) {
-          const inDomain = isSubdomainOf(target, node.name);
-          err(
-            'POPDNS_E_MISSING_GLUE',
-            inDomain && node !== apex
-              ? `delegation ${rel(node.name)} has NS ${rel(target)} below it but no glue A/AAAA for it`
-              : `NS target ${rel(target)} of ${rel(node.name)} is inside the zone but has no A/AAAA records`,
-            firstPos.get(set) ?? filePos,
-          );
+    // Target checks: NS/MX/SRV pointing at an in-zone CNAME; glue for in-bailiwick NS targets.
+    const hasAddress = (name: Name): boolean => {
+      const n = findNode(zone, name);
+      if (n) return n.rrsets.has(TYPE.A) || n.rrsets.has(TYPE.AAAA);
+      const wc = wildcardFor(zone, name);
+      return wc !== null && !wc.occluded && (wc.rrsets.has(TYPE.A) || wc.rrsets.has(TYPE.AAAA));
+    };
+    walk(apex, (node) => {
+      if (node.occluded) return;
+      for (const set of node.rrsets.values()) {
+        if (set.type !== TYPE.NS && set.type !== TYPE.MX && set.type !== TYPE.SRV) continue;
+        for (const rd of set.rdatas) {
+          const target = rdataTarget(set.type, rd);
+          if (!target || !isSubdomainOf(target, origin)) continue;
+          if (set.type === TYPE.SRV && target.length === 1) continue; // "." = service not available
+          const tnode = findNode(zone, target);
+          if (tnode?.rrsets.has(TYPE.CNAME)) {
+            warn(
+              'POPDNS_W_TARGET_IS_CNAME',
+              `${typeToText(set.type)} target ${rel(target)} of ${rel(node.name)} is a CNAME (RFC 2181 §10.3)`,
+              firstPos.get(set) ?? filePos,
+            );
+          }
+          if (set.type === TYPE.NS && !hasAddress(target)) {
+            const inDomain = isSubdomainOf(target, node.name);
+            err(
+              'POPDNS_E_MISSING_GLUE',
+              inDomain && node !== apex
+                ? `delegation ${rel(node.name)} has NS ${rel(target)} below it but no glue A/AAAA for it`
+                : `NS target ${rel(target)} of ${rel(node.name)} is inside the zone but has no A/AAAA records`,
+              firstPos.get(set) ?? filePos,
+            );
+          }
         }
       }
-    }
-  });
+    });
 
-  const failed = diagnostics.some((d) => d.severity === 'error');
-  return { zone: failed ? null : zone, diagnostics };
+    const all = [...parserDiagnostics, ...diagnostics];
+    const failed = all.some((d) => d.severity === 'error');
+    return { zone: failed ? null : zone, diagnostics: all };
+  };
+  return { add, finish };
 }
 
 /** The wildcard node `*.<closest encloser>` that would synthesize `name`, if there is one. */
