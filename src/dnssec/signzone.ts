@@ -284,7 +284,7 @@ function stripSignerData(zone: Zone, cds: boolean): void {
       node.rrsets.delete(TYPE.CDNSKEY);
     }
     if (node.parent && node.rrsets.size === 0 && node.children.size === 0) {
-      node.parent.children.delete(node.key);
+      node.parent.children.delete(node);
     }
   };
   visit(zone.apex);

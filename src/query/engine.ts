@@ -19,7 +19,7 @@ import {
   stripLabels,
 } from '../wire/name.js';
 import { rdataTarget } from '../wire/rdata.js';
-import { findNode, labelKey, type RRset, wildcardFor, type Zone, type ZoneNode } from '../zone/zone.js';
+import { findNode, type RRset, wildcardFor, type Zone, type ZoneNode } from '../zone/zone.js';
 import type { ZoneSet } from '../zone/zoneset.js';
 import { proveNodata, proveNxdomain, proveWildcardAnswer, proveWildcardNodata } from './denial.js';
 import type { Answer } from './types.js';
@@ -78,7 +78,7 @@ function lookup(zone: Zone, qname: Name, qtype: number, ans: Answer, depth: numb
       return;
     }
     if (i < 0) break;
-    const child = node.children.get(labelKey(qname, offs[i]!));
+    const child = node.children.find(qname, offs[i]!);
     if (!child) break;
     node = child;
     i--;

@@ -580,13 +580,15 @@ function generic(type: number, tokens: Token[]): Uint8Array {
   return b;
 }
 
-/** Presentation tokens → uncompressed wire RDATA. Throws RdataError naming the bad token. */
+/** Scratch for ipv4Fast: the address is assembled here, then copied to a slab. */
+const IPV4 = new Uint8Array(4);
+
 /**
  * A dotted-quad IPv4 address as 4 bytes, exactly as strict as node:net isIPv4 (no leading zeros, no
  * missing parts); null otherwise. The common case of big zones, without the generic path's arrays.
  */
 function ipv4Fast(text: string): Uint8Array | null {
-  const b = new Uint8Array(4);
+  const b = IPV4;
   let part = 0;
   let v = -1;
   let digits = 0;
@@ -606,6 +608,7 @@ function ipv4Fast(text: string): Uint8Array | null {
   return part === 4 ? slabCopy(b) : null;
 }
 
+/** Presentation tokens → uncompressed wire RDATA. Throws RdataError naming the bad token. */
 export function rdataFromText(type: number, tokens: Token[], origin: Name): Uint8Array {
   if (type === TYPE.A && tokens.length === 1 && !tokens[0]!.quoted) {
     const fast = ipv4Fast(tokens[0]!.text);

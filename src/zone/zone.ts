@@ -16,6 +16,7 @@ import {
   nameToText,
 } from '../wire/name.js';
 import { rdataTarget } from '../wire/rdata.js';
+import { Children } from './children.js';
 import { type Diagnostic, diag, type ParsedZone, type Position, type ZoneRecord } from './types.js';
 
 /** All records of one owner and type, with one TTL. */
@@ -52,17 +53,6 @@ export interface BuildResult {
   /** Null when the zone has errors. */
   zone: Zone | null;
   diagnostics: Diagnostic[];
-}
-
-/** The map key of one label: its bytes lower-cased, as latin1. */
-export function labelKey(name: Name, offset: number): string {
-  const len = name[offset]!;
-  let s = '';
-  for (let i = offset + 1; i <= offset + len; i++) {
-    const b = name[i]!;
-    s += String.fromCharCode(b >= 0x41 && b <= 0x5a ? b | 0x20 : b);
-  }
-  return s;
 }
 
 /**
@@ -136,13 +126,13 @@ export class RRsetMap {
   }
 }
 
-/** The children of every leaf (most nodes of a big zone): one shared Map that refuses writes. */
-class NoChildren extends Map<string, ZoneNode> {
-  override set(): this {
-    throw new Error('internal: a leaf node shares NO_CHILDREN; give it its own Map first');
+/** The children of every leaf (most nodes of a big zone): one shared empty set that refuses adds. */
+class NoChildren extends Children<ZoneNode> {
+  override add(): void {
+    throw new Error('internal: a leaf node shares NO_CHILDREN; give it its own Children first');
   }
 }
-const NO_CHILDREN: Map<string, ZoneNode> = new NoChildren();
+const NO_CHILDREN: Children<ZoneNode> = new NoChildren();
 
 /**
  * One name of the zone. A big zone is mostly leaves with one RRset, so a node is kept small: its own
@@ -151,8 +141,8 @@ const NO_CHILDREN: Map<string, ZoneNode> = new NoChildren();
  * the apex when asked (and kept for nodes with children, which are few and asked often).
  */
 export class ZoneNode extends RRsetMap {
-  /** Children keyed by lower-cased label bytes as a latin1 string (see labelKey). */
-  children: Map<string, ZoneNode> = NO_CHILDREN;
+  /** The nodes one label below, found by label bytes in any letter case. */
+  children: Children<ZoneNode> = NO_CHILDREN;
   /** A delegation point: NS here and not the apex. */
   cut = false;
   /** Strictly below a delegation point or a DNAME owner: not authoritative data (glue, or occluded). */
@@ -188,27 +178,16 @@ export class ZoneNode extends RRsetMap {
     if (this.children !== NO_CHILDREN) this.nameCache = out;
     return out;
   }
-
-  /** This node's key in its parent's children. */
-  get key(): string {
-    return lowerLatin1(this.label);
-  }
-}
-
-/** ASCII letters lower-cased (DNS case rules, RFC 4343), other bytes kept; the result is a flat string. */
-function lowerLatin1(s: string): string {
-  const b = Buffer.from(s, 'latin1');
-  for (let i = 0; i < b.length; i++) {
-    const c = b[i]!;
-    if (c >= 0x41 && c <= 0x5a) b[i] = c | 0x20;
-  }
-  return b.toString('latin1');
 }
 
 /** A label's bytes as a flat latin1 string, in its own case. */
 function labelText(name: Name, offset: number): string {
   const len = name[offset]!;
-  return Buffer.from(name.buffer, name.byteOffset + offset + 1, len).toString('latin1');
+  // V8 copies short concatenations into a flat string; longer ones would make a rope.
+  if (len > 12) return Buffer.from(name.buffer, name.byteOffset + offset + 1, len).toString('latin1');
+  let s = '';
+  for (let i = offset + 1; i <= offset + len; i++) s += String.fromCharCode(name[i]!);
+  return s;
 }
 
 /**
@@ -268,14 +247,8 @@ export function newRRset(node: ZoneNode, type: number, ttl: number, rdata: Uint8
   return new ZoneRRset(node, type, ttl, rdata);
 }
 
-function hasUpper(name: Name, offset: number): boolean {
-  const end = offset + name[offset]!;
-  for (let i = offset + 1; i <= end; i++) {
-    const b = name[i]!;
-    if (b >= 0x41 && b <= 0x5a) return true;
-  }
-  return false;
-}
+/** Scratch for findNode: a name has at most 127 labels. */
+const LABEL_OFFSETS = new Int32Array(128);
 
 /**
  * Finds the node for `name` (which must be at or below the zone origin), creating it and any empty
@@ -286,21 +259,18 @@ export function findNode(
   name: Name,
   create = false,
 ): ZoneNode | null {
-  const offs = labelOffsets(name);
+  const offs = LABEL_OFFSETS;
+  let count = 0;
+  for (let p = 0; p < name.length && name[p] !== 0; p += name[p]! + 1) offs[count++] = p;
   let node = zone.apex;
-  for (let i = offs.length - zone.originLabels - 1; i >= 0; i--) {
+  for (let i = count - zone.originLabels - 1; i >= 0; i--) {
     const off = offs[i]!;
-    const key = labelKey(name, off);
-    let child = node.children.get(key);
+    let child = node.children.find(name, off);
     if (!child) {
       if (!create) return null;
-      // Stored keys are made flat (labelKey's may be a rope of strings); a label without upper case
-      // is its own key, one string for both.
-      const text = labelText(name, off);
-      const storedKey = hasUpper(name, off) ? lowerLatin1(text) : text;
-      child = new ZoneNode(text, node, null);
-      if (node.children === NO_CHILDREN) node.children = new Map();
-      node.children.set(storedKey, child);
+      child = new ZoneNode(labelText(name, off), node, null);
+      if (node.children === NO_CHILDREN) node.children = new Children();
+      node.children.add(child);
     }
     node = child;
   }
@@ -574,7 +544,7 @@ export function wildcardFor(zone: { apex: ZoneNode; originLabels: number }, name
   const offs = labelOffsets(name);
   let node = zone.apex;
   for (let i = offs.length - zone.originLabels - 1; i >= 0; i--) {
-    const child = node.children.get(labelKey(name, offs[i]!));
+    const child = node.children.find(name, offs[i]!);
     if (!child) return node.children.get('*') ?? null;
     node = child;
   }

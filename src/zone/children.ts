@@ -1,0 +1,207 @@
+/**
+ * The children of one trie node, found by the label's bytes: no string is built to look a label up.
+ *
+ * A few children (most interior nodes) sit in a list searched in order. Past SMALL, an open-addressing
+ * table (linear probing over Int32Arrays of list positions and label hashes) indexes the list, so the
+ * apex of a zone with a million names costs three flat arrays rather than a million Map entries, and
+ * building it needs no rehash of JS objects. Iteration follows insertion order.
+ */
+
+/** What a child must offer: its label in the zone's case, as latin1 characters. */
+export interface Labelled {
+  readonly label: string;
+}
+
+const SMALL = 8;
+
+function lower(c: number): number {
+  return c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+}
+
+/** FNV-1a over the label's bytes, ASCII letters lower-cased (DNS names compare case-insensitively). */
+function hashBytes(name: Uint8Array, off: number): number {
+  const end = off + name[off]!;
+  let h = 0x811c9dc5;
+  for (let i = off + 1; i <= end; i++) h = Math.imul(h ^ lower(name[i]!), 0x01000193);
+  return h | 0;
+}
+
+function hashText(label: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < label.length; i++) h = Math.imul(h ^ lower(label.charCodeAt(i)), 0x01000193);
+  return h | 0;
+}
+
+function sameBytes(label: string, name: Uint8Array, off: number): boolean {
+  const len = name[off]!;
+  if (label.length !== len) return false;
+  for (let i = 0; i < len; i++) if (lower(label.charCodeAt(i)) !== lower(name[off + 1 + i]!)) return false;
+  return true;
+}
+
+function sameText(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (lower(a.charCodeAt(i)) !== lower(b.charCodeAt(i))) return false;
+  return true;
+}
+
+export class Children<T extends Labelled> {
+  /** Children in insertion order; a deleted one leaves a hole until the next compaction. */
+  private list: (T | undefined)[] = [];
+  private holes = 0;
+  /** Open-addressing index over `list` (position + 1; 0 = empty), and each slot's label hash. */
+  private index: Int32Array | null = null;
+  private hashes: Int32Array | null = null;
+
+  get size(): number {
+    return this.list.length - this.holes;
+  }
+
+  /** The child whose label is the one at `off` in `name` (a length byte, then the label). */
+  find(name: Uint8Array, off: number): T | undefined {
+    const index = this.index;
+    if (index === null) {
+      const list = this.list;
+      for (let i = 0; i < list.length; i++) {
+        const c = list[i];
+        if (c !== undefined && sameBytes(c.label, name, off)) return c;
+      }
+      return undefined;
+    }
+    const mask = index.length - 1;
+    const h = hashBytes(name, off);
+    const hashes = this.hashes!;
+    for (let s = h & mask; ; s = (s + 1) & mask) {
+      const at = index[s]!;
+      if (at === 0) return undefined;
+      if (hashes[s] === h) {
+        const c = this.list[at - 1]!;
+        if (sameBytes(c.label, name, off)) return c;
+      }
+    }
+  }
+
+  /** The child with this label (any letter case). */
+  get(label: string): T | undefined {
+    const index = this.index;
+    if (index === null) {
+      for (const c of this.list) if (c !== undefined && sameText(c.label, label)) return c;
+      return undefined;
+    }
+    const mask = index.length - 1;
+    const h = hashText(label);
+    const hashes = this.hashes!;
+    for (let s = h & mask; ; s = (s + 1) & mask) {
+      const at = index[s]!;
+      if (at === 0) return undefined;
+      if (hashes[s] === h) {
+        const c = this.list[at - 1]!;
+        if (sameText(c.label, label)) return c;
+      }
+    }
+  }
+
+  /** Adds a child; the caller has made sure no child has its label yet. */
+  add(child: T): void {
+    this.list.push(child);
+    if (this.index === null) {
+      if (this.list.length > SMALL) this.rebuild();
+      return;
+    }
+    if ((this.list.length - this.holes) * 2 > this.index.length) this.rebuild();
+    else this.insert(hashText(child.label), this.list.length);
+  }
+
+  /** Removes a child (found by identity). */
+  delete(child: T): boolean {
+    const index = this.index;
+    if (index === null) {
+      const i = this.list.indexOf(child);
+      if (i < 0) return false;
+      this.list.splice(i, 1);
+      return true;
+    }
+    const mask = index.length - 1;
+    const h = hashText(child.label);
+    let s = h & mask;
+    for (; ; s = (s + 1) & mask) {
+      const at = index[s]!;
+      if (at === 0) return false;
+      if (this.list[at - 1] === child) break;
+    }
+    this.list[index[s]! - 1] = undefined;
+    this.holes++;
+    this.unindex(s);
+    if (this.holes * 2 > this.list.length) this.compact();
+    return true;
+  }
+
+  *values(): IterableIterator<T> {
+    for (const c of this.list) if (c !== undefined) yield c;
+  }
+
+  private insert(h: number, at: number): void {
+    const index = this.index!;
+    const mask = index.length - 1;
+    let s = h & mask;
+    while (index[s] !== 0) s = (s + 1) & mask;
+    index[s] = at;
+    this.hashes![s] = h;
+  }
+
+  /** Empties index slot `i`, shifting later slots of its probe run back (no tombstones). */
+  private unindex(slot: number): void {
+    const index = this.index!;
+    const hashes = this.hashes!;
+    const mask = index.length - 1;
+    let i = slot;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      if (index[j] === 0) break;
+      const home = hashes[j]! & mask;
+      // Move j back to the gap at i unless its home lies cyclically in (i, j].
+      const stays = i <= j ? home > i && home <= j : home > i || home <= j;
+      if (!stays) {
+        index[i] = index[j]!;
+        hashes[i] = hashes[j]!;
+        i = j;
+      }
+    }
+    index[i] = 0;
+  }
+
+  private compact(): void {
+    this.list = this.list.filter((c) => c !== undefined);
+    this.holes = 0;
+    this.index = null;
+    this.hashes = null;
+    if (this.list.length > SMALL) this.rebuild();
+  }
+
+  private rebuild(): void {
+    // Growing without holes: every child but the newest is in the old table with its hash.
+    const known = this.holes === 0 && this.index !== null ? new Int32Array(this.list.length) : null;
+    if (known !== null) {
+      const oldIndex = this.index!;
+      const oldHashes = this.hashes!;
+      for (let s = 0; s < oldIndex.length; s++) {
+        const at = oldIndex[s]!;
+        if (at !== 0) known[at - 1] = oldHashes[s]!;
+      }
+    } else if (this.holes > 0) {
+      this.list = this.list.filter((c) => c !== undefined);
+      this.holes = 0;
+    }
+    // At most half full: a table of 2^k slots holds up to 2^(k-1) children before the next rebuild.
+    let cap = 16;
+    while (cap < this.list.length * 2) cap *= 2;
+    this.index = new Int32Array(cap);
+    this.hashes = new Int32Array(cap);
+    const last = this.list.length - 1;
+    for (let i = 0; i <= last; i++) {
+      const h = known !== null && i < last ? known[i]! : hashText(this.list[i]!.label);
+      this.insert(h, i + 1);
+    }
+  }
+}
