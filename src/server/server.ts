@@ -47,6 +47,18 @@ const consoleLogger: Logger = {
   error: (m) => process.stderr.write(`${m}\n`),
 };
 
+/**
+ * dgram's `lookup` for the listener sockets, which only ever send to rinfo.address, an IP literal:
+ * answers at once. (A host name would reach the kernel unresolved and fail the send with an error.)
+ */
+function literalLookup(
+  address: string,
+  _family: unknown,
+  cb: (err: Error | null, address: string, family: number) => void,
+): void {
+  cb(null, address, address.includes(':') ? 6 : 4);
+}
+
 export class PopdnsServer {
   readonly counters = new Counters();
   readonly handler: Handler;
@@ -316,6 +328,9 @@ export class PopdnsServer {
       const s = createSocket({
         type: addr.family === 6 ? 'udp6' : 'udp4',
         ipv6Only: addr.family === 6,
+        // Every send() resolves its address; ours are always rinfo's IP literals, so skip dns.lookup's
+        // nextTick round per answer and hand the literal straight back.
+        lookup: literalLookup,
         // One socket per worker where Node has SO_REUSEPORT for UDP (22.12+); ignored otherwise.
         ...(this.shared === 'reuseport' ? { reusePort: true } : {}),
       });

@@ -28,7 +28,7 @@ export class QueryInfo {
   questionEnd = 12;
   qtype = 0;
   qclass = 0;
-  /** FNV-1a hash of the lower-cased question name bytes. */
+  /** FNV-1a hash of the lower-cased question name bytes, cut to 30 bits. */
   qhash = 0;
   hasEdns = false;
   ednsUdpSize = 0;
@@ -84,7 +84,7 @@ export function parseQuery(msg: Uint8Array, q: QueryInfo): number {
   }
   if (p + 4 > len) return PARSE.FORMERR;
   q.qnameEnd = p;
-  q.qhash = h >>> 0;
+  q.qhash = h & 0x3fffffff; // 30 bits: a small integer (Smi) on every V8 build, never a boxed number
   q.qtype = (msg[p]! << 8) | msg[p + 1]!;
   q.qclass = (msg[p + 2]! << 8) | msg[p + 3]!;
   p += 4;
