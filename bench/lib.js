@@ -77,12 +77,8 @@ export function resetPeak(pid) {
   }
 }
 
-/**
- * Over a process and its descendants: utime+stime (s), VmRSS, VmHWM and PSS (bytes; PSS splits pages
- * shared after fork — NSD's server children — between the processes that share them, so it doesn't
- * count them twice the way summed RSS does).
- */
-export function tree(pid) {
+/** Parent PID → child PIDs, from /proc. */
+function childrenMap() {
   const kids = new Map();
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -96,6 +92,28 @@ export function tree(pid) {
       // the process ended while we were reading /proc
     }
   }
+  return kids;
+}
+
+/** A process and all its descendants (popdns --workers N: the primary and its workers). */
+export function descendants(pid) {
+  const kids = childrenMap();
+  const out = [];
+  const visit = (p) => {
+    out.push(p);
+    for (const c of kids.get(p) ?? []) visit(c);
+  };
+  visit(pid);
+  return out;
+}
+
+/**
+ * Over a process and its descendants: utime+stime (s), VmRSS, VmHWM and PSS (bytes; PSS splits pages
+ * shared after fork — NSD's server children — between the processes that share them, so it doesn't
+ * count them twice the way summed RSS does).
+ */
+export function tree(pid) {
+  const kids = childrenMap();
   let cpu = 0;
   let rss = 0;
   let hwm = 0;

@@ -129,7 +129,7 @@ async function runSingle(cfg: ServerConfig): Promise<void> {
     () => draining,
   );
   out(`ready: identity ${cfg.identity}, ${server.handler.zones.zones.length} zones, 1 process`);
-  process.on('SIGHUP', () => server.reload());
+  process.on('SIGHUP', () => void server.reloadStepwise());
   onDrain(
     cfg,
     () => {
@@ -209,8 +209,7 @@ async function runWorker(cfg: ServerConfig): Promise<void> {
         data: { counters: server.counters.snapshot(), zones: server.zones(), reloads: server.reloads },
       });
     } else if (m.kind === 'reload') {
-      server.reload();
-      send({ kind: 'reloaded' });
+      void server.reloadStepwise().then(() => send({ kind: 'reloaded' }));
     } else if (m.kind === 'close') {
       void server.close().then(() => process.exit(0));
     }

@@ -8,7 +8,7 @@ import { nameToText } from '../wire/name.js';
 import { loadKeys } from '../dnssec/keys.js';
 import { makePolicy, SignatureCache, signZone } from '../dnssec/signzone.js';
 import { TYPE } from '../wire/constants.js';
-import { listZoneFiles, loadZone } from '../zone/load.js';
+import { listZoneFiles, loadZoneSteps, runSteps } from '../zone/load.js';
 import { formatDiagnostic, type ParsedZone } from '../zone/types.js';
 import type { Zone } from '../zone/zone.js';
 import { ZoneSet } from '../zone/zoneset.js';
@@ -57,6 +57,33 @@ function literalLookup(
   cb: (err: Error | null, address: string, family: number) => void,
 ): void {
   cb(null, address, address.includes(':') ? 6 : 4);
+}
+
+/** Longest stretch a stepwise reload parses before it lets queries through. */
+const RELOAD_SLICE_MS = 5;
+/**
+ * Turns of the event loop between two slices while queries keep arriving (libuv reads at most 32
+ * datagrams per socket per turn): under load, answering gets at least half the time of a reload.
+ */
+const RELOAD_IO_TURNS = 8;
+/** A turn shorter than this found nothing to do: stop yielding and parse on. */
+const IDLE_TURN_MS = 0.25;
+
+/** Runs a stepwise job, letting queries through between slices of about RELOAD_SLICE_MS. */
+async function stepwise<T>(steps: Generator<void, T, void>): Promise<T> {
+  let sliceStart = performance.now();
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    if (performance.now() - sliceStart >= RELOAD_SLICE_MS) {
+      for (let turn = 0; turn < RELOAD_IO_TURNS; turn++) {
+        const t = performance.now();
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (performance.now() - t < IDLE_TURN_MS) break;
+      }
+      sliceStart = performance.now();
+    }
+  }
 }
 
 export class PopdnsServer {
@@ -112,6 +139,11 @@ export class PopdnsServer {
    * again, so a SIGHUP after editing one small zone does not stall on a big one. `force` re-reads all.
    */
   loadZones(force = false): ReloadResult {
+    return runSteps(this.loadZonesSteps(force));
+  }
+
+  /** loadZones in steps: yields between chunks of each RFC 1035 file it parses (see reloadStepwise). */
+  private *loadZonesSteps(force: boolean): Generator<void, ReloadResult, void> {
     let files: string[];
     try {
       files = listZoneFiles(this.cfg.zones);
@@ -149,7 +181,7 @@ export class PopdnsServer {
       }
       const included: string[] = [];
       const before = PopdnsServer.stamp([file]);
-      const { parsed, result: res } = loadZone(file, included);
+      const { parsed, result: res } = yield* loadZoneSteps(file, included);
       for (const d of res.diagnostics) if (d.severity === 'error') this.log.error(formatDiagnostic(d));
       const prev = this.zoneFiles.get(file);
       let zone = res.zone;
@@ -304,7 +336,7 @@ export class PopdnsServer {
     this.refreshAt = Date.now() + ms;
     this.refreshTimer = setTimeout(() => {
       this.log.info('popdns: signatures due for refresh: re-signing');
-      this.reload();
+      void this.reloadStepwise();
     }, ms);
     this.refreshTimer.unref();
   }
@@ -313,8 +345,46 @@ export class PopdnsServer {
     return [...this.status.values()].filter((s) => s.origin !== '' || s.loadFailures > 0);
   }
 
+  /** Reloads at once, blocking until done (tests, and the tools that want the result now). */
   reload(): ReloadResult {
-    const r = this.loadZones();
+    return this.reloaded(this.loadZones());
+  }
+
+  /**
+   * Reloads while answering: parsing runs in slices of about RELOAD_SLICE_MS, and between slices the
+   * event loop serves the queries that arrived. A SIGHUP during a reload runs one more reload after it
+   * (the files may have changed again), never two at once. What SIGHUP and the refresh timer use.
+   */
+  reloadStepwise(): Promise<ReloadResult> {
+    if (this.reloading) {
+      this.reloadAgain = true;
+      return this.reloading;
+    }
+    const run = async (): Promise<ReloadResult> => {
+      let r: ReloadResult;
+      try {
+        do {
+          this.reloadAgain = false;
+          r = this.reloaded(await stepwise(this.loadZonesSteps(false)));
+        } while (this.reloadAgain);
+      } catch (e) {
+        // Nothing was swapped: the zones in service stay as they were.
+        this.reloads.failure++;
+        this.log.error(`popdns: reload failed: ${(e as Error).message} [POPDNS_E_RELOAD]`);
+        r = { ok: false, loaded: 0, failed: 0, removed: 0 };
+      } finally {
+        this.reloading = null;
+      }
+      return r;
+    };
+    this.reloading = run();
+    return this.reloading;
+  }
+
+  private reloading: Promise<ReloadResult> | null = null;
+  private reloadAgain = false;
+
+  private reloaded(r: ReloadResult): ReloadResult {
     if (r.ok) this.reloads.success++;
     else this.reloads.failure++;
     this.log.info(

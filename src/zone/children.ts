@@ -136,8 +136,9 @@ export class Children<T extends Labelled> {
     return true;
   }
 
-  *values(): IterableIterator<T> {
-    for (const c of this.list) if (c !== undefined) yield c;
+  /** The children in insertion order. Do not add or delete while iterating: take a copy first. */
+  values(): readonly T[] {
+    return this.holes === 0 ? (this.list as T[]) : (this.list.filter((c) => c !== undefined) as T[]);
   }
 
   private insert(h: number, at: number): void {

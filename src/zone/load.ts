@@ -1,7 +1,8 @@
 /** Loading zone files from disk: picks the parser by file extension, then builds and checks the zone. */
+import { isAscii } from 'node:buffer';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { originFromFileName, parseMasterFile } from './masterfile.js';
+import { originFromFileName, parseMasterFileSteps } from './masterfile.js';
 import type { Name } from '../wire/name.js';
 import type { Diagnostic, ParsedZone, ZoneRecord } from './types.js';
 import { parseYamlZone } from './yamlzone.js';
@@ -9,6 +10,15 @@ import { type BuildResult, buildZone, ZoneBuilder } from './zone.js';
 
 const YAML_EXT = /\.ya?ml$/i;
 const ZONE_EXT = /\.(zone|db)$/i;
+
+/**
+ * A zone file as text. Pure ASCII (nearly every zone file) is read as one byte per character, which
+ * skips UTF-8 decoding and gives the same string; anything else is decoded as UTF-8.
+ */
+function readText(path: string): string {
+  const b = readFileSync(path);
+  return isAscii(b) ? b.toString('latin1') : b.toString('utf8');
+}
 
 /** True for file names popdns loads as zones: `*.yaml`, `*.yml`, `*.zone`, `*.db`. */
 export function isZoneFileName(path: string): boolean {
@@ -25,6 +35,14 @@ export function listZoneFiles(dir: string): string[] {
     .filter((p) => statSync(p).isFile());
 }
 
+/** Runs a stepwise job (a generator that yields between chunks of work) to its end, at once. */
+export function runSteps<T>(steps: Generator<void, T, void>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
 /**
  * Parses a zone file without building it (for `convert`). `included` collects the paths of the
  * `$INCLUDE`d files it read, so a reload can tell whether anything the zone came from changed.
@@ -35,10 +53,20 @@ export function parseZoneFile(
   included?: string[],
   onRecord?: (rec: ZoneRecord, zoneOrigin: Name | undefined) => void,
 ): ParsedZone {
+  return runSteps(parseZoneFileSteps(path, text, included, onRecord));
+}
+
+/** parseZoneFile in steps: an RFC 1035 file yields every few thousand entries; YAML in one go. */
+function* parseZoneFileSteps(
+  path: string,
+  text: string | undefined,
+  included: string[] | undefined,
+  onRecord: ((rec: ZoneRecord, zoneOrigin: Name | undefined) => void) | undefined,
+): Generator<void, ParsedZone, void> {
   const origin = originFromFileName(path) ?? undefined;
   let body: string;
   try {
-    body = text ?? readFileSync(path, 'utf8');
+    body = text ?? readText(path);
   } catch (e) {
     const d: Diagnostic = {
       severity: 'error',
@@ -52,9 +80,12 @@ export function parseZoneFile(
   if (YAML_EXT.test(path)) return parseYamlZone(body, opts);
   const readFile = (p: string): string => {
     included?.push(p);
-    return readFileSync(p, 'utf8');
+    return readText(p);
   };
-  return parseMasterFile(body, onRecord ? { ...opts, readFile, onRecord } : { ...opts, readFile });
+  return yield* parseMasterFileSteps(
+    body,
+    onRecord ? { ...opts, readFile, onRecord } : { ...opts, readFile },
+  );
 }
 
 /**
@@ -63,8 +94,19 @@ export function parseZoneFile(
  * goes into the trie as soon as it is parsed, so a big zone is never held as a list of records too.
  */
 export function loadZone(path: string, included?: string[]): { parsed: ParsedZone; result: BuildResult } {
+  return runSteps(loadZoneSteps(path, included));
+}
+
+/**
+ * loadZone in steps, for a server that keeps answering while it reloads: yields between chunks of
+ * an RFC 1035 file. (A YAML file and the zone-wide checks at the end each run in one go.)
+ */
+export function* loadZoneSteps(
+  path: string,
+  included?: string[],
+): Generator<void, { parsed: ParsedZone; result: BuildResult }, void> {
   let builder: ZoneBuilder | null = null;
-  const parsed = parseZoneFile(path, undefined, included, (rec, origin) => {
+  const parsed = yield* parseZoneFileSteps(path, undefined, included, (rec, origin) => {
     builder ??= new ZoneBuilder(origin ?? Uint8Array.of(0), path);
     builder.add(rec);
   });

@@ -64,10 +64,10 @@ const RPAREN = 0x29;
 const BACKSLASH = 0x5c;
 
 /**
- * Cuts the text into entries and hands each to `onEntry` as soon as it is complete, so a big file is
- * never held as tokens all at once. Problems with parentheses and quotes are reported as diagnostics.
+ * Cuts the text into entries and yields each as soon as it is complete, so a big file is never held as
+ * tokens all at once. Problems with parentheses and quotes are reported as diagnostics.
  */
-function scan(text: string, file: string, diags: Diagnostic[], onEntry: (e: Entry) => void): void {
+function* scan(text: string, file: string, diags: Diagnostic[]): Generator<Entry, void, void> {
   const n = text.length;
   let i = 0;
   let line = 1;
@@ -75,24 +75,24 @@ function scan(text: string, file: string, diags: Diagnostic[], onEntry: (e: Entr
   let depth = 0;
   let parenPos: Position | null = null;
   let cur: Entry | null = null;
-  const flush = (): void => {
-    const done = cur;
-    cur = null;
-    if (done && done.tokens.length > 0) onEntry(done);
-  };
   while (i < n) {
     const c = text.charCodeAt(i);
     if (c === LF) {
       line++;
       lineStart = i + 1;
       i++;
-      if (depth === 0) flush();
+      if (depth === 0) {
+        const done: Entry | null = cur;
+        cur = null;
+        if (done && done.tokens.length > 0) yield done;
+      }
       continue;
     }
     if (c === SP || c === TAB || c === CR) {
       if (i === lineStart && depth === 0) {
-        flush();
+        const done: Entry | null = cur;
         cur = { tokens: [], blankOwner: true, line };
+        if (done && done.tokens.length > 0) yield done;
       }
       i++;
       continue;
@@ -171,7 +171,8 @@ function scan(text: string, file: string, diags: Diagnostic[], onEntry: (e: Entr
     i = j;
   }
   if (depth > 0 && parenPos) diags.push(diag('error', 'POPDNS_E_UNBALANCED_PAREN', 'unclosed "("', parenPos));
-  flush();
+  const done: Entry | null = cur;
+  if (done && done.tokens.length > 0) yield done;
 }
 
 interface State {
@@ -192,6 +193,24 @@ function looksLikeTtl(text: string): boolean {
 
 /** Parses an RFC 1035 master file. */
 export function parseMasterFile(text: string, opts: MasterFileOptions): ParsedZone {
+  const steps = parseMasterFileSteps(text, opts);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** Entries parsed between two yields of parseMasterFileSteps. */
+const STEP_ENTRIES = 256;
+
+/**
+ * parseMasterFile in steps: yields after every STEP_ENTRIES entries, so a caller can let other work
+ * run while a big file loads (the server answers queries between steps of a reload).
+ */
+export function* parseMasterFileSteps(
+  text: string,
+  opts: MasterFileOptions,
+): Generator<void, ParsedZone, void> {
   const diagnostics: Diagnostic[] = [];
   const records: ZoneRecord[] = [];
   const state: State = {
@@ -207,79 +226,101 @@ export function parseMasterFile(text: string, opts: MasterFileOptions): ParsedZo
   let recordCount = 0;
   const onRecord = opts.onRecord;
 
-  const parseText = (body: string, file: string, depth: number, stack: string[]): void => {
-    scan(body, file, diagnostics, (e) => {
-      const pos = (t: Token): Position => ({ file, line: t.line, col: t.col });
-      const err = (code: string, msg: string, t: Token): void => {
-        diagnostics.push(diag('error', code, msg, pos(t)));
-      };
-      const first = e.tokens[0]!;
-      if (!e.blankOwner && !first.quoted && first.text.startsWith('$')) {
-        const dir = first.text.toUpperCase();
-        const arg = e.tokens[1];
-        if (dir === '$ORIGIN') {
-          if (!arg) {
-            err('POPDNS_E_SYNTAX', '$ORIGIN needs a name', first);
-            return;
-          }
-          try {
-            state.origin = nameFromText(arg.text, state.origin);
-            if (depth === 0 && zoneOrigin === undefined && recordCount === 0) zoneOrigin = state.origin;
-          } catch (x) {
-            err('POPDNS_E_NAME', (x as Error).message, arg);
-          }
-          if (e.tokens.length > 2)
-            err('POPDNS_E_SYNTAX', `unexpected "${e.tokens[2]!.text}" after $ORIGIN`, e.tokens[2]!);
-        } else if (dir === '$TTL') {
-          const v = arg ? ttlValue(arg.text) : undefined;
-          if (!arg) err('POPDNS_E_SYNTAX', '$TTL needs a value', first);
-          else if (v === undefined)
-            err('POPDNS_E_BAD_TTL', `TTL "${arg.text}" is not a number 0..2147483647`, arg);
-          else state.defaultTtl = v;
-        } else if (dir === '$INCLUDE') {
-          if (!arg) {
-            err('POPDNS_E_INCLUDE', '$INCLUDE needs a file name', first);
-            return;
-          }
-          const path = resolve(dirname(file), arg.text);
-          if (depth + 1 > maxDepth) {
-            err('POPDNS_E_INCLUDE', `$INCLUDE nested deeper than ${maxDepth}`, arg);
-            return;
-          }
-          if (stack.includes(path)) {
-            err('POPDNS_E_INCLUDE', `$INCLUDE cycle: ${arg.text} is already being read`, arg);
-            return;
-          }
-          let sub: string;
-          try {
-            sub = read(path);
-          } catch (x) {
-            err('POPDNS_E_INCLUDE', `cannot read ${arg.text}: ${(x as Error).message}`, arg);
-            return;
-          }
-          const saved = { origin: state.origin, lastOwner: state.lastOwner };
-          const incOrigin = e.tokens[2];
-          if (incOrigin) {
-            try {
-              state.origin = nameFromText(incOrigin.text, state.origin);
-            } catch (x) {
-              err('POPDNS_E_NAME', (x as Error).message, incOrigin);
-              return;
-            }
-          }
-          parseText(sub, path, depth + 1, [...stack, path]);
-          // RFC 1035 §5.1: the origin returns to what it was before the $INCLUDE.
-          state.origin = saved.origin;
-          state.lastOwner = saved.lastOwner;
-        } else if (dir === '$GENERATE') {
-          err('POPDNS_E_SYNTAX', '$GENERATE is not supported; expand it with your tooling first', first);
-        } else {
-          err('POPDNS_E_SYNTAX', `unknown directive ${first.text}`, first);
-        }
-        return;
+  let steps = 0;
+  /** What a $INCLUDE asks for: the file to read next, and what to restore after it. */
+  interface Include {
+    body: string;
+    path: string;
+    saved: { origin: Name | undefined; lastOwner: Name | undefined };
+  }
+  const parseText = function* (
+    body: string,
+    file: string,
+    depth: number,
+    stack: string[],
+  ): Generator<void, void, void> {
+    for (const e of scan(body, file, diagnostics)) {
+      if (++steps % STEP_ENTRIES === 0) yield;
+      const inc = parseEntry(e, file, depth, stack);
+      if (inc) {
+        yield* parseText(inc.body, inc.path, depth + 1, [...stack, inc.path]);
+        // RFC 1035 §5.1: the origin returns to what it was before the $INCLUDE.
+        state.origin = inc.saved.origin;
+        state.lastOwner = inc.saved.lastOwner;
       }
-      parseRecord(e, file);
-    });
+    }
+  };
+
+  /** One entry: a directive or a record. A readable $INCLUDE is returned for parseText to follow. */
+  const parseEntry = (e: Entry, file: string, depth: number, stack: string[]): Include | null => {
+    const pos = (t: Token): Position => ({ file, line: t.line, col: t.col });
+    const err = (code: string, msg: string, t: Token): void => {
+      diagnostics.push(diag('error', code, msg, pos(t)));
+    };
+    const first = e.tokens[0]!;
+    if (!e.blankOwner && !first.quoted && first.text.startsWith('$')) {
+      const dir = first.text.toUpperCase();
+      const arg = e.tokens[1];
+      if (dir === '$ORIGIN') {
+        if (!arg) {
+          err('POPDNS_E_SYNTAX', '$ORIGIN needs a name', first);
+          return null;
+        }
+        try {
+          state.origin = nameFromText(arg.text, state.origin);
+          if (depth === 0 && zoneOrigin === undefined && recordCount === 0) zoneOrigin = state.origin;
+        } catch (x) {
+          err('POPDNS_E_NAME', (x as Error).message, arg);
+        }
+        if (e.tokens.length > 2)
+          err('POPDNS_E_SYNTAX', `unexpected "${e.tokens[2]!.text}" after $ORIGIN`, e.tokens[2]!);
+      } else if (dir === '$TTL') {
+        const v = arg ? ttlValue(arg.text) : undefined;
+        if (!arg) err('POPDNS_E_SYNTAX', '$TTL needs a value', first);
+        else if (v === undefined)
+          err('POPDNS_E_BAD_TTL', `TTL "${arg.text}" is not a number 0..2147483647`, arg);
+        else state.defaultTtl = v;
+      } else if (dir === '$INCLUDE') {
+        if (!arg) {
+          err('POPDNS_E_INCLUDE', '$INCLUDE needs a file name', first);
+          return null;
+        }
+        const path = resolve(dirname(file), arg.text);
+        if (depth + 1 > maxDepth) {
+          err('POPDNS_E_INCLUDE', `$INCLUDE nested deeper than ${maxDepth}`, arg);
+          return null;
+        }
+        if (stack.includes(path)) {
+          err('POPDNS_E_INCLUDE', `$INCLUDE cycle: ${arg.text} is already being read`, arg);
+          return null;
+        }
+        let sub: string;
+        try {
+          sub = read(path);
+        } catch (x) {
+          err('POPDNS_E_INCLUDE', `cannot read ${arg.text}: ${(x as Error).message}`, arg);
+          return null;
+        }
+        const saved = { origin: state.origin, lastOwner: state.lastOwner };
+        const incOrigin = e.tokens[2];
+        if (incOrigin) {
+          try {
+            state.origin = nameFromText(incOrigin.text, state.origin);
+          } catch (x) {
+            err('POPDNS_E_NAME', (x as Error).message, incOrigin);
+            return null;
+          }
+        }
+        return { body: sub, path, saved };
+      } else if (dir === '$GENERATE') {
+        err('POPDNS_E_SYNTAX', '$GENERATE is not supported; expand it with your tooling first', first);
+      } else {
+        err('POPDNS_E_SYNTAX', `unknown directive ${first.text}`, first);
+      }
+      return null;
+    }
+    parseRecord(e, file);
+    return null;
   };
 
   const parseRecord = (e: Entry, file: string): void => {
@@ -415,7 +456,7 @@ export function parseMasterFile(text: string, opts: MasterFileOptions): ParsedZo
     else records.push(rec);
   };
 
-  parseText(text, opts.file, 0, [resolve(opts.file)]);
+  yield* parseText(text, opts.file, 0, [resolve(opts.file)]);
   zoneOrigin ??= opts.origin;
   const origin = zoneOrigin ?? Uint8Array.of(0);
   if (!zoneOrigin) {
