@@ -196,7 +196,8 @@ export function buildRegistry(src: MetricsSource, holder: Holder = { current: nu
   // A histogram whose buckets are counted on the query path: prom-client formats it, our typed
   // array supplies the values (prom-client's Histogram can only observe(), not be set at scrape time).
   const name = 'popdns_query_duration_seconds';
-  const help = 'Time from a query being read to its answer being ready, in the server';
+  const help =
+    'Time from a query being read to its answer being ready, in the server; one query in 16 is timed';
   reg.registerMetric({
     name,
     help,

