@@ -51,8 +51,11 @@ interface CacheEntry {
 /** One query in this many (a power of two) is timed for popdns_query_duration_seconds. */
 export const LATENCY_SAMPLE = 16;
 
-/** Most entries the answer cache holds before it starts over (random-name floods stay bounded). */
-const CACHE_MAX = 200_000;
+/**
+ * Slots of the answer cache (a power of two): two-way set-associative, indexed by the question's
+ * hash, so a lookup is one array index and a flood of random names only replaces entries.
+ */
+const CACHE_SLOTS = 1 << 18;
 
 const TRANSPORT_UDP = 0;
 const TRANSPORT_TCP = 1;
@@ -64,8 +67,7 @@ function lower(b: number): number {
 export class Handler {
   private readonly q = new QueryInfo();
   private readonly w = new MessageWriter();
-  private cache = new Map<number, CacheEntry[]>();
-  private cacheSize = 0;
+  private cache: (CacheEntry | undefined)[] = new Array<CacheEntry | undefined>(CACHE_SLOTS).fill(undefined);
   private zoneSet: ZoneSet;
   /** OPT records as bytes: [DO][NSID]. */
   private readonly opts: Buffer[][];
@@ -93,8 +95,7 @@ export class Handler {
   /** Swaps in a new zone set (after a reload). Cached answers belong to the old one and are dropped. */
   set zones(z: ZoneSet) {
     this.zoneSet = z;
-    this.cache = new Map();
-    this.cacheSize = 0;
+    this.cache = new Array<CacheEntry | undefined>(CACHE_SLOTS).fill(undefined);
   }
 
   /**
@@ -196,15 +197,21 @@ export class Handler {
 
   private lookup(msg: Buffer): CacheEntry | null {
     const q = this.q;
-    const list = this.cache.get(this.key(q.qtype, q.dnssecOk));
-    if (!list) return null;
-    const n = q.qnameEnd - 12;
-    outer: for (const e of list) {
-      if (e.qtype !== q.qtype || e.dnssecOk !== q.dnssecOk || e.qname.length !== n) continue;
-      for (let i = 0; i < n; i++) if (e.qname[i] !== lower(msg[12 + i]!)) continue outer;
-      return e;
-    }
+    const i = this.key(q.qtype, q.dnssecOk) & (CACHE_SLOTS - 2);
+    const a = this.cache[i];
+    if (a !== undefined && this.matches(a, msg)) return a;
+    const b = this.cache[i + 1];
+    if (b !== undefined && this.matches(b, msg)) return b;
     return null;
+  }
+
+  private matches(e: CacheEntry, msg: Buffer): boolean {
+    const q = this.q;
+    const n = q.qnameEnd - 12;
+    if (e.qtype !== q.qtype || e.dnssecOk !== q.dnssecOk || e.qname.length !== n) return false;
+    const name = e.qname;
+    for (let i = 0; i < n; i++) if (name[i] !== lower(msg[12 + i]!)) return false;
+    return true;
   }
 
   /** Encodes the full answer (no size limit) and stores its sections in the cache. */
@@ -230,15 +237,10 @@ export class Handler {
       body: Buffer.from(w.buf.subarray(q.questionEnd, w.pos)),
       zone,
     };
-    if (this.cacheSize >= CACHE_MAX) {
-      this.cache = new Map();
-      this.cacheSize = 0;
-    }
-    const k = this.key(q.qtype, q.dnssecOk);
-    const list = this.cache.get(k);
-    if (list) list.push(entry);
-    else this.cache.set(k, [entry]);
-    this.cacheSize++;
+    // The newer entry takes the first way; the one it displaces moves to the second.
+    const i = this.key(q.qtype, q.dnssecOk) & (CACHE_SLOTS - 2);
+    this.cache[i + 1] = this.cache[i];
+    this.cache[i] = entry;
     return entry;
   }
 
