@@ -39,11 +39,8 @@ function sameBytes(label: string, name: Uint8Array, off: number): boolean {
   return true;
 }
 
-function sameText(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (lower(a.charCodeAt(i)) !== lower(b.charCodeAt(i))) return false;
-  return true;
-}
+/** The wildcard label as a length byte and the label: what engine lookups ask `get` for most. */
+const STAR = Uint8Array.of(1, 0x2a);
 
 export class Children<T extends Labelled> {
   /** Children in insertion order; a deleted one leaves a hole until the next compaction. */
@@ -83,22 +80,8 @@ export class Children<T extends Labelled> {
 
   /** The child with this label (any letter case). */
   get(label: string): T | undefined {
-    const index = this.index;
-    if (index === null) {
-      for (const c of this.list) if (c !== undefined && sameText(c.label, label)) return c;
-      return undefined;
-    }
-    const mask = index.length - 1;
-    const h = hashText(label);
-    const hashes = this.hashes!;
-    for (let s = h & mask; ; s = (s + 1) & mask) {
-      const at = index[s]!;
-      if (at === 0) return undefined;
-      if (hashes[s] === h) {
-        const c = this.list[at - 1]!;
-        if (sameText(c.label, label)) return c;
-      }
-    }
+    const bytes = label === '*' ? STAR : Uint8Array.from([label.length, ...Buffer.from(label, 'latin1')]);
+    return this.find(bytes, 0);
   }
 
   /** Adds a child; the caller has made sure no child has its label yet. */
