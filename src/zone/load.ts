@@ -6,7 +6,7 @@ import { originFromFileName, parseMasterFileSteps } from './masterfile.js';
 import type { Name } from '../wire/name.js';
 import type { Diagnostic, ParsedZone, ZoneRecord } from './types.js';
 import { parseYamlZone } from './yamlzone.js';
-import { type BuildResult, buildZone, ZoneBuilder } from './zone.js';
+import { type BuildResult, buildZone, type ZoneBuilder, zoneBuilder } from './zone.js';
 
 const YAML_EXT = /\.ya?ml$/i;
 const ZONE_EXT = /\.(zone|db)$/i;
@@ -107,7 +107,7 @@ export function* loadZoneSteps(
 ): Generator<void, { parsed: ParsedZone; result: BuildResult }, void> {
   let builder: ZoneBuilder | null = null;
   const parsed = yield* parseZoneFileSteps(path, undefined, included, (rec, origin) => {
-    builder ??= new ZoneBuilder(origin ?? Uint8Array.of(0), path);
+    builder ??= zoneBuilder(origin ?? Uint8Array.of(0), path);
     builder.add(rec);
   });
   if (parsed.records.length > 0 || builder === null) {

@@ -295,7 +295,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  * once it is in the trie, so a big zone is never held twice.
  */
 export function buildZone(parsed: ParsedZone, opts: { consume?: boolean } = {}): BuildResult {
-  const builder = new ZoneBuilder(parsed.origin, parsed.file);
+  const builder = zoneBuilder(parsed.origin, parsed.file);
   const records = parsed.records;
   for (let i = 0; i < records.length; i++) {
     const rec = records[i]!;
@@ -309,23 +309,14 @@ export function buildZone(parsed: ParsedZone, opts: { consume?: boolean } = {}):
  * Builds a zone one record at a time, as a parser hands them over (a master file streams its records
  * straight into the trie), then runs the semantic checks in `finish`.
  */
-export class ZoneBuilder {
+export interface ZoneBuilder {
   /** Adds one parsed record to the trie (or reports why it cannot go in). */
-  readonly add: (rec: ZoneRecord) => void;
+  add(rec: ZoneRecord): void;
   /** Runs the zone-wide checks; the parser's diagnostics come first in the result. Call once. */
-  readonly finish: (parserDiagnostics: Diagnostic[]) => BuildResult;
-
-  constructor(origin: Name, file: string) {
-    const built = zoneBuilder(origin, file);
-    this.add = built.add;
-    this.finish = built.finish;
-  }
+  finish(parserDiagnostics: Diagnostic[]): BuildResult;
 }
 
-function zoneBuilder(
-  origin: Name,
-  file: string,
-): { add: (rec: ZoneRecord) => void; finish: (parserDiagnostics: Diagnostic[]) => BuildResult } {
+export function zoneBuilder(origin: Name, file: string): ZoneBuilder {
   const diagnostics: Diagnostic[] = [];
   const rel = (n: Name): string => nameToRelativeText(n, origin);
   const filePos: Position = { file, line: 1, col: 1 };
