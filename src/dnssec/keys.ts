@@ -34,7 +34,7 @@ import {
   stripLabels,
   WILDCARD_LABEL,
 } from '../wire/name.js';
-import { isKnownType, rdataFromText, rdataNames, tokenize } from '../wire/rdata.js';
+import { RdataError, rdataCanonical, rdataFromText, tokenize } from '../wire/rdata.js';
 
 /** A DNSSEC problem an operator can cause; `message` ends with the stable code, e.g. `[POPDNS_E_KEY]`. */
 export class DnssecError extends Error {
@@ -640,101 +640,18 @@ function rawVerify(alg: number, key: KeyObject, data: Uint8Array, signature: Uin
 }
 
 /**
- * Types whose RDATA names are lower-cased in the canonical form: RFC 4034 §6.2 item 3, less NSEC
- * (RFC 6840 §5.1: NSEC next names keep their case; Unbound and BIND agree).
- */
-const LOWERCASE_TYPES = new Set<number>([
-  2, // NS
-  3, // MD
-  4, // MF
-  5, // CNAME
-  6, // SOA
-  7, // MB
-  8, // MG
-  9, // MR
-  12, // PTR
-  14, // MINFO
-  15, // MX
-  17, // RP
-  18, // AFSDB
-  21, // RT
-  24, // SIG
-  26, // PX
-  30, // NXT
-  35, // NAPTR
-  36, // KX
-  33, // SRV
-  39, // DNAME
-  38, // A6
-  46, // RRSIG
-]);
-
-/** End offset of the uncompressed name starting at `off`. */
-function nameEnd(rdata: Uint8Array, off: number): number {
-  let p = off;
-  for (;;) {
-    if (p >= rdata.length) throw new DnssecError(E_SIGN, 'a name in the RDATA runs past its end');
-    const len = rdata[p]!;
-    if (len === 0) return p + 1;
-    if (len > 63) throw new DnssecError(E_SIGN, 'a name in the RDATA has a compressed or bad label');
-    p += len + 1;
-  }
-}
-
-/** Name offsets of the RFC 4034 §6.2 types popdns keeps as opaque RFC 3597 data. */
-function opaqueNameOffsets(type: number, rdata: Uint8Array): number[] {
-  switch (type) {
-    case 3:
-    case 4:
-    case 7:
-    case 8:
-    case 9:
-    case 30:
-      return [0];
-    case 14:
-      return [0, nameEnd(rdata, 0)];
-    case 18:
-    case 21:
-    case 36:
-      return [2];
-    case 26:
-      return [2, nameEnd(rdata, 2)];
-    case 24:
-      return [18];
-    case 38: {
-      const prefix = rdata[0] ?? 0;
-      const at = 1 + Math.ceil((128 - prefix) / 8);
-      return prefix > 0 ? [at] : [];
-    }
-    default:
-      return [];
-  }
-}
-
-/**
- * The canonical form of one RDATA (RFC 4034 §6.2): the domain-name fields lower-cased for the listed
- * types, every other byte unchanged. Returns the same array when nothing changes.
+ * The canonical form of one RDATA (RFC 4034 §6.2, less NSEC per RFC 6840 §5.1): the domain-name
+ * fields lower-cased for the listed types (the `lower` flag of the type table in wire/rrtypes.ts),
+ * every other byte unchanged. Returns the same array when nothing changes.
  */
 export function canonicalRdata(type: number, rdata: Uint8Array): Uint8Array {
-  if (!LOWERCASE_TYPES.has(type)) return rdata;
-  const offsets = isKnownType(type)
-    ? rdataNames(type, rdata).map((x) => x.offset)
-    : opaqueNameOffsets(type, rdata);
-  if (offsets.length === 0) return rdata;
-  const out = Uint8Array.from(rdata);
-  for (const off of offsets) {
-    const end = nameEnd(out, off);
-    let p = off;
-    while (p < end - 1) {
-      const len = out[p]!;
-      for (let j = p + 1; j <= p + len; j++) {
-        const c = out[j]!;
-        if (c >= 0x41 && c <= 0x5a) out[j] = c | 0x20;
-      }
-      p += len + 1;
-    }
+  try {
+    return rdataCanonical(type, rdata);
+  } catch (e) {
+    if (e instanceof RdataError)
+      throw new DnssecError(E_SIGN, `a name in the RDATA is malformed: ${e.message}`);
+    throw e;
   }
-  return out;
 }
 
 /** An RRset to sign or check; class defaults to IN. */

@@ -1,36 +1,93 @@
 /** Numbers of the DNS protocol: types, classes, rcodes, opcodes, EDNS options. */
 
+/**
+ * Type numbers by mnemonic (IANA "Resource Record (RR) TYPEs"): every data type popdns reads by name
+ * (their RDATA layouts are the table in rrtypes.ts) plus the meta and question types. A mnemonic not
+ * listed here is not a type: RFC 3597 `TYPEnnn` names the others.
+ */
 export const TYPE = {
   A: 1,
   NS: 2,
+  MD: 3,
+  MF: 4,
   CNAME: 5,
   SOA: 6,
+  MB: 7,
+  MG: 8,
+  MR: 9,
+  WKS: 11,
   PTR: 12,
   HINFO: 13,
+  MINFO: 14,
   MX: 15,
   TXT: 16,
   RP: 17,
+  AFSDB: 18,
+  X25: 19,
+  ISDN: 20,
+  RT: 21,
+  NSAP: 22,
+  'NSAP-PTR': 23,
+  SIG: 24,
+  KEY: 25,
+  PX: 26,
+  GPOS: 27,
   AAAA: 28,
+  LOC: 29,
+  NXT: 30,
   SRV: 33,
   NAPTR: 35,
+  KX: 36,
+  CERT: 37,
+  A6: 38,
   DNAME: 39,
+  SINK: 40,
   OPT: 41,
+  APL: 42,
   DS: 43,
   SSHFP: 44,
+  IPSECKEY: 45,
   RRSIG: 46,
   NSEC: 47,
   DNSKEY: 48,
+  DHCID: 49,
   NSEC3: 50,
   NSEC3PARAM: 51,
   TLSA: 52,
+  SMIMEA: 53,
+  HIP: 55,
+  NINFO: 56,
+  RKEY: 57,
+  TALINK: 58,
   CDS: 59,
   CDNSKEY: 60,
+  OPENPGPKEY: 61,
+  CSYNC: 62,
+  ZONEMD: 63,
   SVCB: 64,
   HTTPS: 65,
+  SPF: 99,
+  NID: 104,
+  L32: 105,
+  L64: 106,
+  LP: 107,
+  EUI48: 108,
+  EUI64: 109,
+  TKEY: 249,
+  TSIG: 250,
   IXFR: 251,
   AXFR: 252,
+  MAILB: 253,
+  MAILA: 254,
   ANY: 255,
+  URI: 256,
   CAA: 257,
+  AVC: 258,
+  DOA: 259,
+  AMTRELAY: 260,
+  RESINFO: 261,
+  TA: 32768,
+  DLV: 32769,
 } as const;
 
 export type TypeName = keyof typeof TYPE;
@@ -55,7 +112,7 @@ export function typeFromText(text: string): number | undefined {
   return undefined;
 }
 
-/** Meta and question-only types that cannot appear as zone data. */
+/** Meta and question-only types that cannot appear as zone data (OPT, TKEY, TSIG, IXFR, AXFR, MAILB, MAILA, ANY, 128-255, 0). */
 export function isMetaType(type: number): boolean {
   return type === TYPE.OPT || (type >= 128 && type <= 255) || type === 0;
 }
