@@ -13,9 +13,8 @@ import { probe, type ProbeTarget } from '../health/probe.js';
 import { ConfigError, defaultConfig, loadConfigFile, type ServerConfig } from '../server/config.js';
 import { formatListen, type ListenAddr } from '../server/listen.js';
 import { VERSION } from '../version.js';
-import { originFromFileName } from '../zone/masterfile.js';
-import { listZoneFiles } from '../zone/load.js';
-import { nameFromText, nameToText } from '../wire/name.js';
+import { listZoneFiles, zoneNameFromHead } from '../zone/load.js';
+import { nameToText } from '../wire/name.js';
 
 export interface HealthFlags {
   config: string;
@@ -35,8 +34,7 @@ function probeTarget(a: ListenAddr): ProbeTarget {
 
 /**
  * The origin the server gives a zone file, read from the head of the file only (the probe must not
- * load a million-record zone to learn its name): an `$ORIGIN` before the first record, or a YAML
- * `origin:` key; otherwise the file name, as the server does.
+ * load a million-record zone to learn its name): the server's own rule (zoneNameFromHead).
  */
 export function zoneOrigin(path: string): string | null {
   let head: string;
@@ -51,24 +49,7 @@ export function zoneOrigin(path: string): string | null {
   } catch {
     return null;
   }
-  let text: string | null = null;
-  if (/\.ya?ml$/i.test(path)) {
-    text = /^origin:[ \t]*["']?([^"'\s#]+)/m.exec(head)?.[1] ?? null;
-  } else {
-    for (const line of head.split('\n')) {
-      const l = line.replace(/;.*/, '').trim();
-      if (l === '' || /^\$TTL\b/i.test(l)) continue;
-      const m = /^\$ORIGIN\s+(\S+)/i.exec(l);
-      if (m) text = m[1]!;
-      break; // the first record or other directive: the zone's origin is settled
-    }
-  }
-  try {
-    if (text) return nameToText(nameFromText(text.endsWith('.') ? text : `${text}.`));
-  } catch {
-    // not a name: fall back to the file name, and the check will say what is wrong
-  }
-  const o = originFromFileName(path);
+  const o = zoneNameFromHead(path, head);
   return o ? nameToText(o) : null;
 }
 

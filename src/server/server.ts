@@ -5,10 +5,11 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { readdirSync, statSync } from 'node:fs';
 import { nameToText } from '../wire/name.js';
-import { loadKeys } from '../dnssec/keys.js';
-import { makePolicy, SignatureCache, signZone } from '../dnssec/signzone.js';
+import { SignatureCache, signZone } from '../dnssec/signzone.js';
 import { TYPE } from '../wire/constants.js';
 import { listZoneFiles, loadZoneSteps, runSteps } from '../zone/load.js';
+import { serialNotRaised } from '../zone/serial.js';
+import { signingPlan } from './signingplan.js';
 import { formatDiagnostic, type ParsedZone } from '../zone/types.js';
 import type { Zone } from '../zone/zone.js';
 import { ZoneSet } from '../zone/zoneset.js';
@@ -185,6 +186,10 @@ export class PopdnsServer {
       for (const d of res.diagnostics) if (d.severity === 'error') this.log.error(formatDiagnostic(d));
       const prev = this.zoneFiles.get(file);
       let zone = res.zone;
+      if (zone && prev) {
+        const w = serialNotRaised(prev, zone);
+        if (w) this.log.error(`${file}: warning: ${w}`);
+      }
       if (zone) {
         const problem = this.sign(zone, parsed, prev);
         if (problem) {
@@ -278,36 +283,19 @@ export class PopdnsServer {
    */
   private sign(zone: Zone, parsed: ParsedZone, prev: Zone | undefined): string | null {
     const origin = zone.originText.toLowerCase();
-    const settings = parsed.dnssec !== undefined ? parsed.dnssec : this.cfg.dnssec.get(origin);
-    if (settings === false) {
-      this.sigCaches.delete(origin);
+    const plan = signingPlan(zone, parsed, this.cfg, prev?.dnssec !== undefined);
+    if (plan.kind === 'refuse') return plan.message;
+    if (plan.kind === 'unsigned') {
+      if (plan.disabled) this.sigCaches.delete(origin);
       return null;
     }
-    const { keys, errors } = loadKeys(this.cfg.keys, zone.origin);
-    if (errors.length > 0) {
-      return `${errors.map((e) => e.message).join('; ')}; not serving ${zone.originText} with broken keys [POPDNS_E_KEY]`;
-    }
-    if (keys.length === 0) {
-      if (prev?.dnssec) {
-        return `no keys for ${zone.originText} in ${this.cfg.keys} any more, but the zone was signed: keeping the signed version (set dnssec: false to unsign on purpose) [POPDNS_E_KEYS_MISSING]`;
-      }
-      if (settings !== undefined) {
-        return `${zone.originText} asks for DNSSEC but ${this.cfg.keys} has no keys for it (popdns keygen ${zone.originText} --keys ${this.cfg.keys}) [POPDNS_E_KEYS_MISSING]`;
-      }
-      return null;
-    }
+    const { keys, policy } = plan;
     let cache = this.sigCaches.get(origin);
     if (!cache) {
       cache = new SignatureCache();
       this.sigCaches.set(origin, cache);
     }
     try {
-      const policy = makePolicy({
-        ...(settings?.denial !== undefined ? { denial: settings.denial } : {}),
-        ...(settings?.optOut !== undefined ? { nsec3OptOut: settings.optOut } : {}),
-        ...(settings?.cds !== undefined ? { cds: settings.cds } : {}),
-        ...(settings?.validity !== undefined ? { validity: settings.validity } : {}),
-      });
       const r = signZone(zone, keys, policy, { now: Math.floor(Date.now() / 1000), cache });
       zone.negativeSoa.sigs = zone.apex.rrsets.get(TYPE.SOA)?.sigs ?? [];
       this.signStats.set(origin, r);

@@ -4,6 +4,7 @@
  * turns presentation text into names and back (RFC 1035 §5.1 escapes, RFC 4343 case rules).
  */
 
+import { domainToASCII } from 'node:url';
 import { slabCopy } from './bytes.js';
 
 /** An uncompressed wire-format name, ending with a 0 byte. */
@@ -50,14 +51,21 @@ export function nameFromText(text: string, origin?: Name | null): Name {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === BACKSLASH) {
-      const d = text.slice(i + 1, i + 4);
-      if (/^[0-9]{3}$/.test(d)) {
+      const next = i + 1 < text.length ? text.charCodeAt(i + 1) : -1;
+      if (next >= 0x30 && next <= 0x39) {
+        const d = text.slice(i + 1, i + 4);
+        if (!/^[0-9]{3}$/.test(d))
+          throw new NameError(
+            `escape "\\${d.replace(/[^0-9].*$/s, '')}" in "${text}" needs three digits (\\DDD, RFC 1035 §5.1)`,
+          );
         const v = Number(d);
         if (v > 255) throw new NameError(`escape \\${d} out of range in "${text}"`);
         put(v);
         i += 3;
-      } else if (i + 1 < text.length) {
-        put(text.charCodeAt(i + 1) & 0xff);
+      } else if (next > 0x7f) {
+        throw new NameError(nonAscii(text, i + 1));
+      } else if (next >= 0) {
+        put(next);
         i += 1;
       } else {
         throw new NameError(`dangling backslash in "${text}"`);
@@ -70,7 +78,7 @@ export function nameFromText(text: string, origin?: Name | null): Name {
       labelLen = 0;
       if (i === text.length - 1) absolute = true;
     } else {
-      if (c > 0xff) throw new NameError(`non-ASCII character in "${text}" (use IDNA/punycode)`);
+      if (c > 0x7f) throw new NameError(nonAscii(text, i));
       put(c);
     }
   }
@@ -87,6 +95,18 @@ export function nameFromText(text: string, origin?: Name | null): Name {
   }
   if (len > MAX_NAME) throw new NameError(`name longer than 255 octets: "${text}"`);
   return slabCopy(out.subarray(0, len));
+}
+
+/**
+ * The error for a non-ASCII character in a name. Names in zone files are ASCII (RFC 1035 §2.3.1,
+ * RFC 5890): an internationalized name is written in its IDNA A-label (punycode) form, which the
+ * message suggests; `\DDD` escapes remain for raw octets.
+ */
+function nonAscii(text: string, i: number): string {
+  const ch = String.fromCodePoint(text.codePointAt(i)!);
+  const alabel = domainToASCII(text.replace(/\\/g, ''));
+  const hint = alabel && alabel !== text ? `: write ${alabel}` : '';
+  return `non-ASCII character "${ch}" in the name "${text}" (names are ASCII; use the IDNA/punycode form${hint})`;
 }
 
 function escapeByte(b: number): string {

@@ -3,7 +3,7 @@ import { isAscii } from 'node:buffer';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { originFromFileName, parseMasterFileSteps } from './masterfile.js';
-import type { Name } from '../wire/name.js';
+import { type Name, nameFromText } from '../wire/name.js';
 import type { Diagnostic, ParsedZone, ZoneRecord } from './types.js';
 import { parseYamlZone } from './yamlzone.js';
 import { type BuildResult, buildZone, type ZoneBuilder, zoneBuilder } from './zone.js';
@@ -35,6 +35,35 @@ export function listZoneFiles(dir: string): string[] {
     .filter((p) => statSync(p).isFile());
 }
 
+/**
+ * The zone name the server gives a file, from its name and the head of its text only (the health
+ * probe must not load a million-record zone to learn its name), by the rule of ZoneFileOptions.origin:
+ * a YAML `origin:` key, else the file name (`ORIGIN.zone`, `.db`, `.yaml`, `.yml`), else (a file
+ * named otherwise) the first `$ORIGIN` before any record. Null when none of them gives a name.
+ */
+export function zoneNameFromHead(path: string, head: string): Name | null {
+  let text: string | null = null;
+  if (YAML_EXT.test(path)) {
+    text = /^origin:[ \t]*["']?([^"'\s#]+)/m.exec(head)?.[1] ?? null;
+  } else if (!originFromFileName(path)) {
+    for (const line of head.split('\n')) {
+      const l = line.replace(/;.*/, '').trim();
+      if (l === '' || /^\$TTL\b/i.test(l)) continue;
+      const m = /^\$ORIGIN\s+(\S+)/i.exec(l);
+      if (m) text = m[1]!;
+      break; // the first record or other directive: no $ORIGIN names the zone
+    }
+  }
+  if (text) {
+    try {
+      return nameFromText(text.endsWith('.') ? text : `${text}.`);
+    } catch {
+      // not a name: the file name, if any, and the check says what is wrong
+    }
+  }
+  return originFromFileName(path);
+}
+
 /** Runs a stepwise job (a generator that yields between chunks of work) to its end, at once. */
 export function runSteps<T>(steps: Generator<void, T, void>): T {
   for (;;) {
@@ -43,45 +72,54 @@ export function runSteps<T>(steps: Generator<void, T, void>): T {
   }
 }
 
-/**
- * Parses a zone file without building it (for `convert`). `included` collects the paths of the
- * `$INCLUDE`d files it read, so a reload can tell whether anything the zone came from changed.
- */
-export function parseZoneFile(
-  path: string,
-  text?: string,
-  included?: string[],
-  onRecord?: (rec: ZoneRecord, zoneOrigin: Name | undefined) => void,
-): ParsedZone {
-  return runSteps(parseZoneFileSteps(path, text, included, onRecord));
+/** How to read one zone file. */
+export interface ZoneFileOptions {
+  /** The file's text, when the caller has it already (otherwise it is read from `path`). */
+  text?: string;
+  /** Collects the paths of the `$INCLUDE`d files read, so a reload can tell whether any changed. */
+  included?: string[];
+  /**
+   * The zone's name, given explicitly (`check --origin`, `convert --origin`). Without it the file
+   * name names the zone (`ORIGIN.zone`, `.db`, `.yaml`, `.yml`; a YAML `origin:` key wins over the
+   * file name), and a file named otherwise (`db.example.com`) falls back to its first `$ORIGIN`.
+   */
+  origin?: Name;
+  /** Takes each record as it is parsed instead of collecting them (a master file only). */
+  onRecord?: (rec: ZoneRecord, zoneOrigin: Name | undefined) => void;
+}
+
+/** Parses a zone file without building it (for `convert`). */
+export function parseZoneFile(path: string, opts: ZoneFileOptions = {}): ParsedZone {
+  return runSteps(parseZoneFileSteps(path, opts));
 }
 
 /** parseZoneFile in steps: an RFC 1035 file yields every few thousand entries; YAML in one go. */
-function* parseZoneFileSteps(
-  path: string,
-  text: string | undefined,
-  included: string[] | undefined,
-  onRecord: ((rec: ZoneRecord, zoneOrigin: Name | undefined) => void) | undefined,
-): Generator<void, ParsedZone, void> {
-  const origin = originFromFileName(path) ?? undefined;
+function* parseZoneFileSteps(path: string, o: ZoneFileOptions): Generator<void, ParsedZone, void> {
+  const fromName = originFromFileName(path) ?? undefined;
+  const origin = o.origin ?? fromName;
   let body: string;
   try {
-    body = text ?? readText(path);
+    body = o.text ?? readText(path);
   } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
     const d: Diagnostic = {
       severity: 'error',
       code: 'POPDNS_E_READ',
-      message: `cannot read zone file: ${(e as Error).message}`,
+      message:
+        code === 'ENOENT' ? `${path} does not exist` : `cannot read zone file: ${(e as Error).message}`,
       pos: { file: path, line: 1, col: 1 },
     };
     return { origin: new Uint8Array([0]), file: path, records: [], diagnostics: [d] };
   }
-  const opts = origin ? { file: path, origin } : { file: path };
-  if (YAML_EXT.test(path)) return parseYamlZone(body, opts);
+  const originSource = o.origin ? 'given by --origin' : 'from the file name';
+  const opts = origin ? { file: path, origin, originSource } : { file: path };
+  if (YAML_EXT.test(path)) return parseYamlZone(body, o.origin ? { ...opts, originExplicit: true } : opts);
+  const included = o.included;
   const readFile = (p: string): string => {
     included?.push(p);
     return readText(p);
   };
+  const onRecord = o.onRecord;
   return yield* parseMasterFileSteps(
     body,
     onRecord ? { ...opts, readFile, onRecord } : { ...opts, readFile },
@@ -93,8 +131,12 @@ function* parseZoneFileSteps(
  * parser found besides the records (origin, settings, diagnostics). A master file streams: each record
  * goes into the trie as soon as it is parsed, so a big zone is never held as a list of records too.
  */
-export function loadZone(path: string, included?: string[]): { parsed: ParsedZone; result: BuildResult } {
-  return runSteps(loadZoneSteps(path, included));
+export function loadZone(
+  path: string,
+  included?: string[],
+  origin?: Name,
+): { parsed: ParsedZone; result: BuildResult } {
+  return runSteps(loadZoneSteps(path, included, origin));
 }
 
 /**
@@ -104,12 +146,18 @@ export function loadZone(path: string, included?: string[]): { parsed: ParsedZon
 export function* loadZoneSteps(
   path: string,
   included?: string[],
+  origin?: Name,
 ): Generator<void, { parsed: ParsedZone; result: BuildResult }, void> {
   let builder: ZoneBuilder | null = null;
-  const parsed = yield* parseZoneFileSteps(path, undefined, included, (rec, origin) => {
-    builder ??= zoneBuilder(origin ?? Uint8Array.of(0), path);
-    builder.add(rec);
-  });
+  const o: ZoneFileOptions = {
+    onRecord: (rec, zoneOrigin) => {
+      builder ??= zoneBuilder(zoneOrigin ?? Uint8Array.of(0), path);
+      builder.add(rec);
+    },
+  };
+  if (included) o.included = included;
+  if (origin) o.origin = origin;
+  const parsed = yield* parseZoneFileSteps(path, o);
   if (parsed.records.length > 0 || builder === null) {
     return { parsed, result: buildZone(parsed, { consume: true }) };
   }
@@ -117,6 +165,6 @@ export function* loadZoneSteps(
 }
 
 /** Reads, parses, builds and checks one zone file, exactly as the server does. */
-export function loadZoneFile(path: string): BuildResult {
-  return loadZone(path).result;
+export function loadZoneFile(path: string, origin?: Name): BuildResult {
+  return loadZone(path, undefined, origin).result;
 }

@@ -23,8 +23,14 @@ import { type Diagnostic, diag, type ParsedZone, type Position, type ZoneRecord 
 export interface MasterFileOptions {
   /** Path used in diagnostics and for resolving $INCLUDE. */
   file: string;
-  /** Origin when the file has no $ORIGIN (the caller derives it from the file name). */
+  /**
+   * The zone's name (from `--origin`, or from the file name: see zoneNameFromFileName). It is also
+   * the base for relative names until the first `$ORIGIN`, which only moves that base (RFC 1035
+   * §5.1). Without it, the file's first `$ORIGIN` before any record names the zone.
+   */
   origin?: Name;
+  /** Where `origin` came from, for the warning when `$ORIGIN` differs: "--origin", "the file name". */
+  originSource?: string;
   readFile?: (path: string) => string;
   /** Deepest $INCLUDE nesting allowed (default 8). */
   maxIncludeDepth?: number;
@@ -35,9 +41,15 @@ export interface MasterFileOptions {
   onRecord?: (rec: ZoneRecord, zoneOrigin: Name | undefined) => void;
 }
 
-/** Origin implied by a file name: `zones/example.net.zone` → example.net. */
+/**
+ * The zone name a file name gives: `zones/example.net.zone` → example.net. (also `.db`, `.yaml`,
+ * `.yml`). Null for any other name: a BIND-style `db.example.com` names no zone (its first `$ORIGIN`
+ * does), and must never become a zone `db.example.com.`.
+ */
 export function originFromFileName(path: string): Name | null {
-  const b = basename(path).replace(/\.(zone|db|ya?ml)$/i, '');
+  const full = basename(path);
+  if (!/\.(zone|db|ya?ml)$/i.test(full)) return null;
+  const b = full.replace(/\.(zone|db|ya?ml)$/i, '');
   if (b === '' || b.startsWith('.')) return null;
   try {
     return nameFromText(b.endsWith('.') ? b : `${b}.`);
@@ -51,6 +63,8 @@ interface Entry {
   tokens: Token[];
   blankOwner: boolean;
   line: number;
+  /** A token had a malformed escape (already reported): the entry is skipped, not parsed. */
+  bad?: boolean;
 }
 
 const SP = 0x20;
@@ -62,6 +76,27 @@ const SEMI = 0x3b;
 const LPAREN = 0x28;
 const RPAREN = 0x29;
 const BACKSLASH = 0x5c;
+const BOM = 0xfeff;
+
+/**
+ * Checks the escape at `text[i]` (a backslash), RFC 1035 §5.1: `\X` quotes one character, `\DDD` is
+ * a decimal octet 000-255. Returns the escape's length, or a problem: a backslash at the end of a
+ * line or of the file (it would swallow the line break), or a digit not followed by three in all.
+ */
+function escapeAt(text: string, i: number): number | string {
+  const c = i + 1 < text.length ? text.charCodeAt(i + 1) : -1;
+  if (c === -1 || c === LF || c === CR)
+    return 'a backslash at the end of a line escapes nothing (RFC 1035 §5.1: \\X or \\DDD); write \\\\ for a backslash';
+  if (c >= 0x30 && c <= 0x39) {
+    const d = text.slice(i + 1, i + 4);
+    if (!/^[0-9]{3}$/.test(d))
+      return `escape "\\${d.replace(/[^0-9].*$/s, '')}" needs three digits (\\DDD, RFC 1035 §5.1)`;
+    if (Number(d) > 255) return `escape "\\${d}" is over 255 (\\DDD is one octet, RFC 1035 §5.1)`;
+    return 4;
+  }
+  // A character outside the BMP is two UTF-16 units: the escape quotes both.
+  return c >= 0xd800 && c <= 0xdbff ? 3 : 2;
+}
 
 /**
  * Cuts the text into entries and yields each as soon as it is complete, so a big file is never held as
@@ -69,9 +104,10 @@ const BACKSLASH = 0x5c;
  */
 function* scan(text: string, file: string, diags: Diagnostic[]): Generator<Entry, void, void> {
   const n = text.length;
-  let i = 0;
+  // A UTF-8 byte order mark at the start of the file is not part of the zone: skipped.
+  let i = n > 0 && text.charCodeAt(0) === BOM ? 1 : 0;
   let line = 1;
-  let lineStart = 0;
+  let lineStart = i;
   let depth = 0;
   let parenPos: Position | null = null;
   let cur: Entry | null = null;
@@ -123,7 +159,14 @@ function* scan(text: string, file: string, diags: Diagnostic[]): Generator<Entry
       while (j < n) {
         const d = text.charCodeAt(j);
         if (d === BACKSLASH) {
-          j += 2;
+          const e = escapeAt(text, j);
+          if (typeof e === 'string') {
+            diags.push(diag('error', 'POPDNS_E_ESCAPE', e, { file, line, col: j - lineStart + 1 }));
+            cur.bad = true;
+            j++;
+            continue;
+          }
+          j += e;
           continue;
         }
         if (d === QUOTE) {
@@ -151,7 +194,14 @@ function* scan(text: string, file: string, diags: Diagnostic[]): Generator<Entry
     while (j < n) {
       const d = text.charCodeAt(j);
       if (d === BACKSLASH) {
-        j += 2;
+        const e = escapeAt(text, j);
+        if (typeof e === 'string') {
+          diags.push(diag('error', 'POPDNS_E_ESCAPE', e, { file, line, col: j - lineStart + 1 }));
+          cur.bad = true;
+          j++;
+          break;
+        }
+        j += e;
         continue;
       }
       if (
@@ -221,8 +271,9 @@ export function* parseMasterFileSteps(
   };
   const read = opts.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
   const maxDepth = opts.maxIncludeDepth ?? 8;
-  // The zone's origin: the first $ORIGIN before any record, else the one given (from the file name).
-  let zoneOrigin: Name | undefined;
+  // The zone's name: the one given (--origin, or the file name), else the first $ORIGIN before any record.
+  let zoneOrigin: Name | undefined = opts.origin;
+  let firstOriginSeen = false;
   let recordCount = 0;
   const onRecord = opts.onRecord;
 
@@ -257,6 +308,7 @@ export function* parseMasterFileSteps(
     const err = (code: string, msg: string, t: Token): void => {
       diagnostics.push(diag('error', code, msg, pos(t)));
     };
+    if (e.bad) return null; // its escape problem is reported; its meaning is unknown
     const first = e.tokens[0]!;
     if (!e.blankOwner && !first.quoted && first.text.startsWith('$')) {
       const dir = first.text.toUpperCase();
@@ -268,7 +320,23 @@ export function* parseMasterFileSteps(
         }
         try {
           state.origin = nameFromText(arg.text, state.origin);
-          if (depth === 0 && zoneOrigin === undefined && recordCount === 0) zoneOrigin = state.origin;
+          // The first $ORIGIN before any record is the one that looks like the zone's name.
+          if (depth === 0 && !firstOriginSeen && recordCount === 0) {
+            firstOriginSeen = true;
+            if (!opts.origin) {
+              // A file whose name names no zone (db.example.com): its first $ORIGIN does.
+              zoneOrigin = state.origin;
+            } else if (!nameEquals(state.origin, opts.origin)) {
+              diagnostics.push(
+                diag(
+                  'warning',
+                  'POPDNS_W_ORIGIN_MISMATCH',
+                  `$ORIGIN ${nameToText(state.origin)} is not the zone's name ${nameToText(opts.origin)} (${opts.originSource ?? 'from the file name'}); the zone stays ${nameToText(opts.origin)}, $ORIGIN only sets the base for relative names (RFC 1035 §5.1)`,
+                  pos(arg),
+                ),
+              );
+            }
+          }
         } catch (x) {
           err('POPDNS_E_NAME', (x as Error).message, arg);
         }
@@ -452,20 +520,24 @@ export function* parseMasterFileSteps(
     state.lastTtl = ttl;
     const rec: ZoneRecord = { owner, type, class: CLASS.IN, ttl, rdata, pos: pos(start) };
     recordCount++;
-    if (onRecord) onRecord(rec, zoneOrigin ?? opts.origin);
+    if (onRecord) onRecord(rec, zoneOrigin);
     else records.push(rec);
   };
 
   yield* parseText(text, opts.file, 0, [resolve(opts.file)]);
-  zoneOrigin ??= opts.origin;
   const origin = zoneOrigin ?? Uint8Array.of(0);
   if (!zoneOrigin) {
     diagnostics.push(
-      diag('error', 'POPDNS_E_NO_ORIGIN', 'no $ORIGIN and no origin from the file name', {
-        file: opts.file,
-        line: 1,
-        col: 1,
-      }),
+      diag(
+        'error',
+        'POPDNS_E_NO_ORIGIN',
+        'no zone name: the file name gives none (ZONE.zone, .db) and no $ORIGIN comes before the first record; name the file after the zone or pass --origin ZONE',
+        {
+          file: opts.file,
+          line: 1,
+          col: 1,
+        },
+      ),
     );
   }
   const out: ParsedZone = { origin, file: opts.file, records, diagnostics };

@@ -48,8 +48,14 @@ import {
 
 export interface YamlZoneOptions {
   file: string;
-  /** Origin when the file has no `origin:` key (derived from the file name by the caller). */
+  /**
+   * The zone's name as the caller knows it: from the file name (an `origin:` key wins over it, with a
+   * warning when they differ), or given explicitly (`originExplicit`: it wins over `origin:`).
+   */
   origin?: Name;
+  originExplicit?: boolean;
+  /** Where `origin` came from, for messages. */
+  originSource?: string;
 }
 
 /** SOA timer defaults (RIPE-203 style): refresh 2h, retry 1h, expire 2w, minimum 1h. */
@@ -206,7 +212,19 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
         err('POPDNS_E_YAML_TYPE', 'origin must be a domain name', v);
       else {
         try {
-          origin = nameFromText(v.value.endsWith('.') ? v.value : `${v.value}.`);
+          const named = nameFromText(v.value.endsWith('.') ? v.value : `${v.value}.`);
+          if (opts.origin && !nameEquals(named, opts.origin)) {
+            const zone = opts.originExplicit ? opts.origin : named;
+            diagnostics.push(
+              diag(
+                'warning',
+                'POPDNS_W_ORIGIN_MISMATCH',
+                `origin: ${nameToText(named)} is not ${nameToText(opts.origin)} (${opts.originSource ?? 'from the file name'}); the zone is ${nameToText(zone)}`,
+                posOf(v),
+              ),
+            );
+          }
+          if (!opts.originExplicit) origin = named;
         } catch (x) {
           err('POPDNS_E_NAME', (x as Error).message, v);
         }
