@@ -6,6 +6,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { readdirSync, statSync } from 'node:fs';
 import { nameToText } from '../wire/name.js';
 import { loadKeys } from '../dnssec/keys.js';
+import { presignedProblem } from '../dnssec/presigned.js';
 import { makePolicy, SignatureCache, signZone } from '../dnssec/signzone.js';
 import { TYPE } from '../wire/constants.js';
 import { listZoneFiles, loadZoneSteps, runSteps } from '../zone/load.js';
@@ -183,7 +184,11 @@ export class PopdnsServer {
       const included: string[] = [];
       const before = PopdnsServer.stamp([file]);
       const { parsed, result: res } = yield* loadZoneSteps(file, included);
-      for (const d of res.diagnostics) if (d.severity === 'error') this.log.error(formatDiagnostic(d));
+      for (const d of res.diagnostics) {
+        // Errors, and signatures of a pre-signed zone running out (the other signer may have stopped).
+        if (d.severity === 'error' || d.code.startsWith('POPDNS_W_RRSIG_EXPIR'))
+          this.log.error(formatDiagnostic(d));
+      }
       const prev = this.zoneFiles.get(file);
       let zone = res.zone;
       if (zone) {
@@ -285,6 +290,11 @@ export class PopdnsServer {
       return null;
     }
     const { keys, errors } = loadKeys(this.cfg.keys, zone.origin);
+    const presigned = presignedProblem(zone, keys.length + errors.length, this.cfg.keys);
+    if (presigned !== undefined) {
+      this.sigCaches.delete(origin);
+      return presigned;
+    }
     if (errors.length > 0) {
       return `${errors.map((e) => e.message).join('; ')}; not serving ${zone.originText} with broken keys [POPDNS_E_KEY]`;
     }
