@@ -226,6 +226,19 @@ function isoTime(t: number): string {
 }
 
 /**
+ * For `popdns check`'s line about a loaded zone: '' for an unsigned zone, else e.g. `, pre-signed
+ * (NSEC3 opt-out), signatures valid until 2026-12-28T08:33:33Z` (the earliest expiration).
+ */
+export function dnssecSummary(zone: Zone): string {
+  const d = zone.dnssec;
+  if (!d) return '';
+  const optOut = d.nsec3?.chain.some((e) => (e.nsec3.rdatas[0]?.[1] ?? 0) & 1) ? ' opt-out' : '';
+  const denial = d.nsec3 ? `NSEC3${optOut}` : d.nsecChain ? 'NSEC' : 'no NSEC/NSEC3 chain';
+  const until = d.expires !== null ? `, signatures valid until ${isoTime(d.expires)}` : '';
+  return `, ${d.presigned ? 'pre-signed' : 'signed'} (${denial})${until}`;
+}
+
+/**
  * Turns a freshly built zone that arrived signed (a DNSKEY RRset at the apex and RRSIG records;
  * see isPresigned) into a signed zone served as it is, with the same structure popdns' signer makes:
  *
@@ -248,11 +261,14 @@ function isoTime(t: number): string {
  */
 export function attachPresigned(zone: Zone, posOf: (set: RRset) => Position, now: number): Diagnostic[] {
   const diagnostics: Diagnostic[] = [];
-  const counts = new Map<string, number>();
+  /** Per code: how many, and where the first one not named is. */
+  const counts = new Map<string, { n: number; pos: Position | null }>();
   const warn = (code: string, message: string, pos: Position): void => {
-    const n = (counts.get(code) ?? 0) + 1;
-    counts.set(code, n);
-    if (n <= MAX_NAMED) diagnostics.push(diag('warning', code, message, pos));
+    const c = counts.get(code) ?? { n: 0, pos: null };
+    c.n++;
+    counts.set(code, c);
+    if (c.n <= MAX_NAMED) diagnostics.push(diag('warning', code, message, pos));
+    else c.pos ??= pos;
   };
   const origin = zone.origin;
   const apex = zone.apex;
@@ -477,9 +493,10 @@ export function attachPresigned(zone: Zone, posOf: (set: RRset) => Position, now
     }
   }
 
-  for (const [code, n] of counts) {
-    if (n > MAX_NAMED) {
-      diagnostics.push(diag('warning', code, `… and ${n - MAX_NAMED} more like the above`, posOf(zone.soa)));
+  for (const [code, { n, pos }] of counts) {
+    if (pos) {
+      const more = `${n - MAX_NAMED} more with the same problem, from here on, not listed`;
+      diagnostics.push(diag('warning', code, more, pos));
     }
   }
 
