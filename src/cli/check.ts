@@ -2,6 +2,7 @@
 import { statSync } from 'node:fs';
 import { nameKey, nameToText } from '../wire/name.js';
 import { isZoneFileName, listZoneFiles, loadZoneFile } from '../zone/load.js';
+import { dnssecSummary } from '../zone/dnssec.js';
 import { type Diagnostic, formatDiagnostic } from '../zone/types.js';
 
 export interface CheckOptions {
@@ -66,7 +67,7 @@ export function checkZones(paths: string[]): CheckSummary {
       } else {
         seen.set(key, file);
         ok.push(
-          `${file}: ${nameToText(res.zone.origin)} serial ${res.zone.serial}, ${res.zone.recordCount} records`,
+          `${file}: ${nameToText(res.zone.origin)} serial ${res.zone.serial}, ${res.zone.recordCount} records${dnssecSummary(res.zone)}`,
         );
       }
     }

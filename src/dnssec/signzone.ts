@@ -9,20 +9,15 @@
  * of a zone to the next keeps every signature whose RRset did not change and that is still fresh, so
  * a reload re-signs only what changed (plus whatever is due for refresh).
  *
- * The lookups the answer path needs (denialNsec, denialNsec3) are binary searches over the chains.
+ * The result has the same shape a zone that arrives signed gets from the zone builder (`ZoneDnssec`
+ * in zone/dnssec.ts: `sigs` on each RRset, the NSEC or NSEC3 chain), so the answer engine reads both
+ * the same way; the lookups over the chains (denialNsec, denialNsec3) live there too.
  */
 import { createHash } from 'node:crypto';
 import { CLASS, TYPE, typeToText } from '../wire/constants.js';
-import {
-  canonicalCompare,
-  labelOffsets,
-  type Name,
-  nameEquals,
-  nameToLower,
-  nameToText,
-  prependLabel,
-} from '../wire/name.js';
+import { type Name, nameEquals, nameToLower, nameToText, prependLabel } from '../wire/name.js';
 import { base32hexEncode, rdataToText, typeBitmap } from '../wire/rdata.js';
+import { canonicalSortKey, nsec3Hash, rrsigTime, type ZoneDnssec } from '../zone/dnssec.js';
 import { addRdata, negativeTtl, type RRset, type Zone, type ZoneNode } from '../zone/zone.js';
 import { canonicalRdata, type DnssecKey, DnssecError, DNSKEY_FLAG, dsFromDnskey, signRRset } from './keys.js';
 
@@ -100,14 +95,6 @@ function checkPolicy(p: DnssecPolicy): void {
 // ---------------------------------------------------------------------------------------------
 // Signature cache
 
-/** Seconds since the epoch in an RRSIG RDATA field (expiration at 8, inception at 12). */
-function rrsigTime(rrsig: Uint8Array, offset: number): number {
-  return (
-    ((rrsig[offset]! << 24) | (rrsig[offset + 1]! << 16) | (rrsig[offset + 2]! << 8) | rrsig[offset + 3]!) >>>
-    0
-  );
-}
-
 /**
  * Signatures kept from one version of a zone to the next. Key: the RRset's canonical content (owner
  * lower-cased, type, class, TTL, sorted canonical RDATA) + the key (algorithm, tag, DNSKEY digest);
@@ -166,55 +153,7 @@ export class SignatureCache {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The signed zone's DNSSEC data
-
-export interface ZoneDnssec {
-  policy: DnssecPolicy;
-  keys: DnssecKey[];
-  /** NSEC: owners in canonical order, each with its NSEC RRset (which also sits in the trie at that node). */
-  nsecChain: { owner: Name; nsec: RRset }[] | null;
-  /** NSEC3 (RFC 5155, RFC 9276: iterations 0, empty salt): sorted by raw hash bytes; NSEC3 RRsets are NOT in the trie. */
-  nsec3: { params: RRset; chain: { hash: Uint8Array; nsec3: RRset }[] } | null;
-  /**
-   * Unix seconds when signZone should run again: the first second at which it would re-make a
-   * signature (the earliest expiration - refresh + 1). Before that, a re-sign reuses everything.
-   */
-  nextRefresh: number;
-}
-
-// ---------------------------------------------------------------------------------------------
 // Names and hashes
-
-/**
- * A string that sorts (with < on JS strings) in canonical DNS name order (RFC 4034 §6.1): labels
- * from the root, each lower-cased byte b as the char b+1 and a 0 char after each label.
- */
-function canonicalSortKey(name: Name): string {
-  const offs = labelOffsets(name);
-  let s = '';
-  for (let i = offs.length - 1; i >= 0; i--) {
-    const o = offs[i]!;
-    const len = name[o]!;
-    const codes: number[] = new Array<number>(len + 1);
-    for (let j = 0; j < len; j++) {
-      const b = name[o + 1 + j]!;
-      codes[j] = (b >= 0x41 && b <= 0x5a ? b | 0x20 : b) + 1;
-    }
-    codes[len] = 0;
-    s += String.fromCharCode(...codes);
-  }
-  return s;
-}
-
-/**
- * The NSEC3 hash of a name (RFC 5155 §5): IH(salt, x, 0) = SHA-1(x || salt), IH(salt, x, k) =
- * SHA-1(IH(salt, x, k-1) || salt), with x the lower-cased wire name; `iterations` extra rounds.
- */
-export function nsec3Hash(name: Name, salt: Uint8Array, iterations: number): Uint8Array {
-  let h = createHash('sha1').update(nameToLower(name)).update(salt).digest();
-  for (let i = 0; i < iterations; i++) h = createHash('sha1').update(h).update(salt).digest();
-  return new Uint8Array(h.buffer, h.byteOffset, h.length);
-}
 
 /** The owner of an NSEC3 RR: the base32hex hash (lower case) as the first label of the origin. */
 function nsec3Owner(hash: Uint8Array, origin: Name): Name {
@@ -274,11 +213,17 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0;
 }
 
-/** Removes signer-made types (and, with `cds`, the apex CDS/CDNSKEY); drops nodes left empty. */
+/**
+ * Removes signer-made types and every signature (a zone that arrived signed is signed anew, not
+ * twice), the zone's chains, and with `cds` the apex CDS/CDNSKEY; drops nodes left empty.
+ */
 function stripSignerData(zone: Zone, cds: boolean): void {
+  delete zone.dnssec;
+  delete zone.negativeSoa.sigs;
   const visit = (node: ZoneNode): void => {
     for (const c of [...node.children.values()]) visit(c);
     for (const t of SIGNER_TYPES) node.rrsets.delete(t);
+    for (const set of node.rrsets.values()) if (set.sigs) set.sigs = undefined;
     if (node === zone.apex && cds) {
       node.rrsets.delete(TYPE.CDS);
       node.rrsets.delete(TYPE.CDNSKEY);
@@ -475,7 +420,7 @@ export function signZone(
       };
       chain.push({ hash: e.hash, nsec3: set });
     }
-    nsec3 = { params: nsec3Params!, chain };
+    nsec3 = { params: nsec3Params!, salt, iterations, chain };
   }
 
   // 4. Signatures.
@@ -520,75 +465,19 @@ export function signZone(
   // The negative-answer copy of the SOA (lower TTL) carries the same signatures (RFC 4035 §5.3.3).
   if (zone.soa.sigs) zone.negativeSoa.sigs = zone.soa.sigs;
 
-  zone.dnssec = {
-    policy,
-    keys,
+  const describe = `${nsec3 ? `NSEC3${policy.nsec3OptOut ? ' opt-out' : ''}` : 'NSEC'}; keys ${keys.map((k) => `${k.tag}/${k.algorithm}/${k.role}`).join(' ')}`;
+  const dnssec: ZoneDnssec = {
+    presigned: false,
     nsecChain,
     nsec3,
-    nextRefresh: (earliest === Infinity ? now + policy.validity : earliest) - policy.refresh + 1,
+    expires: earliest === Infinity ? null : earliest,
+    signer: {
+      nextRefresh: (earliest === Infinity ? now + policy.validity : earliest) - policy.refresh + 1,
+      describe,
+    },
   };
+  zone.dnssec = dnssec;
   return { signatures, reused };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Denial lookups (used by the answer path: no hashing of zone data beyond the query name)
-
-/**
- * The NSEC owned by `name` (match, case-insensitive), or else the one whose owner < name < next owner
- * in canonical order (covering), wrapping at the end of the chain. Both null in an unsigned or NSEC3
- * zone. Returns the RRsets of the zone itself (same objects as in the trie).
- */
-export function denialNsec(zone: Zone, name: Name): { match: RRset | null; covering: RRset | null } {
-  const chain = zone.dnssec?.nsecChain;
-  if (!chain || chain.length === 0) return { match: null, covering: null };
-  // The last entry whose owner ≤ name.
-  let lo = 0;
-  let hi = chain.length - 1;
-  let at = -1;
-  let exact = false;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const c = canonicalCompare(chain[mid]!.owner, name);
-    if (c === 0) {
-      at = mid;
-      exact = true;
-      break;
-    }
-    if (c < 0) {
-      at = mid;
-      lo = mid + 1;
-    } else hi = mid - 1;
-  }
-  if (exact) return { match: chain[at]!.nsec, covering: null };
-  return { match: null, covering: chain[at >= 0 ? at : chain.length - 1]!.nsec };
-}
-
-/**
- * The NSEC3 whose hash is H(name) (match), or else the one whose hash < H(name) < next hash
- * (covering), wrapping. The hash uses the zone's NSEC3PARAM salt and iterations. Both null in an
- * unsigned or NSEC zone.
- */
-export function denialNsec3(zone: Zone, name: Name): { match: RRset | null; covering: RRset | null } {
-  const n3 = zone.dnssec?.nsec3;
-  if (!n3 || n3.chain.length === 0) return { match: null, covering: null };
-  const p = n3.params.rdatas[0]!;
-  const iterations = (p[2]! << 8) | p[3]!;
-  const salt = p.subarray(5, 5 + p[4]!);
-  const h = nsec3Hash(name, salt, iterations);
-  const chain = n3.chain;
-  let lo = 0;
-  let hi = chain.length - 1;
-  let at = -1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const c = compareBytes(chain[mid]!.hash, h);
-    if (c === 0) return { match: chain[mid]!.nsec3, covering: null };
-    if (c < 0) {
-      at = mid;
-      lo = mid + 1;
-    } else hi = mid - 1;
-  }
-  return { match: null, covering: chain[at >= 0 ? at : chain.length - 1]!.nsec3 };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -618,9 +507,7 @@ export function signedZoneText(zone: Zone): string {
   const d = zone.dnssec;
   const lines: string[] = [
     `; ${zone.originText} serial ${zone.serial}, signed by popdns` +
-      (d
-        ? ` (${d.nsec3 ? `NSEC3${d.policy.nsec3OptOut ? ' opt-out' : ''}` : 'NSEC'}; keys ${d.keys.map((k) => `${k.tag}/${k.algorithm}/${k.role}`).join(' ')})`
-        : ' (unsigned)'),
+      (d ? ` (${d.signer?.describe ?? 'signatures as received: pre-signed'})` : ' (unsigned)'),
   ];
   for (const { owner, sets } of owners) {
     const ownerText = nameToText(owner);

@@ -1,11 +1,12 @@
 /**
  * Authenticated denial for DO=1 answers (RFC 4035 §3.1.3, RFC 5155 §7.2): which NSEC or NSEC3 RRsets
  * (each with its RRSIGs) prove an NXDOMAIN, a NODATA, a wildcard answer or an insecure delegation.
- * The chains and the lookups over them are built by the signer (dnssec/signzone.ts); this module only
- * picks the records each case needs. All of it is precomputed data: no hashing of zone data, no signing.
+ * The chains and the lookups over them are zone data (zone/dnssec.ts), made by popdns' signer or taken
+ * from a zone that arrived signed; this module only picks the records each case needs, the same way
+ * for both. All of it is precomputed data: no hashing of zone data, no signing.
  */
-import { denialNsec, denialNsec3 } from '../dnssec/signzone.js';
 import { labelCount, type Name, prependLabel, stripLabels, WILDCARD_LABEL } from '../wire/name.js';
+import { denialNsec, denialNsec3 } from '../zone/dnssec.js';
 import type { RRset, Zone } from '../zone/zone.js';
 import type { Answer } from './types.js';
 

@@ -168,7 +168,8 @@ export class PopdnsServer {
     for (const file of files) {
       const prevZone = this.zoneFiles.get(file);
       const src = this.sources.get(file);
-      if (!force && prevZone && !prevZone.dnssec && src !== undefined) {
+      // A zone popdns signs is re-read (its signatures may be due); one that arrived signed is not.
+      if (!force && prevZone && (!prevZone.dnssec || prevZone.dnssec.presigned) && src !== undefined) {
         const keyPrefix = `K${prevZone.originText.toLowerCase()}+`;
         if (
           PopdnsServer.stamp(src.paths) === src.stamp &&
@@ -183,7 +184,11 @@ export class PopdnsServer {
       const included: string[] = [];
       const before = PopdnsServer.stamp([file]);
       const { parsed, result: res } = yield* loadZoneSteps(file, included);
-      for (const d of res.diagnostics) if (d.severity === 'error') this.log.error(formatDiagnostic(d));
+      for (const d of res.diagnostics) {
+        // Errors, and signatures of a pre-signed zone running out (the other signer may have stopped).
+        if (d.severity === 'error' || d.code.startsWith('POPDNS_W_RRSIG_EXPIR'))
+          this.log.error(formatDiagnostic(d));
+      }
       const prev = this.zoneFiles.get(file);
       let zone = res.zone;
       if (zone && prev) {
@@ -225,7 +230,7 @@ export class PopdnsServer {
           records: zone.recordCount,
           loadedAt: Date.now() / 1000,
           loadFailures: this.status.get(file)?.loadFailures ?? 0,
-          sigExpiry: zone.dnssec ? zone.dnssec.nextRefresh + zone.dnssec.policy.refresh - 1 : null,
+          sigExpiry: zone.dnssec?.expires ?? null,
         });
       } else {
         failed++;
@@ -318,7 +323,9 @@ export class PopdnsServer {
     this.refreshTimer = null;
     this.refreshAt = null;
     let next = Infinity;
-    for (const z of this.zoneFiles.values()) if (z.dnssec) next = Math.min(next, z.dnssec.nextRefresh);
+    for (const z of this.zoneFiles.values()) {
+      if (z.dnssec?.signer) next = Math.min(next, z.dnssec.signer.nextRefresh);
+    }
     if (next === Infinity) return;
     const ms = Math.min(Math.max(60_000, next * 1000 - Date.now()), 0x7fffffff);
     this.refreshAt = Date.now() + ms;

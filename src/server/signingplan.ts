@@ -4,6 +4,7 @@
  * the check refuses exactly what the server refuses (POPDNS_E_KEYS_MISSING, POPDNS_E_KEY, bad policy).
  */
 import { type DnssecKey, loadKeys } from '../dnssec/keys.js';
+import { presignedProblem } from '../dnssec/presigned.js';
 import { type DnssecPolicy, makePolicy } from '../dnssec/signzone.js';
 import type { ParsedZone, ZoneDnssecSettings } from '../zone/types.js';
 import type { Zone } from '../zone/zone.js';
@@ -30,6 +31,10 @@ export function signingPlan(
   const settings = parsed.dnssec !== undefined ? parsed.dnssec : cfg.dnssec.get(origin);
   if (settings === false) return { kind: 'unsigned', disabled: true };
   const { keys, errors } = loadKeys(cfg.keys, zone.origin);
+  // A zone that arrived signed (RRSIGs and DNSKEYs in the file or transfer) is served as it is.
+  const presigned = presignedProblem(zone, keys.length + errors.length, cfg.keys);
+  if (presigned === null) return { kind: 'unsigned', disabled: false };
+  if (presigned !== undefined) return { kind: 'refuse', message: presigned };
   if (errors.length > 0) {
     return {
       kind: 'refuse',

@@ -4,7 +4,6 @@
  * zone version and never mutated afterwards, so a reload swaps whole zones and queries in flight keep
  * the version they started with.
  */
-import type { ZoneDnssec } from '../dnssec/signzone.js';
 import { CLASS, MAX_TTL, TYPE, typeToText } from '../wire/constants.js';
 import {
   isSubdomainOf,
@@ -17,6 +16,7 @@ import {
 } from '../wire/name.js';
 import { rdataTarget } from '../wire/rdata.js';
 import { Children } from './children.js';
+import { attachPresigned, isPresigned, type ZoneDnssec } from './dnssec.js';
 import { type Diagnostic, diag, type ParsedZone, type Position, type ZoneRecord } from './types.js';
 
 /** All records of one owner and type, with one TTL. */
@@ -45,7 +45,10 @@ export interface Zone {
   negativeSoa: RRset;
   /** Labels in the origin, for walking query names below it. */
   originLabels: number;
-  /** Set by signZone. */
+  /**
+   * The zone's DNSSEC data (signatures travel on each RRset's `sigs`): set by the zone builder for a
+   * zone that arrived signed (see zone/dnssec.ts attachPresigned), or by popdns' signer.
+   */
   dnssec?: ZoneDnssec;
 }
 
@@ -316,7 +319,12 @@ export interface ZoneBuilder {
   finish(parserDiagnostics: Diagnostic[]): BuildResult;
 }
 
-export function zoneBuilder(origin: Name, file: string): ZoneBuilder {
+/**
+ * A zone that arrives signed (a DNSKEY RRset at the apex and RRSIG records: a pre-signed file, or a
+ * transfer from a signing primary) is detected in `finish` and served as it is: see attachPresigned.
+ * `opts.now` (unix seconds, default the clock) is when its signatures' expiry is judged.
+ */
+export function zoneBuilder(origin: Name, file: string, opts: { now?: number } = {}): ZoneBuilder {
   const diagnostics: Diagnostic[] = [];
   const rel = (n: Name): string => nameToRelativeText(n, origin);
   const filePos: Position = { file, line: 1, col: 1 };
@@ -341,6 +349,7 @@ export function zoneBuilder(origin: Name, file: string): ZoneBuilder {
   /** First record seen per node+type, for positions in later checks. */
   const firstPos = new Map<RRset, Position>();
   let soaRecord: ZoneRecord | null = null;
+  let rrsigCount = 0;
 
   const add = (rec: ZoneRecord): void => {
     if (!isSubdomainOf(rec.owner, origin)) {
@@ -366,6 +375,7 @@ export function zoneBuilder(origin: Name, file: string): ZoneBuilder {
       }
       soaRecord = rec;
     }
+    if (rec.type === TYPE.RRSIG) rrsigCount++;
     const node = findNode(zone, rec.owner, true)!;
     let set = node.rrsets.get(rec.type);
     if (!set) {
@@ -393,7 +403,8 @@ export function zoneBuilder(origin: Name, file: string): ZoneBuilder {
         err('POPDNS_E_DNAME_MULTIPLE', `${rel(rec.owner)} has more than one DNAME`, rec.pos);
         return;
       }
-      if (rec.ttl !== set.ttl) {
+      // RRSIGs at one name cover different RRsets, each with its own TTL (RFC 4034 §3).
+      if (rec.ttl !== set.ttl && rec.type !== TYPE.RRSIG) {
         warn(
           'POPDNS_W_TTL_MISMATCH',
           `${typeToText(rec.type)} at ${rel(rec.owner)} has TTL ${rec.ttl} but its RRset has ${set.ttl} (RFC 2181 §5.2); using ${set.ttl}`,
@@ -443,6 +454,19 @@ export function zoneBuilder(origin: Name, file: string): ZoneBuilder {
       for (const c of node.children.values()) mark(c, below);
     };
     mark(apex, false);
+
+    // A zone that arrived signed: its RRSIGs onto their RRsets, its NSEC/NSEC3 chain (never re-signed).
+    if (isPresigned(zone, rrsigCount)) {
+      const posOf = (set: RRset): Position => firstPos.get(set) ?? filePos;
+      diagnostics.push(...attachPresigned(zone, posOf, opts.now ?? Math.floor(Date.now() / 1000)));
+    } else if (rrsigCount > 0) {
+      const rrsigs = [...firstPos.keys()].find((s) => s.type === TYPE.RRSIG);
+      warn(
+        'POPDNS_W_RRSIG_NO_DNSKEY',
+        `${rrsigCount} RRSIG records but no DNSKEY at the apex: the zone is served unsigned`,
+        (rrsigs && firstPos.get(rrsigs)) ?? filePos,
+      );
+    }
 
     walk(apex, (node) => {
       const cname = node.rrsets.get(TYPE.CNAME);

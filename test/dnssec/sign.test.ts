@@ -21,11 +21,8 @@ import {
 } from '../../src/dnssec/keys.js';
 import {
   DEFAULT_POLICY,
-  denialNsec,
-  denialNsec3,
   type DnssecPolicy,
   makePolicy,
-  nsec3Hash,
   SignatureCache,
   signedZoneText,
   signZone,
@@ -33,6 +30,7 @@ import {
 import { CLASS, TYPE, typeToText } from '../../src/wire/constants.js';
 import { canonicalCompare, type Name, nameFromText, nameToText } from '../../src/wire/name.js';
 import { base32hexEncode, rdataFromText, tokenize, typesFromBitmap } from '../../src/wire/rdata.js';
+import { denialNsec, denialNsec3, nsec3Hash } from '../../src/zone/dnssec.js';
 import { loadZoneFile } from '../../src/zone/load.js';
 import { parseMasterFile } from '../../src/zone/masterfile.js';
 import type { ZoneRecord } from '../../src/zone/types.js';
@@ -586,7 +584,7 @@ t.test('refresh: signatures are reused until less than `refresh` remains, then a
   tt.equal(first.signatures, total);
   const exps = allSets(z1).flatMap(({ set }) => (set.sigs ?? []).map((s) => parseRrsig(s).expiration));
   tt.ok(new Set(exps).size > exps.length / 2, 'expirations are spread by the jitter');
-  const next = z1.dnssec!.nextRefresh;
+  const next = z1.dnssec!.signer!.nextRefresh;
   tt.equal(next, Math.min(...exps) - policy.refresh + 1, 'nextRefresh = earliest expiration - refresh + 1');
 
   const again = (now: number): { signatures: number; reused: number } =>
@@ -607,7 +605,7 @@ t.test('refresh: signatures are reused until less than `refresh` remains, then a
   for (const { set } of allSets(z2)) {
     for (const s of set.sigs ?? []) tt.ok(parseRrsig(s).inception === now2 - 3600, 'new inception');
   }
-  tt.ok(z2.dnssec!.nextRefresh > now2, 'the next refresh is in the future');
+  tt.ok(z2.dnssec!.signer!.nextRefresh > now2, 'the next refresh is in the future');
   tt.end();
 });
 
