@@ -7,11 +7,18 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Server } from 'node:http';
 import { BirdAnycast } from '../health/anycast.js';
-import { type CheckerDeps, fileExists, HealthChecker, type ReadyState } from '../health/checker.js';
+import {
+  type CheckerDeps,
+  fileExists,
+  HealthChecker,
+  type ReadyState,
+  type ZoneStatusResult,
+} from '../health/checker.js';
 import { HealthMetrics } from '../health/metrics.js';
 import { probe, type ProbeTarget } from '../health/probe.js';
 import { ConfigError, defaultConfig, loadConfigFile, type ServerConfig } from '../server/config.js';
 import { formatListen, type ListenAddr } from '../server/listen.js';
+import type { ZoneReport } from '../server/zonestatus.js';
 import { VERSION } from '../version.js';
 import { listZoneFiles, zoneNameFromHead } from '../zone/load.js';
 import { nameToText } from '../wire/name.js';
@@ -81,6 +88,20 @@ async function fetchReady(url: string, timeoutMs: number): Promise<ReadyState> {
   }
 }
 
+/** GET the server's `/zones` report; anything but a 200 with a report in it is a failure. */
+export async function fetchZoneStatus(url: string, timeoutMs: number): Promise<ZoneStatusResult> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const body = await res.text();
+    if (res.status !== 200) return { ok: false, detail: `${url} answered ${res.status} ${body.trim()}` };
+    const report = JSON.parse(body) as ZoneReport;
+    if (!Array.isArray(report.zones)) return { ok: false, detail: `${url}: no zones in the answer` };
+    return { ok: true, report };
+  } catch (e) {
+    return { ok: false, detail: `${url}: ${(e as Error).message}` };
+  }
+}
+
 export async function runHealth(flags: HealthFlags): Promise<void> {
   let cfg: ServerConfig;
   try {
@@ -92,17 +113,15 @@ export async function runHealth(flags: HealthFlags): Promise<void> {
   }
   const h = cfg.health;
   const targets = (h.targets ?? cfg.listen).map(probeTarget);
-  const zones = h.zones ?? [...zoneFileMap(cfg.zones).keys()];
-  if (zones.length === 0 && !h.canary) {
-    log(
-      `popdns health: no zones to probe in ${cfg.zones} and no health.zones or health.canary [POPDNS_E_CONFIG]`,
-    );
-    process.exitCode = 2;
-    return;
-  }
   const readyUrl = h.readyzOff
     ? null
     : (h.readyz ?? (cfg.metrics ? `http://${formatListen(cfg.metrics)}/readyz` : null));
+  // The zone list comes from the server itself: /zones beside /readyz on its metrics listener.
+  const statusUrl = h.readyz
+    ? new URL('/zones', h.readyz).href
+    : cfg.metrics
+      ? `http://${formatListen(cfg.metrics)}/zones`
+      : null;
   const bird = new BirdAnycast(h.birdSocket, h.stateFile, h.prefixes, Math.max(h.timeoutMs, 1000));
   const deps: CheckerDeps = {
     probe,
@@ -112,9 +131,10 @@ export async function runHealth(flags: HealthFlags): Promise<void> {
     log,
     now: () => Date.now(),
     maintenance: fileExists,
-    zoneFiles: () => (h.maxSerialLagMs === null ? new Map() : zoneFileMap(cfg.zones)),
+    zoneStatus: statusUrl ? () => fetchZoneStatus(statusUrl, h.intervalMs) : null,
+    zoneFiles: () => zoneFileMap(cfg.zones),
   };
-  const checker = new HealthChecker(h, targets, zones, deps);
+  const checker = new HealthChecker(h, targets, h.zones, deps);
 
   if (flags.once) {
     const r = await checker.check();
@@ -137,7 +157,7 @@ export async function runHealth(flags: HealthFlags): Promise<void> {
   }
   log(
     `popdns health: probing ${targets.map(formatListen).join(', ')} (${h.transports.join('+')}) for ` +
-      `${zones.join(', ')} every ${h.intervalMs} ms; rise ${h.rise}, fall ${h.fall}; prefixes ` +
+      `${h.zones?.join(', ') ?? (statusUrl ? `the zones ${statusUrl} lists` : `the zone files in ${cfg.zones}`)} every ${h.intervalMs} ms; rise ${h.rise}, fall ${h.fall}; prefixes ` +
       `${h.prefixes.map((p) => `${p.prefix} (${p.protocol})`).join(', ') || 'none'} via ${h.birdSocket}`,
   );
 

@@ -16,6 +16,7 @@ import {
   WorkerPool,
 } from '../server/workers.js';
 import { VERSION } from '../version.js';
+import { gatherZoneStatus, type ZoneReport } from '../server/zonestatus.js';
 
 export interface ServeFlags {
   config?: string;
@@ -72,6 +73,7 @@ async function startMetrics(
   collect: () => MetricsInput | Promise<MetricsInput>,
   ready: () => boolean,
   draining: () => boolean,
+  zoneStatus: () => ZoneReport | Promise<ZoneReport>,
 ): Promise<Server | null> {
   if (!cfg.metrics) return null;
   try {
@@ -80,6 +82,7 @@ async function startMetrics(
       collect,
       ready,
       draining,
+      zoneStatus,
     });
     out(`metrics http://${formatListen(cfg.metrics)}/metrics`);
     return s;
@@ -127,6 +130,7 @@ async function runSingle(cfg: ServerConfig): Promise<void> {
     () => ({ counters: server.counters.snapshot(), zones: server.zones(), reloads: server.reloads }),
     () => server.ready,
     () => draining,
+    () => gatherZoneStatus(server.zones(), cfg.zones),
   );
   out(`ready: identity ${cfg.identity}, ${server.handler.zones.zones.length} zones, 1 process`);
   process.on('SIGHUP', () => void server.reloadStepwise());
@@ -157,6 +161,8 @@ async function runPrimary(cfg: ServerConfig): Promise<void> {
     () => pool.collect(),
     () => pool.alive === cfg.workers,
     () => draining,
+    // The first worker's zones: the workers load the same files (and reload one after another).
+    async () => gatherZoneStatus((await pool.collect()).zones, cfg.zones),
   );
   const mode = udpReusePortSupported() ? 'SO_REUSEPORT sockets' : 'shared sockets (node:cluster)';
   out(`ready: identity ${cfg.identity}, ${cfg.workers} workers on ${mode}`);

@@ -3,12 +3,18 @@
  * every zone on every listener over UDP and TCP, an optional canary, the serial against the zone file
  * on disk), applies rise/fall hysteresis, and makes BIRD announce or withdraw the anycast prefixes.
  *
+ * The zones it checks are the ones the server serves, learnt again every round from the server's
+ * `/zones` report (server/zonestatus.ts): a zone removed on purpose (file deleted, server reloaded) is
+ * no longer probed, a zone added is, and a zone file the server failed to load (nothing served) or
+ * whose newer version it cannot load (stale) makes the round fail.
+ *
  * Fail safe: the probe starts withdrawn and announces only after `rise` good rounds; anything it
- * cannot judge (a timeout, a /readyz it cannot reach, an exception in a check) counts as a failure.
- * The maintenance file and a draining server (/readyz 503) withdraw at once, without hysteresis.
+ * cannot judge (a timeout, a /readyz or /zones it cannot reach, an exception in a check) counts as a
+ * failure. The maintenance file and a draining server (/readyz 503) withdraw at once, without hysteresis.
  */
 import { existsSync, statSync } from 'node:fs';
 import { formatListen } from '../server/listen.js';
+import type { ZoneReport, ZoneReportEntry } from '../server/zonestatus.js';
 import { TYPE } from '../wire/constants.js';
 import { loadZoneFile } from '../zone/load.js';
 import type { AnycastPrefix, HealthConfig } from './config.js';
@@ -25,6 +31,9 @@ export type ProbeFn = (
 /** What /readyz said: ready, draining (503), or unreachable/other (a failure). */
 export type ReadyState = { state: 'ready' } | { state: 'draining' } | { state: 'error'; detail: string };
 
+/** What /zones said: the server's zone-status report, or why it could not be had (a failure). */
+export type ZoneStatusResult = { ok: true; report: ZoneReport } | { ok: false; detail: string };
+
 /** Makes BIRD match the wanted state; throws when it could not. */
 export interface AnycastControl {
   apply(announce: boolean): Promise<string[]>;
@@ -37,7 +46,12 @@ export interface CheckerDeps {
   log: (msg: string) => void;
   now: () => number;
   maintenance: (path: string) => boolean;
-  /** Origin → zone file, for the serial-lag check (empty when unused). */
+  /** The server's zone-status report (`/zones`); null when the server has no metrics listener. */
+  zoneStatus: (() => Promise<ZoneStatusResult>) | null;
+  /**
+   * Origin → zone file in the zones directory: the fallback zone list (and serial-lag source) when
+   * there is no `/zones` to ask.
+   */
   zoneFiles: () => Map<string, string>;
 }
 
@@ -69,15 +83,29 @@ export class HealthChecker {
   birdErrors = 0;
   lastBirdError = '';
   lastRound: RoundReport | null = null;
-  private readonly behindSince = new Map<string, number>();
-  private readonly diskSerial = new Map<string, { mtimeMs: number; serial: number | null }>();
+  /** The zones probed in the last round. */
+  probedZones: string[] = [];
+  private readonly diskSerial = new Map<string, { stamp: string; serial: number | null }>();
+  /** The last zone-status report that could be read: its zones are probed while /zones is unreachable. */
+  private lastReport: ZoneReport | null = null;
 
+  /**
+   * @param zones the zones to probe, from `health.zones`; null = follow the server (its `/zones`
+   *              report, or without one the zone files in the zones directory, read every round)
+   */
   constructor(
     private readonly cfg: HealthConfig,
     private readonly targets: ProbeTarget[],
-    private readonly zones: string[],
+    private readonly zones: string[] | null,
     private readonly deps: CheckerDeps,
   ) {}
+
+  /** The served zones of a report, by origin. */
+  private static served(report: ZoneReport): Map<string, ZoneReportEntry> {
+    const m = new Map<string, ZoneReportEntry>();
+    for (const z of report.zones) if (z.state === 'served' && z.zone !== null) m.set(z.zone, z);
+    return m;
+  }
 
   get prefixes(): AnycastPrefix[] {
     return this.cfg.prefixes;
@@ -103,16 +131,47 @@ export class HealthChecker {
         }),
       );
     }
+    // Which zones: the operator's list, else what the server says it serves (asked every round).
+    let report: ZoneReport | null = null;
+    if (this.deps.zoneStatus) {
+      const s = await this.deps.zoneStatus();
+      if (s.ok) report = this.lastReport = s.report;
+      else reasons.push(`zone status: ${s.detail}`);
+    }
+    const following = this.zones === null;
+    const known = report ?? this.lastReport;
+    let zones: string[];
+    if (this.zones !== null) zones = this.zones;
+    else if (known) zones = [...HealthChecker.served(known).keys()];
+    else zones = [...this.deps.zoneFiles().keys()]; // no report yet (or no /zones at all): the directory
+    this.probedZones = zones;
+    if (following && zones.length === 0 && !this.cfg.canary && (report || !this.deps.zoneStatus)) {
+      reasons.push('the server serves no zones');
+    }
+    if (following && report) {
+      // A zone file the server should serve but never loaded: it answers REFUSED for the whole zone.
+      for (const z of report.zones) {
+        if (z.state !== 'failed') continue;
+        reasons.push(
+          `${z.file}: zone ${z.zone ?? '(unreadable)'} is not served: ${z.last_error ?? 'failed to load'}`,
+        );
+      }
+    }
     const served = new Map<string, number>();
+    /** Zone → why its SOA probes failed (kept apart: a zone removed meanwhile is not a failure). */
+    const zoneFailures = new Map<string, string[]>();
     for (const target of this.targets) {
       for (const transport of this.cfg.transports) {
         const where = `${transport} ${formatListen(target)}`;
-        for (const zone of this.zones) {
+        for (const zone of zones) {
           jobs.push(
             this.deps.probe(target, transport, zone, TYPE.SOA, this.cfg.timeoutMs).then((r) => {
               probes.push({ target: formatListen(target), transport, zone, ok: r.ok, ms: r.ms });
-              if (!r.ok) reasons.push(`${where} ${zone} SOA: ${r.detail}`);
-              else if (r.serial !== null) {
+              if (!r.ok) {
+                const list = zoneFailures.get(zone) ?? [];
+                list.push(`${where} ${zone} SOA: ${r.detail}`);
+                zoneFailures.set(zone, list);
+              } else if (r.serial !== null) {
                 const prev = served.get(zone);
                 served.set(zone, prev === undefined ? r.serial : Math.min(prev, r.serial));
               }
@@ -132,47 +191,100 @@ export class HealthChecker {
     }
     try {
       await Promise.all(jobs);
-      if (this.cfg.maxSerialLagMs !== null) this.checkSerials(served, reasons);
+      if (zoneFailures.size > 0 && following && report && this.deps.zoneStatus) {
+        // The server may have dropped a zone (file removed, reloaded) between the report and the
+        // probe: ask again, and forget the failures of zones it no longer serves.
+        const again = await this.deps.zoneStatus();
+        if (again.ok) {
+          this.lastReport = again.report;
+          const still = HealthChecker.served(again.report);
+          for (const zone of [...zoneFailures.keys()]) if (!still.has(zone)) zoneFailures.delete(zone);
+        }
+      }
+      for (const list of zoneFailures.values()) reasons.push(...list);
+      if (this.cfg.maxSerialLagMs !== null) {
+        if (known) this.checkStale(known, served, reasons);
+        else if (!this.deps.zoneStatus) this.checkSerials(served, reasons);
+      }
     } catch (e) {
       reasons.push(`probe error: ${(e as Error).message}`);
     }
-    const report = { healthy: reasons.length === 0, reasons, immediate, probes };
-    this.lastRound = report;
-    return report;
+    const report2 = { healthy: reasons.length === 0, reasons, immediate, probes };
+    this.lastRound = report2;
+    return report2;
   }
 
+  /**
+   * `max-serial-lag` with the server's report: a served zone is stale when the file on disk is newer
+   * than the version served and either the server failed to load it (stale since the first failed
+   * load) or it holds a higher serial or does not load (stale since the file changed, its ctime). The
+   * times come from the server and the file system, so one round (`--once`) can tell as well as many.
+   * A file that is gone is a zone being removed, never stale.
+   */
+  private checkStale(report: ZoneReport, probed: Map<string, number>, reasons: string[]): void {
+    const nowS = this.deps.now() / 1000;
+    const lagS = (this.cfg.maxSerialLagMs ?? 0) / 1000;
+    for (const z of HealthChecker.served(report).values()) {
+      if (z.zone === null || !z.disk_newer || (this.zones !== null && !this.zones.includes(z.zone))) continue;
+      if (!existsSync(z.file)) continue;
+      const have = probed.get(z.zone) ?? z.serial ?? 0;
+      let since: number | null = null;
+      let why = '';
+      if (z.failing_since !== null) {
+        since = z.failing_since;
+        why = `${z.zone} serves serial ${have} but the newer ${z.file} fails to load (${z.last_error ?? 'error'})`;
+      } else {
+        const want = this.serialOnDisk(z.file);
+        if (want === null) {
+          since = z.disk_changed_at;
+          why = `${z.zone} serves serial ${have} but the newer ${z.file} does not load`;
+        } else if (serialLess(have, want)) {
+          since = z.disk_changed_at;
+          why = `${z.zone} serves serial ${have} but ${z.file} has ${want}`;
+        }
+      }
+      if (since !== null && nowS - since > lagS) {
+        reasons.push(`${why} since ${Math.round(nowS - since)}s [POPDNS_E_STALE_ZONE]`);
+      }
+    }
+  }
+
+  /** `max-serial-lag` without a report: the served serial against the zone file in the directory. */
   private checkSerials(served: Map<string, number>, reasons: string[]): void {
     const files = this.deps.zoneFiles();
-    const now = this.deps.now();
+    const nowS = this.deps.now() / 1000;
+    const lagS = (this.cfg.maxSerialLagMs ?? 0) / 1000;
     for (const [zone, file] of files) {
       const have = served.get(zone);
       if (have === undefined) continue;
       const want = this.serialOnDisk(file);
-      if (want === null || !serialLess(have, want)) {
-        this.behindSince.delete(zone);
+      if (want !== null && !serialLess(have, want)) continue;
+      let since: number;
+      try {
+        since = statSync(file).ctimeMs / 1000;
+      } catch {
         continue;
       }
-      const since = this.behindSince.get(zone) ?? now;
-      this.behindSince.set(zone, since);
-      if (now - since > (this.cfg.maxSerialLagMs ?? 0)) {
+      if (nowS - since > lagS) {
         reasons.push(
-          `${zone} serves serial ${have} but ${file} has ${want} since ${Math.round((now - since) / 1000)}s`,
+          `${zone} serves serial ${have} but ${file} ${want === null ? 'does not load' : `has ${want}`} since ${Math.round(nowS - since)}s [POPDNS_E_STALE_ZONE]`,
         );
       }
     }
   }
 
   private serialOnDisk(file: string): number | null {
-    let mtimeMs: number;
+    let stamp: string;
     try {
-      mtimeMs = statSync(file).mtimeMs;
+      const st = statSync(file);
+      stamp = `${st.size}:${st.mtimeMs}:${st.ino}`;
     } catch {
       return null;
     }
     const cached = this.diskSerial.get(file);
-    if (cached && cached.mtimeMs === mtimeMs) return cached.serial;
-    const serial = loadZoneFile(file).zone?.serial ?? null; // a broken file: the server keeps the old one too
-    this.diskSerial.set(file, { mtimeMs, serial });
+    if (cached && cached.stamp === stamp) return cached.serial;
+    const serial = loadZoneFile(file).zone?.serial ?? null;
+    this.diskSerial.set(file, { stamp, serial });
     return serial;
   }
 

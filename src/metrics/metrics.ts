@@ -14,6 +14,7 @@ import {
   TRANSPORTS,
 } from '../server/counters.js';
 import type { ZoneStatus } from '../server/server.js';
+import type { ZoneReport } from '../server/zonestatus.js';
 import { rcodeToText } from '../wire/constants.js';
 
 export interface MetricsInput {
@@ -28,6 +29,8 @@ export interface MetricsSource {
   ready(): boolean;
   draining(): boolean;
   version: string;
+  /** The `/zones` report (server/zonestatus.ts gatherZoneStatus); absent: `/zones` answers 404. */
+  zoneStatus?: () => ZoneReport | Promise<ZoneReport>;
 }
 
 /** Label of names outside every zone. */
@@ -222,7 +225,7 @@ export function buildRegistry(src: MetricsSource, holder: Holder = { current: nu
   return reg;
 }
 
-/** Serves /metrics, /healthz and /readyz. */
+/** Serves /metrics, /healthz, /readyz and /zones (JSON: the zone-status report). */
 export function startMetricsServer(host: string, port: number, src: MetricsSource): Promise<Server> {
   const holder: Holder = { current: null };
   const reg = buildRegistry(src, holder);
@@ -256,8 +259,20 @@ export function startMetricsServer(host: string, port: number, src: MetricsSourc
       res.end(ready ? 'ready\n' : draining ? 'draining\n' : 'not ready: zones or listeners not up yet\n');
       return;
     }
+    if (url === '/zones' && src.zoneStatus) {
+      Promise.resolve(src.zoneStatus())
+        .then((report) => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(`${JSON.stringify(report, null, 1)}\n`);
+        })
+        .catch((e: unknown) => {
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end(`zone status failed: ${String(e)}\n`);
+        });
+      return;
+    }
     res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found: try /metrics, /healthz, /readyz\n');
+    res.end('not found: try /metrics, /healthz, /readyz, /zones\n');
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -3,7 +3,7 @@
  * loss, and drains on shutdown. Transports hand bytes to the Handler; they know nothing of zones.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { nameToText } from '../wire/name.js';
 import { SignatureCache, signZone } from '../dnssec/signzone.js';
 import { TYPE } from '../wire/constants.js';
@@ -18,18 +18,9 @@ import { Counters } from './counters.js';
 import { Handler } from './handler.js';
 import { formatListen, type ListenAddr } from './listen.js';
 import { TcpListener } from './tcp.js';
+import { sourceStamp, type ZoneStatus } from './zonestatus.js';
 
-export interface ZoneStatus {
-  origin: string;
-  file: string;
-  serial: number;
-  records: number;
-  /** Unix time (s) of the last successful load of this zone's file. */
-  loadedAt: number;
-  loadFailures: number;
-  /** Signed zones: Unix time (s) when the earliest RRSIG expires; null when unsigned. */
-  sigExpiry: number | null;
-}
+export type { ZoneStatus } from './zonestatus.js';
 
 export interface ReloadResult {
   ok: boolean;
@@ -120,20 +111,6 @@ export class PopdnsServer {
   /** What each loaded zone was read from: file and $INCLUDEs, with size and mtime. */
   private readonly sources = new Map<string, { paths: string[]; stamp: string }>();
 
-  /** A fingerprint of the files a zone was read from; null when one cannot be read. */
-  private static stamp(paths: string[]): string | null {
-    try {
-      return paths
-        .map((p) => {
-          const st = statSync(p);
-          return `${p}:${st.size}:${st.mtimeMs}:${st.ino}`;
-        })
-        .join('|');
-    } catch {
-      return null;
-    }
-  }
-
   /**
    * Loads every zone file; on a reload a failing file keeps its previous zone. An unsigned zone whose
    * files did not change (and that has no keys now) keeps its loaded version without being parsed
@@ -172,7 +149,7 @@ export class PopdnsServer {
       if (!force && prevZone && (!prevZone.dnssec || prevZone.dnssec.presigned) && src !== undefined) {
         const keyPrefix = `K${prevZone.originText.toLowerCase()}+`;
         if (
-          PopdnsServer.stamp(src.paths) === src.stamp &&
+          sourceStamp(src.paths) === src.stamp &&
           !keyFiles.some((k) => k.toLowerCase().startsWith(keyPrefix))
         ) {
           next.set(file, prevZone);
@@ -182,9 +159,11 @@ export class PopdnsServer {
         }
       }
       const included: string[] = [];
-      const before = PopdnsServer.stamp([file]);
+      const before = sourceStamp([file]);
       const { parsed, result: res } = yield* loadZoneSteps(file, included);
+      let firstError: string | null = null;
       for (const d of res.diagnostics) {
+        if (d.severity === 'error') firstError ??= formatDiagnostic(d);
         // Errors, and signatures of a pre-signed zone running out (the other signer may have stopped).
         if (d.severity === 'error' || d.code.startsWith('POPDNS_W_RRSIG_EXPIR'))
           this.log.error(formatDiagnostic(d));
@@ -198,7 +177,8 @@ export class PopdnsServer {
       if (zone) {
         const problem = this.sign(zone, parsed, prev);
         if (problem) {
-          this.log.error(`${file}:1:1: error: ${problem}`);
+          firstError = `${file}:1:1: error: ${problem}`;
+          this.log.error(firstError);
           zone = null;
         }
       }
@@ -206,9 +186,8 @@ export class PopdnsServer {
         const key = zone.originText.toLowerCase();
         const other = byOrigin.get(key);
         if (other) {
-          this.log.error(
-            `${file}:1:1: error: zone ${zone.originText} is also defined in ${other} [POPDNS_E_DUPLICATE_ZONE]`,
-          );
+          firstError = `${file}:1:1: error: zone ${zone.originText} is also defined in ${other} [POPDNS_E_DUPLICATE_ZONE]`;
+          this.log.error(firstError);
           zone = null;
         } else byOrigin.set(key, file);
       }
@@ -216,37 +195,45 @@ export class PopdnsServer {
         next.set(file, zone);
         loaded++;
         // Stamped as it was before reading: a change made while parsing is picked up next time.
-        const incl = PopdnsServer.stamp(included);
+        const incl = sourceStamp(included);
         if (before !== null && incl !== null) {
           this.sources.set(file, {
             paths: [file, ...included],
             stamp: included.length ? `${before}|${incl}` : before,
           });
         } else this.sources.delete(file);
+        const was = this.status.get(file);
         this.status.set(file, {
           origin: zone.originText,
           file,
           serial: zone.serial,
           records: zone.recordCount,
           loadedAt: Date.now() / 1000,
-          loadFailures: this.status.get(file)?.loadFailures ?? 0,
+          loadFailures: was?.loadFailures ?? 0,
           sigExpiry: zone.dnssec?.expires ?? null,
+          fileOrigin: zone.originText,
+          lastError: was?.lastError ?? null,
+          lastErrorAt: was?.lastErrorAt ?? null,
+          failingSince: null,
         });
       } else {
         failed++;
-        const st = this.status.get(file);
-        if (st) st.loadFailures++;
-        else {
-          this.status.set(file, {
-            origin: '',
-            file,
-            serial: 0,
-            records: 0,
-            loadedAt: 0,
-            loadFailures: 1,
-            sigExpiry: null,
-          });
-        }
+        const now = Date.now() / 1000;
+        const st = this.status.get(file) ?? {
+          origin: '',
+          file,
+          serial: 0,
+          records: 0,
+          loadedAt: 0,
+          loadFailures: 0,
+          sigExpiry: null,
+        };
+        st.loadFailures++;
+        st.fileOrigin = parsed.origin.length > 1 ? nameToText(parsed.origin) : (st.fileOrigin ?? null);
+        st.lastError = firstError ?? `${file}:1:1: error: zone not loaded [POPDNS_E_ZONE]`;
+        st.lastErrorAt = now;
+        st.failingSince ??= now;
+        this.status.set(file, st);
         if (prev) {
           next.set(file, prev);
           this.log.error(
@@ -336,8 +323,14 @@ export class PopdnsServer {
     this.refreshTimer.unref();
   }
 
+  /**
+   * Every zone file's status: the zones served and the files that failed to load so far, each with
+   * the files its served version came from (what gatherZoneStatus compares with the disk).
+   */
   zones(): ZoneStatus[] {
-    return [...this.status.values()].filter((s) => s.origin !== '' || s.loadFailures > 0);
+    return [...this.status.values()]
+      .filter((s) => s.origin !== '' || s.loadFailures > 0)
+      .map((s) => ({ ...s, source: this.sources.get(s.file) ?? null }));
   }
 
   /** Reloads at once, blocking until done (tests, and the tools that want the result now). */

@@ -4,7 +4,7 @@
  * against a real popdns and a real BIRD.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -15,6 +15,7 @@ import { HEALTH_DEFAULTS, type HealthConfig, parseDurationMs } from '../../src/h
 import { zoneFileMap } from '../../src/cli/health.js';
 import { buildProbeQuery, judgeResponse, type ProbeResult } from '../../src/health/probe.js';
 import { defaultConfig, parseConfig } from '../../src/server/config.js';
+import type { ZoneReportEntry } from '../../src/server/zonestatus.js';
 import { freePort, hasTool, needTool, startProcess, tmpDir } from '../helpers/peers.js';
 
 t.test('durations and config', async (t) => {
@@ -210,6 +211,7 @@ function scripted(cfg: Partial<HealthConfig> = {}) {
     log: (m) => state.logs.push(m),
     now: () => state.now,
     maintenance: () => state.maintenance,
+    zoneStatus: null,
     zoneFiles: () => new Map(),
   };
   const full: HealthConfig = {
@@ -455,4 +457,209 @@ t.test('the probe learns zone names from the head of each file, as the server na
     'an $ORIGIN after the first record does not name the zone',
   );
   t.equal(m.get('example.net.'), join(dir, 'db.zone'));
+});
+
+/**
+ * A fake server for the probe: the zones it serves answer SOA, others REFUSED; its `/zones` report
+ * lists what it serves and what failed, as server/zonestatus.ts writes it.
+ */
+function following(cfg: Partial<HealthConfig> = {}, static_: string[] | null = null) {
+  const entry = (zone: string, extra: Partial<ZoneReportEntry> = {}): ZoneReportEntry => ({
+    zone,
+    file: `/zones/${zone}zone`,
+    state: 'served',
+    serial: 1,
+    records: 2,
+    loaded_at: 100,
+    last_error: null,
+    last_error_at: null,
+    failing_since: null,
+    disk_newer: false,
+    disk_changed_at: null,
+    signature_expiry: null,
+    ...extra,
+  });
+  const state = {
+    /** What the server serves (answers SOA for). */
+    serving: new Set(['a.example.', 'b.example.']),
+    /** What /zones reports; by default the same zones. */
+    report: null as ZoneReportEntry[] | null,
+    statusDown: false,
+    /** Runs after each report is taken (to change the server between two asks). */
+    onStatus: null as (() => void) | null,
+    asked: [] as string[],
+    applied: [] as boolean[],
+    logs: [] as string[],
+    now: 1_000_000_000,
+  };
+  const deps: CheckerDeps = {
+    probe: async (_t, _tr, qname): Promise<ProbeResult> => {
+      state.asked.push(qname);
+      return state.serving.has(qname)
+        ? { ok: true, detail: 'ok', serial: 1, ms: 1 }
+        : { ok: false, detail: 'rcode REFUSED', serial: null, ms: 1 };
+    },
+    readyz: null,
+    bird: {
+      apply: async (announce) => {
+        state.applied.push(announce);
+        return [];
+      },
+    },
+    log: (m) => state.logs.push(m),
+    now: () => state.now,
+    maintenance: () => false,
+    zoneStatus: async () => {
+      if (state.statusDown) return { ok: false, detail: 'http://127.0.0.1:9153/zones: fetch failed' };
+      const zones = state.report ?? [...state.serving].map((z) => entry(z));
+      state.onStatus?.();
+      return { ok: true, report: { now: state.now / 1000, zones } };
+    },
+    zoneFiles: () => {
+      throw new Error('the directory is not read when /zones answers');
+    },
+  };
+  const full: HealthConfig = {
+    ...HEALTH_DEFAULTS,
+    maintenanceFile: null,
+    transports: ['udp'],
+    ...cfg,
+    prefixes: [{ prefix: '198.51.100.0/24', protocol: 'anycast4' }],
+  };
+  const c = new HealthChecker(full, [{ host: '127.0.0.1', port: 53, family: 4 }], static_, deps);
+  return { c, state, entry };
+}
+
+t.test('the probe follows the zones the server serves', async (t) => {
+  const { c, state, entry } = following({ rise: 1, fall: 2 });
+  await c.round();
+  t.equal(c.announced, true);
+  t.same(c.probedZones.sort(), ['a.example.', 'b.example.']);
+
+  // b.example. removed on purpose: file deleted, server reloaded. It answers REFUSED for it now.
+  state.serving.delete('b.example.');
+  for (let i = 0; i < 5; i++) {
+    state.asked = [];
+    const r = await c.round();
+    t.equal(r.healthy, true, `round ${i}: a removed zone is not a failure (${r.reasons.join('; ')})`);
+    t.notOk(state.asked.includes('b.example.'), 'the removed zone is not probed');
+  }
+  t.equal(c.announced, true, 'stays announced');
+  t.same(
+    state.applied.filter((a) => !a),
+    [],
+    'never withdrawn',
+  );
+
+  // Removed between the report and the probe: the report still lists it, the server refuses it,
+  // and asked again it no longer lists it — not a failure either.
+  state.report = ['a.example.', 'b.example.'].map((z) => entry(z));
+  state.onStatus = () => {
+    state.report = null; // the second time it is asked, the reload has happened
+  };
+  const raced = await c.check();
+  t.equal(raced.healthy, true, `a zone removed mid-round is not a failure (${raced.reasons.join('; ')})`);
+  state.onStatus = null;
+
+  // A new zone is probed from the next round on.
+  state.serving.add('c.example.');
+  state.asked = [];
+  await c.round();
+  t.ok(state.asked.includes('c.example.'), 'the added zone is probed');
+
+  // A zone the server lists but does not answer for is a failure.
+  state.report = [...state.serving].map((z) => entry(z));
+  state.serving.delete('c.example.');
+  const r = await c.check();
+  t.equal(r.healthy, false);
+  t.match(r.reasons, [/c\.example\. SOA: rcode REFUSED/]);
+});
+
+t.test('a zone file that never loaded, or /zones unreachable, fails the round', async (t) => {
+  const { c, state, entry } = following({ rise: 1, fall: 1 });
+  await c.round();
+  t.equal(c.announced, true);
+  state.report = [
+    entry('a.example.'),
+    entry('b.example.'),
+    entry('d.example.', {
+      state: 'failed',
+      serial: null,
+      last_error: '/zones/d.example.zone:3:1: error: no SOA record [POPDNS_E_NO_SOA]',
+      last_error_at: 999_999,
+      failing_since: 999_999,
+    }),
+  ];
+  const r = await c.round();
+  t.equal(r.healthy, false);
+  t.match(r.reasons, [/d\.example\.zone: zone d\.example\. is not served: .*POPDNS_E_NO_SOA/]);
+  t.equal(c.announced, false, 'withdrawn');
+  state.report = null;
+  await c.round();
+  t.equal(c.announced, true);
+  state.statusDown = true;
+  state.asked = [];
+  const down = await c.round();
+  t.match(down.reasons, [/zone status: .*fetch failed/]);
+  t.same(state.asked.sort(), ['a.example.', 'b.example.'], 'the last known zones are still probed');
+  t.equal(c.announced, false, 'cannot tell: withdrawn');
+});
+
+t.test('max-serial-lag: a newer zone file that fails to load withdraws after the lag', async (t) => {
+  const { c, state, entry } = following({ rise: 1, fall: 2, maxSerialLagMs: 60_000 });
+  await c.round();
+  t.equal(c.announced, true);
+  const dir = tmpDir(t);
+  const file = join(dir, 'a.example.zone');
+  writeFileSync(file, '$ORIGIN a.example.\n@ SOA ns h 2 1 1 1 1\n@ NS ns.example.net.\n@ A 192.0.2.1 (\n');
+  // The server tried the newer file at T and failed; it serves serial 1 since.
+  const failedAt = state.now / 1000;
+  state.report = [
+    entry('a.example.', {
+      file,
+      disk_newer: true,
+      disk_changed_at: failedAt - 5,
+      last_error: `${file}:4:14: error: unbalanced parentheses [POPDNS_E_SYNTAX]`,
+      last_error_at: failedAt,
+      failing_since: failedAt,
+    }),
+    entry('b.example.'),
+  ];
+  state.now += 30_000;
+  t.equal((await c.round()).healthy, true, 'within the lag: healthy');
+  state.now += 31_000;
+  const late = await c.round();
+  t.equal(late.healthy, false, 'past the lag: stale');
+  t.match(late.reasons, [/a\.example\. serves serial 1 but the newer .* fails to load .*since 61s/]);
+  t.equal(c.announced, true, 'fall=2: one stale round is not enough');
+  state.now += 1000;
+  await c.round();
+  t.equal(c.announced, false, 'withdrawn after the lag and fall rounds');
+
+  // --once: a fresh checker knows the same from the server's times in one round.
+  const once = following({ maxSerialLagMs: 60_000 });
+  once.state.report = state.report;
+  once.state.now = state.now;
+  const r = await once.c.check();
+  t.equal(r.healthy, false, 'one round is enough to see a zone stale for longer than the lag');
+
+  // Not reloaded yet: the file has a higher serial (stale after the lag, counted from its ctime), or
+  // it is gone (a zone being removed: never stale).
+  writeFileSync(file, '$ORIGIN a.example.\n@ SOA ns h 2 1 1 1 1\n@ NS ns.example.net.\n');
+  const ctime = statSync(file).ctimeMs / 1000;
+  const fresh = following({ maxSerialLagMs: 60_000 });
+  fresh.state.report = [entry('a.example.', { file, disk_newer: true, disk_changed_at: ctime })];
+  fresh.state.now = (ctime + 10) * 1000;
+  t.equal((await fresh.c.check()).healthy, true, 'newer serial on disk, within the lag');
+  fresh.state.now = (ctime + 61) * 1000;
+  t.match((await fresh.c.check()).reasons, [/serves serial 1 but .* has 2 since 61s/]);
+  rmSync(file);
+  t.equal((await fresh.c.check()).healthy, true, 'a deleted zone file is a removal, not a stale zone');
+});
+
+t.test('a static health.zones list is probed as given', async (t) => {
+  const { c, state } = following({}, ['a.example.']);
+  state.serving.add('z.example.');
+  await c.check();
+  t.same(state.asked, ['a.example.']);
 });

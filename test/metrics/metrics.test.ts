@@ -87,6 +87,7 @@ t.test('a real scrape passes promtool and the naming rules; the README lists eve
       log: () => {},
       now: () => 0,
       maintenance: () => false,
+      zoneStatus: null,
       zoneFiles: () => new Map(),
     },
   );
