@@ -10,7 +10,7 @@ import t from 'tap';
 import { type Node, parseDocument } from 'yaml';
 import { parseRrlSection } from '../../src/rrl/config.js';
 import { checkExempt, KIND, RateLimiter, RRL, RRL_DEFAULTS, TABLE_SLOTS } from '../../src/rrl/rrl.js';
-import { defaultConfig, parseConfig } from '../../src/server/config.js';
+import { defaultConfig, loadConfigFile, parseConfig } from '../../src/server/config.js';
 import { parseIp } from '../../src/wire/ipaddr.js';
 
 const ip = (s: string): [Uint8Array, number] => {
@@ -153,6 +153,10 @@ t.test('config: the rrl and cookies sections', (tt) => {
   tt.equal(Buffer.from(cfg.cookies!.stagingSecret!).toString('hex'), '445536bcd2513298075a5d379663c962');
   tt.same(parseConfig('rrl:\n', 'x.yaml', defaultConfig('t', 1)).rrl, RRL_DEFAULTS, 'empty: the defaults');
   tt.equal(defaultConfig('t', 1).rrl, null, 'off unless present');
+  const deploy = loadConfigFile('deploy/popdns.yaml', defaultConfig('t', 2));
+  tt.same(deploy.rrl, { ...RRL_DEFAULTS, exempt: ['192.0.2.0/24'] }, 'deploy/popdns.yaml: the documented rrl');
+  tt.equal(deploy.cookies?.require, false, 'deploy/popdns.yaml: cookies');
+  tt.equal(deploy.cookies?.stagingSecret, null);
   const bad = (text: string, re: RegExp): void => {
     tt.throws(() => parseConfig(text, 'x.yaml', defaultConfig('t', 1)), { message: re });
   };
