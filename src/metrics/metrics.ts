@@ -6,11 +6,13 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, collectDefaultMetrics, Gauge, type Histogram, Registry } from 'prom-client';
 import {
+  COOKIE_OUTCOME_LABELS,
   COUNTERS_LAYOUT,
   type CountersSnapshot,
   DROP_REASONS,
   LATENCY_BUCKETS,
   QTYPE_LABELS,
+  RRL_ACTION_LABELS,
   TRANSPORTS,
 } from '../server/counters.js';
 import type { ZoneStatus } from '../server/server.js';
@@ -92,7 +94,7 @@ export function buildRegistry(src: MetricsSource, holder: Holder = { current: nu
                   {
                     transport: TRANSPORTS[t]!,
                     qtype: QTYPE_LABELS[q]!,
-                    rcode: r === 16 ? 'BADVERS' : rcodeToText(r),
+                    rcode: r === 16 ? 'BADVERS' : r === 17 ? 'BADCOOKIE' : rcodeToText(r),
                     zone: zone === '' ? NO_ZONE : zone,
                   },
                   v,
@@ -127,6 +129,32 @@ export function buildRegistry(src: MetricsSource, holder: Holder = { current: nu
       this.reset();
       DROP_REASONS.forEach((r, i) => {
         this.inc({ reason: r }, c.dropped[i] ?? 0);
+      });
+    },
+  });
+  new Counter({
+    name: 'popdns_rrl_responses_total',
+    help: 'UDP responses by response rate limiting action: passed, dropped, slipped (sent truncated); zero unless rrl is configured',
+    labelNames: ['action'],
+    registers: [reg],
+    collect() {
+      const c = take().counters;
+      this.reset();
+      RRL_ACTION_LABELS.forEach((a, i) => {
+        this.inc({ action: a }, c.rrl[i] ?? 0);
+      });
+    },
+  });
+  new Counter({
+    name: 'popdns_cookies_total',
+    help: 'Queries by DNS cookie outcome (RFC 7873): none, client-only, valid, invalid, badcookie (BADCOOKIE sent); zero unless cookies is configured',
+    labelNames: ['outcome'],
+    registers: [reg],
+    collect() {
+      const c = take().counters;
+      this.reset();
+      COOKIE_OUTCOME_LABELS.forEach((o, i) => {
+        this.inc({ outcome: o }, c.cookies[i] ?? 0);
       });
     },
   });

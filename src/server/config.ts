@@ -12,6 +12,10 @@ import {
   type HealthConfig,
   parseDurationMs,
 } from '../health/config.js';
+import { parseCookiesSection } from '../cookies/config.js';
+import type { CookieConfig } from '../cookies/cookies.js';
+import { parseRrlSection } from '../rrl/config.js';
+import type { RrlConfig } from '../rrl/rrl.js';
 import { nameFromText } from '../wire/name.js';
 import type { ZoneDnssecSettings } from '../zone/types.js';
 import { parseDnssecSettings } from '../zone/yamlzone.js';
@@ -41,6 +45,10 @@ export interface ServerConfig {
   keys: string;
   /** Per-zone DNSSEC settings (lower-case origin with trailing dot), for zones that cannot carry them. */
   dnssec: Map<string, ZoneDnssecSettings | false>;
+  /** Response rate limiting (`rrl:`); null = off. */
+  rrl: RrlConfig | null;
+  /** DNS cookies (`cookies:`); null = off. */
+  cookies: CookieConfig | null;
 }
 
 export class ConfigError extends Error {
@@ -66,6 +74,8 @@ export function defaultConfig(version: string, cores: number): ServerConfig {
     health: cloneHealth(HEALTH_DEFAULTS),
     keys: 'keys',
     dnssec: new Map(),
+    rrl: null,
+    cookies: null,
   };
 }
 
@@ -84,6 +94,8 @@ const KEYS = [
   'health',
   'keys',
   'dnssec',
+  'rrl',
+  'cookies',
 ] as const;
 
 function cloneHealth(h: HealthConfig): HealthConfig {
@@ -295,6 +307,12 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
         }
         break;
       }
+      case 'rrl':
+        cfg.rrl = off(v) ? null : parseRrlSection(v, fail);
+        break;
+      case 'cookies':
+        cfg.cookies = off(v) ? null : parseCookiesSection(v, fail);
+        break;
       default:
         fail(pair.key as Node, `unknown setting "${k}" (known: ${KEYS.join(', ')})`);
     }

@@ -26,8 +26,11 @@ export const QTYPE_LABELS = [
   'other',
 ] as const;
 const QTYPE_NUMBERS = [1, 28, 5, 15, 2, 6, 16, 33, 12, 257, 65, 64, 43, 48, 255, 252, 251];
-/** Rcodes 0–15 by number, and BADVERS (16) as the last bucket. */
-export const RCODE_BUCKETS = 17;
+/** Rcodes 0–15 by number, then BADVERS (16) and BADCOOKIE (23, RFC 7873) as buckets 16 and 17. */
+export const RCODE_BUCKETS = 18;
+/** RRL decisions on UDP responses (src/rrl), and the cookie outcome of each query (src/cookies). */
+export const RRL_ACTION_LABELS = ['passed', 'dropped', 'slipped'] as const;
+export const COOKIE_OUTCOME_LABELS = ['none', 'client-only', 'valid', 'invalid', 'badcookie'] as const;
 export const DROP_REASONS = ['short', 'response', 'formerr'] as const;
 /** Upper bounds (seconds) of the answer-latency histogram buckets. */
 export const LATENCY_BUCKETS = [
@@ -53,6 +56,8 @@ export interface CountersSnapshot {
   latencyBuckets: number[];
   latencySum: number;
   latencyCount: number;
+  rrl: number[];
+  cookies: number[];
 }
 
 export class Counters {
@@ -65,6 +70,8 @@ export class Counters {
   tcpRefused = 0;
   readonly latency = new Float64Array(LATENCY_BUCKETS.length + 1);
   latencySum = 0;
+  readonly rrl = new Float64Array(RRL_ACTION_LABELS.length);
+  readonly cookies = new Float64Array(COOKIE_OUTCOME_LABELS.length);
 
   /** A stable index for a zone label; grows the arrays the first time a zone is seen. */
   zone(origin: string): number {
@@ -83,7 +90,7 @@ export class Counters {
   }
 
   query(transport: number, qtype: number, rcode: number, zone: number): void {
-    const r = rcode > 15 ? 16 : rcode;
+    const r = rcode === 23 ? 17 : rcode > 15 ? 16 : rcode;
     this.queries[
       zone * PER_ZONE + (transport * QTYPE_LABELS.length + QTYPE_BUCKET[qtype]!) * RCODE_BUCKETS + r
     ]! += 1;
@@ -109,6 +116,8 @@ export class Counters {
       latencyBuckets: Array.from(this.latency),
       latencySum: this.latencySum,
       latencyCount: count,
+      rrl: Array.from(this.rrl),
+      cookies: Array.from(this.cookies),
     };
   }
 }
@@ -128,6 +137,8 @@ export function sumSnapshots(snaps: CountersSnapshot[]): CountersSnapshot {
     latencyBuckets: new Array<number>(LATENCY_BUCKETS.length + 1).fill(0),
     latencySum: 0,
     latencyCount: 0,
+    rrl: new Array<number>(RRL_ACTION_LABELS.length).fill(0),
+    cookies: new Array<number>(COOKIE_OUTCOME_LABELS.length).fill(0),
   };
   for (const s of snaps) {
     s.zones.forEach((z, zi) => {
@@ -142,6 +153,12 @@ export function sumSnapshots(snaps: CountersSnapshot[]): CountersSnapshot {
     });
     s.latencyBuckets.forEach((v, i) => {
       out.latencyBuckets[i]! += v;
+    });
+    s.rrl.forEach((v, i) => {
+      out.rrl[i]! += v;
+    });
+    s.cookies.forEach((v, i) => {
+      out.cookies[i]! += v;
     });
     out.tcpOpen += s.tcpOpen;
     out.tcpRefused += s.tcpRefused;

@@ -8,6 +8,7 @@
  * same name in any letter case. A miss runs the engine once and fills the cache.
  */
 import { performance } from 'node:perf_hooks';
+import { COOKIE, COOKIE_OPTION_BYTES, type Cookies } from '../cookies/cookies.js';
 import { chaosAnswer } from '../query/chaos.js';
 import { resolve } from '../query/engine.js';
 import type { Answer } from '../query/types.js';
@@ -22,6 +23,9 @@ import {
 } from '../wire/message.js';
 import { rdataNames } from '../wire/rdata.js';
 import type { RRset } from '../zone/zone.js';
+import { CoarseClock } from '../rrl/clock.js';
+import { answerNameKey, RateLimiter, responseKind, RRL, slipped } from '../rrl/rrl.js';
+import { parseIp } from '../wire/ipaddr.js';
 import type { ZoneSet } from '../zone/zoneset.js';
 import type { Counters } from './counters.js';
 
@@ -33,6 +37,10 @@ export interface HandlerConfig {
   version: string | null;
   /** Our EDNS UDP payload size (default 1232). */
   ednsUdpSize: number;
+  /** DNS cookies (RFC 7873/9018), when configured. */
+  cookies?: Cookies | null;
+  /** Response rate limiting of UDP answers, when configured. */
+  rrl?: RateLimiter | null;
 }
 
 interface CacheEntry {
@@ -46,6 +54,8 @@ interface CacheEntry {
   ar: number;
   body: Buffer;
   zone: number;
+  /** The answer's RRL bucket name (answerNameKey). */
+  rrl: number;
 }
 
 /** One query in this many (a power of two) is timed for popdns_query_duration_seconds. */
@@ -78,6 +88,9 @@ export class Handler {
     private readonly counters: Counters,
   ) {
     this.zoneSet = zones;
+    this.cookies = cfg.cookies ?? null;
+    this.rrl = cfg.rrl ?? null;
+    this.clock = this.cookies || this.rrl ? new CoarseClock().start() : null;
     this.opts = [false, true].map((d) =>
       [false, true].map((n) => {
         const w = new MessageWriter(600);
@@ -103,21 +116,69 @@ export class Handler {
    * LATENCY_SAMPLE is timed for the latency histogram: two clock reads per query cost about 5% of the
    * UDP throughput, measured.
    */
-  handle(msg: Buffer, tcp: boolean): Buffer | null {
+  handle(msg: Buffer, tcp: boolean, client = ''): Buffer | null {
     this.seq = (this.seq + 1) & (LATENCY_SAMPLE - 1);
-    if (this.seq !== 0) return this.answer(msg, tcp);
+    if (this.seq !== 0) return this.limit(this.answer(msg, tcp, client), tcp);
     const t0 = performance.now();
-    const out = this.answer(msg, tcp);
+    const out = this.limit(this.answer(msg, tcp, client), tcp);
     this.counters.observeLatency((performance.now() - t0) / 1000);
     return out;
   }
 
   private seq = 0;
 
-  private answer(msg: Buffer, tcp: boolean): Buffer | null {
+  // Cookies and RRL (src/cookies, src/rrl): the client's address as bytes, the query's cookie
+  // outcome, the COOKIE option bytes its response carries, and the RRL bucket name of its answer.
+  private readonly cookies: Cookies | null;
+  private readonly rrl: RateLimiter | null;
+  private readonly clock: CoarseClock | null;
+  private readonly ip = new Uint8Array(16);
+  private ipLen = 0;
+  private cookie: number = COOKIE.NONE;
+  private cookieBytes = 0;
+  private rrlName = 0;
+
+  /** UDP response rate limiting: pass, drop (null) or slip (TC=1); a valid server cookie passes. */
+  private limit(out: Buffer | null, tcp: boolean): Buffer | null {
+    if (this.rrl === null || out === null || tcp || this.ipLen === 0 || this.cookie === COOKIE.VALID)
+      return out;
+    const kind = responseKind(out, this.rrlName);
+    const a = this.rrl.decide(this.ip, this.ipLen, kind, this.rrlName, this.clock!.ms);
+    this.counters.rrl[a]! += 1;
+    return a === RRL.PASS ? out : a === RRL.SLIP ? slipped(out, this.q.questionEnd) : null;
+  }
+
+  /**
+   * RFC 7873 §5.2: checks the query's COOKIE option and prepares the one for the response. Returns
+   * an rcode to answer with at once (FORMERR for a malformed option, BADCOOKIE when cookies are
+   * required on UDP and the server cookie is missing or invalid), or -1 to answer normally.
+   */
+  private checkCookie(msg: Buffer, tcp: boolean): number {
+    const ck = this.cookies!;
+    const q = this.q;
+    let c: number = COOKIE.NONE;
+    if (q.cookieAt !== 0 && this.ipLen !== 0) {
+      c = ck.check(msg, q.cookieAt, q.cookieLen, this.ip, this.ipLen, this.clock!.unix);
+      if (c === COOKIE.MALFORMED) return RCODE.FORMERR;
+      this.cookieBytes = COOKIE_OPTION_BYTES;
+      if (c !== COOKIE.VALID && ck.require && !tcp) c = COOKIE.BADCOOKIE;
+    }
+    this.cookie = c;
+    this.counters.cookies[c]! += 1;
+    return c === COOKIE.BADCOOKIE ? RCODE.BADCOOKIE : -1;
+  }
+
+  private answer(msg: Buffer, tcp: boolean, client: string): Buffer | null {
     const q = this.q;
     const transport = tcp ? TRANSPORT_TCP : TRANSPORT_UDP;
     const st = parseQuery(msg, q);
+    this.cookie = COOKIE.NONE;
+    this.cookieBytes = 0;
+    this.rrlName = 0;
+    this.ipLen =
+      (this.rrl !== null && !tcp) || (this.cookies !== null && q.cookieAt !== 0)
+        ? parseIp(client, this.ip)
+        : 0;
     if (st === PARSE.DROP) {
       this.counters.dropped[msg.length < 12 ? 0 : 1]! += 1;
       return null;
@@ -146,6 +207,13 @@ export class Handler {
       w.setFlags(q.flags, false, false, 0);
       return w.result();
     }
+    if (this.cookies !== null && st === PARSE.OK) {
+      const rc = this.checkCookie(msg, tcp);
+      if (rc >= 0) {
+        this.counters.query(transport, q.qtype, rc, 0);
+        return this.withOpt(msg, limit, rc);
+      }
+    }
     if (q.qclass === CLASS.IN) {
       if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR) {
         // popdns offers no zone transfers: a policy refusal on both transports (over UDP, FORMERR would
@@ -158,6 +226,7 @@ export class Handler {
         const res = this.fromEntry(msg, hit, limit);
         if (res) {
           this.counters.query(transport, q.qtype, hit.rcode, hit.zone);
+          this.rrlName = hit.rrl;
           return res;
         }
       }
@@ -166,6 +235,7 @@ export class Handler {
       const zone = ans.zone ? this.counters.zone(ans.zone.originText) : 0;
       this.counters.query(transport, q.qtype, ans.rcode, zone);
       const entry = this.fill(msg, ans, zone);
+      this.rrlName = entry ? entry.rrl : this.rrl ? answerNameKey(ans, q.qhash, q.qtype) : 0;
       const res = entry ? this.fromEntry(msg, entry, limit) : null;
       if (res) return res;
       return this.encode(msg, ans, limit, transport);
@@ -174,6 +244,7 @@ export class Handler {
       const qname = msg.subarray(12, q.qnameEnd);
       const ch = chaosAnswer(this.cfg, qname, q.qtype);
       this.counters.query(transport, q.qtype, ch.rcode, 0);
+      this.rrlName = (q.qhash ^ (q.qtype << 16)) | 1;
       const ans: Answer = {
         rcode: ch.rcode,
         aa: false,
@@ -236,6 +307,7 @@ export class Handler {
       ar,
       body: Buffer.from(w.buf.subarray(q.questionEnd, w.pos)),
       zone,
+      rrl: this.rrl ? answerNameKey(ans, q.qhash, q.qtype) : 0,
     };
     // The newer entry takes the first way; the one it displaces moves to the second.
     const i = this.key(q.qtype, q.dnssecOk) & (CACHE_SLOTS - 2);
@@ -248,7 +320,7 @@ export class Handler {
   private fromEntry(msg: Buffer, e: CacheEntry, limit: number): Buffer | null {
     const q = this.q;
     const opt = q.hasEdns ? this.opts[q.dnssecOk ? 1 : 0]![q.nsidRequested && this.cfg.nsid ? 1 : 0]! : null;
-    const total = q.questionEnd + e.body.length + (opt ? opt.length : 0);
+    const total = q.questionEnd + e.body.length + (opt ? opt.length + this.cookieBytes : 0);
     if (total > limit) return null;
     const out = Buffer.allocUnsafe(total);
     // ID and question from the query (a few dozen bytes: a loop beats a native copy call).
@@ -270,6 +342,7 @@ export class Handler {
     out[11] = ar & 0xff;
     out.set(e.body, qEnd);
     if (opt) out.set(opt, qEnd + e.body.length);
+    if (opt && this.cookieBytes) this.cookies!.appendTo(out, qEnd + e.body.length, total - this.cookieBytes);
     return out;
   }
 
@@ -313,7 +386,7 @@ export class Handler {
     const q = this.q;
     const w = this.w;
     const opt = q.hasEdns ? this.opts[q.dnssecOk ? 1 : 0]![q.nsidRequested && this.cfg.nsid ? 1 : 0]! : null;
-    const room = limit - (opt ? opt.length : 0);
+    const room = limit - (opt ? opt.length + this.cookieBytes : 0);
     w.begin(msg, q.questionEnd, room);
     let tc = false;
     const an = this.writeSets(ans.answer, ans.dnssec);
@@ -340,6 +413,7 @@ export class Handler {
     if (opt) {
       w.buf.set(opt, w.pos);
       w.pos += opt.length;
+      if (this.cookieBytes) w.pos = this.cookies!.appendTo(w.buf, w.pos - opt.length, w.pos);
     }
     w.setCounts(tc ? 0 : an, tc ? 0 : ns, (tc ? 0 : ar) + (opt ? 1 : 0));
     w.setFlags(q.flags, ans.aa, tc, ans.rcode);
@@ -354,12 +428,15 @@ export class Handler {
     return w.result();
   }
 
-  /** The question, an rcode, and OPT when the query had EDNS. */
+  /** The question, an rcode (extended ones in the OPT), and OPT (and COOKIE) when the query had EDNS. */
   private withOpt(msg: Buffer, limit: number, rcode: number): Buffer {
     const q = this.q;
     const w = this.w;
     w.begin(msg, q.questionEnd, limit);
-    if (q.hasEdns) w.writeOpt(this.cfg.ednsUdpSize, 0, q.dnssecOk, q.nsidRequested ? this.cfg.nsid : null);
+    const optAt = w.pos;
+    if (q.hasEdns)
+      w.writeOpt(this.cfg.ednsUdpSize, rcode >> 4, q.dnssecOk, q.nsidRequested ? this.cfg.nsid : null);
+    if (q.hasEdns && this.cookieBytes && w.pos > optAt) w.pos = this.cookies!.appendTo(w.buf, optAt, w.pos);
     w.setCounts(0, 0, q.hasEdns ? 1 : 0);
     w.setFlags(q.flags, false, false, rcode);
     return w.result();

@@ -2,7 +2,10 @@
  * The running server: loads the zones, binds UDP and TCP on every listen address, reloads without
  * loss, and drains on shutdown. Transports hand bytes to the Handler; they know nothing of zones.
  */
+import cluster from 'node:cluster';
 import { createSocket, type Socket } from 'node:dgram';
+import { Cookies } from '../cookies/cookies.js';
+import { RateLimiter } from '../rrl/rrl.js';
 import { readdirSync } from 'node:fs';
 import { nameToText } from '../wire/name.js';
 import { SignatureCache, signZone } from '../dnssec/signzone.js';
@@ -102,6 +105,9 @@ export class PopdnsServer {
         nsid: cfg.nsid === null ? null : Buffer.from(cfg.nsid, 'utf8'),
         version: cfg.version,
         ednsUdpSize: cfg.ednsUdpSize,
+        cookies: cfg.cookies ? new Cookies(cfg.cookies) : null,
+        // With --workers N each process takes 1/N of the rate (README: "Abuse and amplification").
+        rrl: cfg.rrl ? new RateLimiter(cfg.rrl, cluster.isWorker ? cfg.workers : 1) : null,
       },
       new ZoneSet([]),
       this.counters,
@@ -394,7 +400,7 @@ export class PopdnsServer {
       });
       const handler = this.handler;
       s.on('message', (msg, rinfo) => {
-        const out = handler.handle(msg, false);
+        const out = handler.handle(msg, false, rinfo.address);
         if (out) s.send(out, rinfo.port, rinfo.address);
       });
       s.once('error', reject);

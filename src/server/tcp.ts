@@ -126,7 +126,7 @@ export class TcpListener {
       if (buf.length - off - 2 < len) break;
       const msg = buf.subarray(off + 2, off + 2 + len);
       off += 2 + len;
-      const out = handler.handle(msg, true);
+      const out = handler.handle(msg, true, conn.socket.remoteAddress ?? '');
       if (out) {
         const frame = Buffer.allocUnsafe(out.length + 2);
         frame.writeUInt16BE(out.length, 0);

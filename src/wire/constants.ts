@@ -142,6 +142,7 @@ export const RCODE = {
   YXDOMAIN: 6,
   NOTAUTH: 9,
   BADVERS: 16,
+  BADCOOKIE: 23,
 } as const;
 
 const rcodeNames = new Map<number, string>(Object.entries(RCODE).map(([k, v]) => [v, k]));

@@ -35,6 +35,10 @@ export class QueryInfo {
   ednsVersion = 0;
   dnssecOk = false;
   nsidRequested = false;
+  /** Offset of the first COOKIE option's data (RFC 7873), or 0 when there is none. */
+  cookieAt = 0;
+  /** Length of that option's data (not checked here: the cookie layer answers FORMERR). */
+  cookieLen = 0;
 }
 
 function lower(b: number): number {
@@ -50,6 +54,7 @@ export function parseQuery(msg: Uint8Array, q: QueryInfo): number {
   q.hasEdns = false;
   q.dnssecOk = false;
   q.nsidRequested = false;
+  q.cookieAt = 0;
   q.ednsVersion = 0;
   q.ednsUdpSize = 0;
   q.questionEnd = 12;
@@ -130,6 +135,10 @@ export function parseQuery(msg: Uint8Array, q: QueryInfo): number {
         const olen = (msg[o + 2]! << 8) | msg[o + 3]!;
         if (o + 4 + olen > end) return PARSE.FORMERR;
         if (code === EDNS_OPTION.NSID) q.nsidRequested = true;
+        else if (code === EDNS_OPTION.COOKIE && q.cookieAt === 0) {
+          q.cookieAt = o + 4;
+          q.cookieLen = olen;
+        }
         o += 4 + olen;
       }
     }
