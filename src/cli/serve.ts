@@ -16,6 +16,8 @@ import {
   WorkerPool,
 } from '../server/workers.js';
 import { VERSION } from '../version.js';
+import { attachSecondaries } from '../xfr/host.js';
+import type { SecondaryManager } from '../xfr/secondary.js';
 
 export interface ServeFlags {
   config?: string;
@@ -72,6 +74,7 @@ async function startMetrics(
   collect: () => MetricsInput | Promise<MetricsInput>,
   ready: () => boolean,
   draining: () => boolean,
+  notReady?: () => string[],
 ): Promise<Server | null> {
   if (!cfg.metrics) return null;
   try {
@@ -80,6 +83,7 @@ async function startMetrics(
       collect,
       ready,
       draining,
+      ...(notReady ? { notReady } : {}),
     });
     out(`metrics http://${formatListen(cfg.metrics)}/metrics`);
     return s;
@@ -115,7 +119,9 @@ function onDrain(cfg: ServerConfig, setDraining: () => void, close: () => Promis
 
 async function runSingle(cfg: ServerConfig): Promise<void> {
   const server = new PopdnsServer(cfg);
+  let secondaries: SecondaryManager | null = null;
   try {
+    secondaries = await attachSecondaries(server, cfg, { info: out, error: err });
     await server.start();
   } catch (e) {
     err(`popdns: ${(e as Error).message}`);
@@ -124,9 +130,15 @@ async function runSingle(cfg: ServerConfig): Promise<void> {
   let draining = false;
   await startMetrics(
     cfg,
-    () => ({ counters: server.counters.snapshot(), zones: server.zones(), reloads: server.reloads }),
+    () => ({
+      counters: server.counters.snapshot(),
+      zones: server.zones(),
+      reloads: server.reloads,
+      ...(secondaries ? { secondaries: secondaries.status(), xfr: secondaries.counters.snapshot() } : {}),
+    }),
     () => server.ready,
     () => draining,
+    () => secondaries?.unready() ?? [],
   );
   out(`ready: identity ${cfg.identity}, ${server.handler.zones.zones.length} zones, 1 process`);
   process.on('SIGHUP', () => void server.reloadStepwise());

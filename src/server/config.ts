@@ -16,6 +16,7 @@ import { nameFromText } from '../wire/name.js';
 import type { ZoneDnssecSettings } from '../zone/types.js';
 import { parseDnssecSettings } from '../zone/yamlzone.js';
 import { parsePeriod } from '../wire/rdata.js';
+import type { TsigAlgorithm } from '../wire/tsig.js';
 import type { XfrKey } from '../xfr/auth.js';
 import type { SecondarySpec } from '../xfr/secondary.js';
 import { type ListenAddr, parseListen } from './listen.js';
@@ -367,12 +368,13 @@ function parseTsigKeys(node: Node, into: Map<string, XfrKey>, fail: Fail, str: S
           fail(pv, `unknown TSIG algorithm "${algorithm}" (known: ${TSIG_ALGORITHMS.join(', ')})`);
       } else if (k === 'secret') {
         const t = str(pv, 'secret');
-        if (!/^[A-Za-z0-9+/]+={0,2}$/.test(t) || t.length % 4 !== 0) fail(pv, `the secret of ${raw} is not base64`);
+        if (!/^[A-Za-z0-9+/]+={0,2}$/.test(t) || t.length % 4 !== 0)
+          fail(pv, `the secret of ${raw} is not base64`);
         secret = Buffer.from(t, 'base64');
       } else fail(p.key as Node, `unknown tsig key setting "${k}" (known: algorithm, secret)`);
     }
     if (!secret) fail(v, `tsig key ${raw} has no secret`);
-    into.set(name, { name, algorithm, secret: secret! });
+    into.set(name, { name, algorithm: algorithm as TsigAlgorithm, secret: secret! });
   }
 }
 
@@ -397,7 +399,8 @@ function parseSecondaries(
   if (!isSeq(node)) fail(node, `${what} is a list of { zone, primaries, key }`);
   const out: SecondarySpec[] = [];
   for (const item of (node as { items: Node[] }).items) {
-    if (!isMap(item)) fail(item, `each of ${what} is { zone: example.org, primaries: ["192.0.2.1:53"], key: NAME }`);
+    if (!isMap(item))
+      fail(item, `each of ${what} is { zone: example.org, primaries: ["192.0.2.1:53"], key: NAME }`);
     let zone: string | null = null;
     let primaries: ListenAddr[] = [];
     let key: string | null = null;
@@ -434,7 +437,11 @@ function parseSecondaries(
     }
     if (!zone) fail(item, `a ${what} entry needs zone`);
     if (primaries.length === 0) fail(item, `${what} entry ${zone} needs at least one primary`);
-    const spec: SecondarySpec = { zone: zone!, primaries: primaries.map((a) => ({ host: a.host, port: a.port })), key };
+    const spec: SecondarySpec = {
+      zone: zone!,
+      primaries: primaries.map((a) => ({ host: a.host, port: a.port })),
+      key,
+    };
     nodes.set(spec, item);
     out.push(spec);
   }
@@ -448,6 +455,7 @@ function checkSecondaries(cfg: ServerConfig, nodes: Map<SecondarySpec, Node>, to
     const node = nodes.get(s) ?? top;
     if (seen.has(s.zone)) fail(node, `zone ${s.zone} is named more than once in secondaries/catalogs`);
     seen.add(s.zone);
-    if (s.key !== null && !cfg.tsigKeys.has(s.key)) fail(node, `key ${s.key} of ${s.zone} is not in tsig-keys`);
+    if (s.key !== null && !cfg.tsigKeys.has(s.key))
+      fail(node, `key ${s.key} of ${s.zone} is not in tsig-keys`);
   }
 }

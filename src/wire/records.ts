@@ -89,7 +89,8 @@ export function readRdata(msg: Uint8Array, type: number, start: number, len: num
         p += part.fixed;
       } else {
         for (let i = 0; i < part.strings; i++) {
-          if (p >= end || p + 1 + msg[p]! > end) throw new WireFormatError('character-string runs past RDATA');
+          if (p >= end || p + 1 + msg[p]! > end)
+            throw new WireFormatError('character-string runs past RDATA');
           parts.push(msg.subarray(p, p + 1 + msg[p]!));
           p += 1 + msg[p]!;
         }
@@ -224,10 +225,20 @@ export function soaSerial(rdata: Uint8Array): number | null {
 }
 
 /** SOA timers (seconds) from SOA RDATA: refresh, retry, expire, minimum (RFC 1035 §3.3.13). */
-export function soaTimers(rdata: Uint8Array): { refresh: number; retry: number; expire: number; minimum: number } {
+export function soaTimers(rdata: Uint8Array): {
+  refresh: number;
+  retry: number;
+  expire: number;
+  minimum: number;
+} {
   const o = rdata.length - 16;
   const dv = new DataView(rdata.buffer, rdata.byteOffset + o, 16);
-  return { refresh: dv.getUint32(0), retry: dv.getUint32(4), expire: dv.getUint32(8), minimum: dv.getUint32(12) };
+  return {
+    refresh: dv.getUint32(0),
+    retry: dv.getUint32(4),
+    expire: dv.getUint32(8),
+    minimum: dv.getUint32(12),
+  };
 }
 
 /** RFC 1982 serial number arithmetic: true when `a` is newer than `b`. */

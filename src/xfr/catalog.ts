@@ -31,7 +31,9 @@ export function parseCatalog(zone: Zone): CatalogParse {
   const cat = zone.originText;
   const version = findNode(zone, nameFromText('version', zone.origin));
   const txt = version?.rrsets.get(TYPE.TXT);
-  const versions = txt ? txt.rdatas.map((rd) => Buffer.from(rd.subarray(1, 1 + rd[0]!)).toString('latin1')) : [];
+  const versions = txt
+    ? txt.rdatas.map((rd) => Buffer.from(rd.subarray(1, 1 + rd[0]!)).toString('latin1'))
+    : [];
   if (versions.length !== 1 || versions[0] !== '2') {
     return {
       ok: false,
@@ -68,7 +70,8 @@ export function parseCatalog(zone: Zone): CatalogParse {
       let coo: string | null = null;
       const cooNode = child.children.get('coo') ?? child.children.get('COO');
       const cooPtr = cooNode?.rrsets.get(TYPE.PTR);
-      if (cooPtr && cooPtr.rdatas.length === 1) coo = nameToText(nameToLower(readName(cooPtr.rdatas[0]!, 0).name));
+      if (cooPtr && cooPtr.rdatas.length === 1)
+        coo = nameToText(nameToLower(readName(cooPtr.rdatas[0]!, 0).name));
       members.push({ zone: member, id, coo });
     }
   }

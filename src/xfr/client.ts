@@ -41,11 +41,16 @@ export function tcpExchange(
   const idleMs = o.idleMs ?? 10_000;
   const totalMs = o.totalMs ?? 15 * 60_000;
   return new Promise((resolve, reject) => {
-    let sock: Socket;
     let settled = false;
     let bytes = 0;
     let messages = 0;
     let buf: Buffer = Buffer.alloc(0);
+    const sock: Socket = connect({
+      host: peer.host,
+      port: peer.port,
+      noDelay: true,
+      ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+    });
     const finish = (err: Error | null): void => {
       if (settled) return;
       settled = true;
@@ -58,15 +63,13 @@ export function tcpExchange(
       () => finish(new XfrNetError(`${formatPeer(peer)}: no complete answer within ${totalMs / 1000} s`)),
       totalMs,
     );
-    sock = connect({
-      host: peer.host,
-      port: peer.port,
-      noDelay: true,
-      ...(o.localAddress ? { localAddress: o.localAddress } : {}),
-    });
-    sock.setTimeout(idleMs, () => finish(new XfrNetError(`${formatPeer(peer)}: timed out after ${idleMs / 1000} s idle`)));
+    sock.setTimeout(idleMs, () =>
+      finish(new XfrNetError(`${formatPeer(peer)}: timed out after ${idleMs / 1000} s idle`)),
+    );
     sock.on('error', (e) => finish(new XfrNetError(`${formatPeer(peer)}: ${e.message}`)));
-    sock.on('close', () => finish(new XfrNetError(`${formatPeer(peer)}: connection closed before the answer was complete`)));
+    sock.on('close', () =>
+      finish(new XfrNetError(`${formatPeer(peer)}: connection closed before the answer was complete`)),
+    );
     sock.on('connect', () => {
       const frame = Buffer.alloc(2 + request.length);
       frame.writeUInt16BE(request.length, 0);

@@ -33,12 +33,20 @@ export function makeSecondaryManager(
  * Single process: the manager feeds `server` directly and answers its NOTIFYs. Loads the saved
  * versions from data-dir before returning. Null when the config follows no zones.
  */
-export async function attachSecondaries(server: PopdnsServer, cfg: ServerConfig, log: Logger): Promise<SecondaryManager | null> {
+export async function attachSecondaries(
+  server: PopdnsServer,
+  cfg: ServerConfig,
+  log: Logger,
+): Promise<SecondaryManager | null> {
   if (!hasSecondaries(cfg)) return null;
   const m = makeSecondaryManager(
     cfg,
     log,
-    (zone, p) => server.setSecondaryZone(zone, p.kind === 'zone' ? p.zone : p.kind === 'unavailable' ? 'unavailable' : null),
+    (zone, p) =>
+      server.setSecondaryZone(
+        zone,
+        p.kind === 'zone' ? p.zone : p.kind === 'unavailable' ? 'unavailable' : null,
+      ),
     () => server.fileZoneNames(),
   );
   server.notifyHook = (msg, from) => m.notify(msg, from);

@@ -16,7 +16,14 @@
  */
 import { CLASS, OPCODE, RCODE, TYPE } from '../wire/constants.js';
 import { type Name, nameEquals, nameFromText, nameToText } from '../wire/name.js';
-import { buildMessage, readMessage, serialGt, soaSerial, soaTimers, type WireRecord } from '../wire/records.js';
+import {
+  buildMessage,
+  readMessage,
+  serialGt,
+  soaSerial,
+  soaTimers,
+  type WireRecord,
+} from '../wire/records.js';
 import { loadZone } from '../zone/load.js';
 import { formatDiagnostic } from '../zone/types.js';
 import type { Zone } from '../zone/zone.js';
@@ -40,7 +47,8 @@ export interface SecondarySpec {
 export type SecondaryRole = 'secondary' | 'catalog' | 'member';
 
 /** What the server should serve for a zone: a version, SERVFAIL (not loaded yet, or expired), or nothing. */
-export type Publish = { kind: 'zone'; zone: Zone; path: string } | { kind: 'unavailable' } | { kind: 'removed' };
+export type Publish =
+  { kind: 'zone'; zone: Zone; path: string } | { kind: 'unavailable' } | { kind: 'removed' };
 
 export interface SecondaryLogger {
   info(msg: string): void;
@@ -135,7 +143,12 @@ export class SecondaryManager {
     for (const e of this.entries.values()) if (e.role === 'catalog') this.schedule(e, 0);
   }
 
-  private add(spec: SecondarySpec, role: SecondaryRole, catalog: string | null, memberId: string | null): Entry {
+  private add(
+    spec: SecondarySpec,
+    role: SecondaryRole,
+    catalog: string | null,
+    memberId: string | null,
+  ): Entry {
     const name = originKey(spec.zone);
     const e: Entry = {
       spec,
@@ -252,7 +265,9 @@ export class SecondaryManager {
     if (e.removed || this.stopped) return;
     const key = this.keyOf(e);
     if (key === undefined) {
-      this.o.log.error(`popdns: zone ${e.name}: TSIG key ${e.spec.key} is not in tsig-keys [POPDNS_E_TSIG_KEY]`);
+      this.o.log.error(
+        `popdns: zone ${e.name}: TSIG key ${e.spec.key} is not in tsig-keys [POPDNS_E_TSIG_KEY]`,
+      );
       this.schedule(e, this.timersOf(e).retry);
       return;
     }
@@ -262,7 +277,9 @@ export class SecondaryManager {
       try {
         soa = await querySoa(peer, e.origin, { key });
       } catch (err) {
-        this.o.log.error(`popdns: zone ${e.name}: SOA query to ${formatPeer(peer)} failed: ${(err as Error).message}`);
+        this.o.log.error(
+          `popdns: zone ${e.name}: SOA query to ${formatPeer(peer)} failed: ${(err as Error).message}`,
+        );
         continue;
       }
       const serial = soaSerial(soa.rdata) ?? 0;
@@ -295,7 +312,9 @@ export class SecondaryManager {
     if (e.zone) {
       void this.store
         .saveState(this.stateOf(e))
-        .catch((err: unknown) => this.o.log.error(`popdns: zone ${e.name}: ${(err as Error).message} [POPDNS_E_DATA_DIR]`));
+        .catch((err: unknown) =>
+          this.o.log.error(`popdns: zone ${e.name}: ${(err as Error).message} [POPDNS_E_DATA_DIR]`),
+        );
     }
   }
 
@@ -349,7 +368,10 @@ export class SecondaryManager {
         }
         zone = buildTransferred(e.origin, records, `IXFR from ${formatPeer(peer)}`);
         if (zone.serial !== res.serial)
-          throw new ZoneDataError(`IXFR result has serial ${zone.serial}, the primary announced ${res.serial}`, 'POPDNS_E_IXFR_MISMATCH');
+          throw new ZoneDataError(
+            `IXFR result has serial ${zone.serial}, the primary announced ${res.serial}`,
+            'POPDNS_E_IXFR_MISMATCH',
+          );
       } catch (err) {
         const fallback =
           (err instanceof XfrError && err.rcode !== undefined && err.rcode !== RCODE.NOTAUTH) ||
@@ -365,7 +387,8 @@ export class SecondaryManager {
       type = 'AXFR';
       try {
         res = await transfer(peer, e.origin, null, { key });
-        if (res.kind !== 'full') throw new XfrError('AXFR answered with differences', 'POPDNS_E_XFR_MALFORMED');
+        if (res.kind !== 'full')
+          throw new XfrError('AXFR answered with differences', 'POPDNS_E_XFR_MALFORMED');
         records = res.records;
         zone = buildTransferred(e.origin, records, `AXFR from ${formatPeer(peer)}`);
       } catch (err) {
@@ -373,7 +396,12 @@ export class SecondaryManager {
       }
     }
     if (e.removed || this.stopped) return true;
-    const kind = res!.kind === 'incremental' ? 'IXFR' : res!.kind === 'full' && type === 'IXFR' ? 'IXFR(AXFR-style)' : 'AXFR';
+    const kind =
+      res!.kind === 'incremental'
+        ? 'IXFR'
+        : res!.kind === 'full' && type === 'IXFR'
+          ? 'IXFR(AXFR-style)'
+          : 'AXFR';
     e.lastTransfer = Date.now();
     e.lastContact = Date.now();
     const prev = e.zone;
@@ -383,7 +411,9 @@ export class SecondaryManager {
       await this.store.save(zone, records!, this.stateOf(e));
     } catch (err) {
       // Not on disk: keep serving it (it passed every check), say so; the next transfer writes again.
-      this.o.log.error(`popdns: zone ${e.name}: cannot save serial ${zone.serial}: ${(err as Error).message} [POPDNS_E_DATA_DIR]`);
+      this.o.log.error(
+        `popdns: zone ${e.name}: cannot save serial ${zone.serial}: ${(err as Error).message} [POPDNS_E_DATA_DIR]`,
+      );
     }
     e.expired = false;
     this.checkExpired(e);
@@ -397,7 +427,13 @@ export class SecondaryManager {
   }
 
   private soaRecord(zone: Zone): WireRecord {
-    return { owner: zone.origin, type: TYPE.SOA, class: CLASS.IN, ttl: zone.soa.ttl, rdata: zone.soa.rdatas[0]! };
+    return {
+      owner: zone.origin,
+      type: TYPE.SOA,
+      class: CLASS.IN,
+      ttl: zone.soa.ttl,
+      rdata: zone.soa.rdatas[0]!,
+    };
   }
 
   /** A catalog got a new version: add, reset, move and remove members (RFC 9432 §5). */
@@ -421,11 +457,19 @@ export class SecondaryManager {
         if (m.zone === catName || this.catalogOrder.includes(m.zone)) continue;
         const cur = this.entries.get(m.zone);
         if (fileZones.has(m.zone)) {
-          this.warnOnce(`${catName}/${m.zone}`, `popdns: catalog ${catName}: member ${m.zone} is also a zone file here; the file wins [POPDNS_W_CATALOG_CONFLICT]`);
+          this.warnOnce(
+            `${catName}/${m.zone}`,
+            `popdns: catalog ${catName}: member ${m.zone} is also a zone file here; the file wins [POPDNS_W_CATALOG_CONFLICT]`,
+          );
           continue;
         }
         if (!cur) {
-          const e = this.add({ zone: m.zone, primaries: cat.spec.primaries, key: cat.spec.key }, 'member', catName, m.id);
+          const e = this.add(
+            { zone: m.zone, primaries: cat.spec.primaries, key: cat.spec.key },
+            'member',
+            catName,
+            m.id,
+          );
           this.o.log.info(`popdns: catalog ${catName}: member ${m.zone} added (id ${m.id})`);
           await this.loadSaved(e);
           claimed.add(m.zone);
@@ -433,7 +477,10 @@ export class SecondaryManager {
           continue;
         }
         if (cur.role !== 'member') {
-          this.warnOnce(`${catName}/${m.zone}`, `popdns: catalog ${catName}: member ${m.zone} is configured in secondaries; that entry wins [POPDNS_W_CATALOG_CONFLICT]`);
+          this.warnOnce(
+            `${catName}/${m.zone}`,
+            `popdns: catalog ${catName}: member ${m.zone} is configured in secondaries; that entry wins [POPDNS_W_CATALOG_CONFLICT]`,
+          );
           continue;
         }
         if (cur.catalog !== catName) {
@@ -441,7 +488,10 @@ export class SecondaryManager {
           // §5.4: another catalog owns it; it moves only when the owner's coo points here.
           const owner = this.catalogMembers.get(cur.catalog ?? '')?.find((x) => x.zone === m.zone);
           if (owner && owner.coo !== catName) {
-            this.warnOnce(`${catName}/${m.zone}`, `popdns: catalog ${catName}: member ${m.zone} belongs to catalog ${cur.catalog} (no coo to ${catName}); ignored [POPDNS_W_CATALOG_CONFLICT]`);
+            this.warnOnce(
+              `${catName}/${m.zone}`,
+              `popdns: catalog ${catName}: member ${m.zone} belongs to catalog ${cur.catalog} (no coo to ${catName}); ignored [POPDNS_W_CATALOG_CONFLICT]`,
+            );
             continue;
           }
           this.o.log.info(`popdns: catalog ${catName}: member ${m.zone} moves here from ${cur.catalog}`);
@@ -451,7 +501,9 @@ export class SecondaryManager {
         claimed.add(m.zone);
         if (cur.memberId !== m.id) {
           // §5.6: a new unique ID resets the member: its data goes and it is transferred afresh.
-          this.o.log.info(`popdns: catalog ${catName}: member ${m.zone} reset (id ${cur.memberId} -> ${m.id}): transferring afresh`);
+          this.o.log.info(
+            `popdns: catalog ${catName}: member ${m.zone} reset (id ${cur.memberId} -> ${m.id}): transferring afresh`,
+          );
           cur.memberId = m.id;
           cur.zone = null;
           cur.records = null;
@@ -466,7 +518,9 @@ export class SecondaryManager {
       if (e.role !== 'member' || claimed.has(e.name)) continue;
       const members = this.catalogMembers.get(e.catalog ?? '');
       if (!members) continue; // its catalog has not loaded yet
-      this.o.log.info(`popdns: catalog ${e.catalog}: member ${e.name} removed: no longer served, data deleted`);
+      this.o.log.info(
+        `popdns: catalog ${e.catalog}: member ${e.name} removed: no longer served, data deleted`,
+      );
       e.removed = true;
       if (e.timer) clearTimeout(e.timer);
       if (e.expireTimer) clearTimeout(e.expireTimer);
@@ -510,7 +564,9 @@ export class SecondaryManager {
     const addr = from.startsWith('::ffff:') ? from.slice(7) : from;
     if (!e.spec.primaries.some((p) => p.host === addr)) {
       this.counters.notify('refused');
-      this.o.log.error(`popdns: NOTIFY for ${e.name} from ${addr} refused: not one of its primaries [POPDNS_E_NOTIFY_REFUSED]`);
+      this.o.log.error(
+        `popdns: NOTIFY for ${e.name} from ${addr} refused: not one of its primaries [POPDNS_E_NOTIFY_REFUSED]`,
+      );
       return reply(msg, RCODE.REFUSED);
     }
     let respond = (b: Buffer): Buffer => b;
@@ -519,7 +575,9 @@ export class SecondaryManager {
       const v = this.o.verifyNotify ? this.o.verifyNotify(msg, key) : null;
       if (!v?.ok) {
         this.counters.notify('notauth');
-        this.o.log.error(`popdns: NOTIFY for ${e.name} from ${addr} refused: not signed with key ${key.name} [POPDNS_E_NOTIFY_TSIG]`);
+        this.o.log.error(
+          `popdns: NOTIFY for ${e.name} from ${addr} refused: not signed with key ${key.name} [POPDNS_E_NOTIFY_TSIG]`,
+        );
         return v ? v.response(reply(msg, RCODE.NOTAUTH)) : reply(msg, RCODE.NOTAUTH);
       }
       respond = v.response;
@@ -542,7 +600,9 @@ export class SecondaryManager {
       state: !e.zone ? 'pending' : e.expired ? 'expired' : 'loaded',
       lastRefresh: Math.floor(e.lastContact / 1000),
       lastTransfer: Math.floor(e.lastTransfer / 1000),
-      expiresIn: e.zone ? Math.max(0, Math.round((e.lastContact + this.timersOf(e).expire * 1000 - now) / 1000)) : null,
+      expiresIn: e.zone
+        ? Math.max(0, Math.round((e.lastContact + this.timersOf(e).expire * 1000 - now) / 1000))
+        : null,
       catalog: e.catalog,
     }));
   }

@@ -44,7 +44,12 @@ function request(zone: Name, qtype: number, authority: WireRecord[] = []): { id:
   const id = randomInt(0, 65536);
   return {
     id,
-    msg: buildMessage({ id, flags: OPCODE.QUERY << 11, question: { name: zone, type: qtype, class: CLASS.IN }, authority }),
+    msg: buildMessage({
+      id,
+      flags: OPCODE.QUERY << 11,
+      question: { name: zone, type: qtype, class: CLASS.IN },
+      authority,
+    }),
   };
 }
 
@@ -56,7 +61,8 @@ function checkResponse(raw: Buffer, id: number, zone: Name, qtype: number, first
   } catch (e) {
     throw new XfrError(`malformed response: ${(e as Error).message}`, 'POPDNS_E_XFR_MALFORMED');
   }
-  if (m.id !== id || !m.qr) throw new XfrError('response does not match the request (ID or QR)', 'POPDNS_E_XFR_MALFORMED');
+  if (m.id !== id || !m.qr)
+    throw new XfrError('response does not match the request (ID or QR)', 'POPDNS_E_XFR_MALFORMED');
   if (m.rcode !== RCODE.NOERROR) {
     throw new XfrError(`the primary answered ${rcodeToText(m.rcode)}`, 'POPDNS_E_XFR_REFUSED', m.rcode);
   }
@@ -88,7 +94,8 @@ export async function querySoa(peer: Peer, zone: Name, o: XfrRequestOptions): Pr
       const c = ex.check(raw);
       if (!c.ok) throw new XfrError(c.error ?? 'TSIG check failed', 'POPDNS_E_TSIG');
       const m = readMessage(c.stripped);
-      if (m.id !== id || !m.qr) throw new XfrError('SOA response does not match the request', 'POPDNS_E_XFR_MALFORMED');
+      if (m.id !== id || !m.qr)
+        throw new XfrError('SOA response does not match the request', 'POPDNS_E_XFR_MALFORMED');
       if (m.rcode !== RCODE.NOERROR)
         throw new XfrError(`SOA query answered ${rcodeToText(m.rcode)}`, 'POPDNS_E_XFR_REFUSED', m.rcode);
       if (!m.aa) throw new XfrError('SOA answer is not authoritative (AA=0)', 'POPDNS_E_XFR_NOT_AUTH');
@@ -135,7 +142,8 @@ export async function transfer(
       throw new XfrError(`${label}: SOA for another zone in the transfer`, 'POPDNS_E_XFR_MALFORMED');
     switch (state) {
       case 'start':
-        if (!isSoa) throw new XfrError(`${label}: the transfer does not start with the SOA`, 'POPDNS_E_XFR_MALFORMED');
+        if (!isSoa)
+          throw new XfrError(`${label}: the transfer does not start with the SOA`, 'POPDNS_E_XFR_MALFORMED');
         first = r;
         newSerial = soaSerial(r.rdata) ?? 0;
         state = 'second';
@@ -158,7 +166,10 @@ export async function transfer(
       case 'full':
         if (isSoa) {
           if (soaSerial(r.rdata) !== newSerial)
-            throw new XfrError(`${label}: the closing SOA's serial differs from the opening one`, 'POPDNS_E_XFR_MALFORMED');
+            throw new XfrError(
+              `${label}: the closing SOA's serial differs from the opening one`,
+              'POPDNS_E_XFR_MALFORMED',
+            );
           state = 'done';
           return;
         }
@@ -213,17 +224,24 @@ export async function transfer(
   if (!ex.finish())
     throw new XfrError(`${label}: the last message of the transfer is not signed`, 'POPDNS_E_TSIG');
   if (uptodate) return { kind: 'uptodate', serial: newSerial, bytes, messages };
-  if ((state as string) !== 'done') throw new XfrError(`${label}: transfer ended early`, 'POPDNS_E_XFR_TRUNCATED');
+  if ((state as string) !== 'done')
+    throw new XfrError(`${label}: transfer ended early`, 'POPDNS_E_XFR_TRUNCATED');
   if (full.length > 0) return { kind: 'full', serial: newSerial, records: full, bytes, messages };
   // The chain must start at our version and end at the announced one.
   let at = ourSerial;
   for (const d of diffs) {
     const from = soaSerial(d.fromSoa.rdata);
     if (from !== at)
-      throw new XfrError(`${label}: IXFR sequence starts at serial ${from}, expected ${at}`, 'POPDNS_E_XFR_MALFORMED');
+      throw new XfrError(
+        `${label}: IXFR sequence starts at serial ${from}, expected ${at}`,
+        'POPDNS_E_XFR_MALFORMED',
+      );
     at = soaSerial(d.toSoa.rdata);
   }
   if (at !== newSerial)
-    throw new XfrError(`${label}: IXFR ends at serial ${at}, announced ${newSerial}`, 'POPDNS_E_XFR_MALFORMED');
+    throw new XfrError(
+      `${label}: IXFR ends at serial ${at}, announced ${newSerial}`,
+      'POPDNS_E_XFR_MALFORMED',
+    );
   return { kind: 'incremental', serial: newSerial, diffs, bytes, messages };
 }

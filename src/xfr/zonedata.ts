@@ -26,15 +26,19 @@ export class ZoneDataError extends Error {
 export function zoneRecords(zone: Zone): WireRecord[] {
   const out: WireRecord[] = [];
   const soa = zone.apex.rrsets.get(TYPE.SOA);
-  if (soa) for (const rd of soa.rdatas) out.push({ owner: soa.owner, type: TYPE.SOA, class: CLASS.IN, ttl: soa.ttl, rdata: rd });
+  if (soa)
+    for (const rd of soa.rdatas)
+      out.push({ owner: soa.owner, type: TYPE.SOA, class: CLASS.IN, ttl: soa.ttl, rdata: rd });
   walk(zone.apex, (node) => {
     const hasRrsigSet = node.rrsets.has(TYPE.RRSIG);
     for (const set of node.rrsets.values()) {
       if (set.type === TYPE.SOA && node === zone.apex) continue;
       const owner = node.name;
-      for (const rd of set.rdatas) out.push({ owner, type: set.type, class: CLASS.IN, ttl: set.ttl, rdata: rd });
+      for (const rd of set.rdatas)
+        out.push({ owner, type: set.type, class: CLASS.IN, ttl: set.ttl, rdata: rd });
       if (set.sigs && !hasRrsigSet)
-        for (const rd of set.sigs) out.push({ owner, type: TYPE.RRSIG, class: CLASS.IN, ttl: set.ttl, rdata: rd });
+        for (const rd of set.sigs)
+          out.push({ owner, type: TYPE.RRSIG, class: CLASS.IN, ttl: set.ttl, rdata: rd });
     }
   });
   return out;
