@@ -501,6 +501,7 @@ export class PopdnsServer {
           const s = await this.bindUdp({ ...want });
           addr.port = s.address().port;
           const t = new TcpListener(() => this.handler, this.counters, this.cfg.tcp);
+          t.notifyHook = this.notifyHook;
           try {
             await t.listen(addr);
           } catch (e) {
