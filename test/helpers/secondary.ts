@@ -92,14 +92,14 @@ export interface KnotPrimary {
 
 /**
  * Knot as a hidden primary with key `xfr` and NOTIFY to `notifyPort`; `zones` maps a zone name to its
- * file text; `extraZoneLines` are appended to `zone:` (catalog settings).
+ * file text. With `catalog`, Knot generates that RFC 9432 catalog with `members` in it.
  */
 export async function startKnotPrimary(
   t: Test,
   secret: string,
   notifyPort: number,
   zones: Record<string, string>,
-  o: { extraZoneLines?: string[]; noNotify?: boolean } = {},
+  o: { catalog?: { name: string; members: string[] }; noNotify?: boolean } = {},
 ): Promise<KnotPrimary> {
   const dir = tmpDir(t, 'popdns-knotp-');
   mkdirSync(join(dir, 'db'));
@@ -143,8 +143,10 @@ export async function startKnotPrimary(
   for (const [zone, text] of Object.entries(zones)) {
     writeFileSync(join(dir, 'zones', `${zone}.zone`), text);
     conf.push(`  - domain: ${zone}`);
+    if (o.catalog?.members.includes(zone))
+      conf.push('    catalog-role: member', `    catalog-zone: ${o.catalog.name}`);
   }
-  conf.push(...(o.extraZoneLines ?? []));
+  if (o.catalog) conf.push(`  - domain: ${o.catalog.name}`, '    catalog-role: generate');
   writeFileSync(join(dir, 'knot.conf'), `${conf.join('\n')}\n`);
   const sock = join(dir, 'knot.sock');
   const knotc = (...args: string[]): string => {
@@ -153,7 +155,8 @@ export async function startKnotPrimary(
   };
   await startProcess(t, 'knotd', ['-c', join(dir, 'knot.conf')], () => {
     const st = knotc('zone-status');
-    return Object.keys(zones).every((z) => st.includes(`[${z}.] role: master | serial:`));
+    const all = [...Object.keys(zones), ...(o.catalog ? [o.catalog.name] : [])];
+    return all.every((z) => st.includes(`[${z}.] role: master | serial:`));
   });
   const log = (): string => {
     try {
