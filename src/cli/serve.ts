@@ -17,6 +17,8 @@ import {
 } from '../server/workers.js';
 import { VERSION } from '../version.js';
 import { gatherZoneStatus, type ZoneReport } from '../server/zonestatus.js';
+import { attachSecondaries } from '../xfr/host.js';
+import type { SecondaryManager } from '../xfr/secondary.js';
 
 export interface ServeFlags {
   config?: string;
@@ -74,6 +76,7 @@ async function startMetrics(
   ready: () => boolean,
   draining: () => boolean,
   zoneStatus: () => ZoneReport | Promise<ZoneReport>,
+  notReady?: () => string[],
 ): Promise<Server | null> {
   if (!cfg.metrics) return null;
   try {
@@ -83,6 +86,7 @@ async function startMetrics(
       ready,
       draining,
       zoneStatus,
+      ...(notReady ? { notReady } : {}),
     });
     out(`metrics http://${formatListen(cfg.metrics)}/metrics`);
     return s;
@@ -118,7 +122,9 @@ function onDrain(cfg: ServerConfig, setDraining: () => void, close: () => Promis
 
 async function runSingle(cfg: ServerConfig): Promise<void> {
   const server = new PopdnsServer(cfg);
+  let secondaries: SecondaryManager | null = null;
   try {
+    secondaries = await attachSecondaries(server, cfg, { info: out, error: err });
     await server.start();
   } catch (e) {
     err(`popdns: ${(e as Error).message}`);
@@ -127,10 +133,16 @@ async function runSingle(cfg: ServerConfig): Promise<void> {
   let draining = false;
   await startMetrics(
     cfg,
-    () => ({ counters: server.counters.snapshot(), zones: server.zones(), reloads: server.reloads }),
+    () => ({
+      counters: server.counters.snapshot(),
+      zones: server.zones(),
+      reloads: server.reloads,
+      ...(secondaries ? { secondaries: secondaries.status(), xfr: secondaries.counters.snapshot() } : {}),
+    }),
     () => server.ready,
     () => draining,
     () => gatherZoneStatus(server.zones(), cfg.zones),
+    () => secondaries?.unready() ?? [],
   );
   out(`ready: identity ${cfg.identity}, ${server.handler.zones.zones.length} zones, 1 process`);
   process.on('SIGHUP', () => void server.reloadStepwise());

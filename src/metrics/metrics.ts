@@ -18,11 +18,17 @@ import {
 import type { ZoneStatus } from '../server/server.js';
 import type { ZoneReport } from '../server/zonestatus.js';
 import { rcodeToText } from '../wire/constants.js';
+import type { XfrCountersSnapshot } from '../xfr/counters.js';
+import type { SecondaryStatus } from '../xfr/secondary.js';
+import { registerXfrMetrics } from './xfr.js';
 
 export interface MetricsInput {
   counters: CountersSnapshot;
   zones: ZoneStatus[];
   reloads: { success: number; failure: number };
+  /** Secondary zones (src/xfr) and their transfer counters, when the server follows any. */
+  secondaries?: SecondaryStatus[];
+  xfr?: XfrCountersSnapshot;
 }
 
 export interface MetricsSource {
@@ -30,6 +36,8 @@ export interface MetricsSource {
   collect(): MetricsInput | Promise<MetricsInput>;
   ready(): boolean;
   draining(): boolean;
+  /** What keeps the server from being ready besides listeners (secondary zones not loaded or expired). */
+  notReady?(): string[];
   version: string;
   /** The `/zones` report (server/zonestatus.ts gatherZoneStatus); absent: `/zones` answers 404. */
   zoneStatus?: () => ZoneReport | Promise<ZoneReport>;
@@ -250,6 +258,7 @@ export function buildRegistry(src: MetricsSource, holder: Holder = { current: nu
     },
     reset: () => {},
   } as unknown as Histogram);
+  registerXfrMetrics(reg, take);
   return reg;
 }
 
@@ -282,9 +291,18 @@ export function startMetricsServer(host: string, port: number, src: MetricsSourc
     }
     if (url === '/readyz') {
       const draining = src.draining();
-      const ready = src.ready() && !draining;
+      const missing = src.notReady?.() ?? [];
+      const ready = src.ready() && !draining && missing.length === 0;
       res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' });
-      res.end(ready ? 'ready\n' : draining ? 'draining\n' : 'not ready: zones or listeners not up yet\n');
+      res.end(
+        ready
+          ? 'ready\n'
+          : draining
+            ? 'draining\n'
+            : missing.length > 0
+              ? `not ready: zones not served: ${missing.join(', ')}\n`
+              : 'not ready: zones or listeners not up yet\n',
+      );
       return;
     }
     if (url === '/zones' && src.zoneStatus) {

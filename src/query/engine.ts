@@ -41,6 +41,7 @@ function newAnswer(zone: Zone | null, rcode: number, aa: boolean): Answer {
 export function resolve(zones: ZoneSet, qname: Name, qtype: number, dnssecOk = false): Answer {
   let zone = zones.find(qname);
   if (!zone) return newAnswer(null, RCODE.REFUSED, false);
+  if (zone.servfail) return newAnswer(zone, RCODE.SERVFAIL, false);
   // A DS record lives in the parent zone: at a zone apex, the parent answers when we serve it too.
   if (qtype === TYPE.DS && zone.originLabels > 0 && nameEquals(qname, zone.origin)) {
     const parent = zones.find(stripLabels(qname, 1));

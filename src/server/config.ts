@@ -20,6 +20,9 @@ import { nameFromText } from '../wire/name.js';
 import type { ZoneDnssecSettings } from '../zone/types.js';
 import { parseDnssecSettings } from '../zone/yamlzone.js';
 import { parsePeriod } from '../wire/rdata.js';
+import type { TsigAlgorithm } from '../wire/tsig.js';
+import type { XfrKey } from '../xfr/auth.js';
+import type { SecondarySpec } from '../xfr/secondary.js';
 import { type ListenAddr, parseListen } from './listen.js';
 import { TCP_DEFAULTS, type TcpOptions } from './tcp.js';
 
@@ -49,6 +52,14 @@ export interface ServerConfig {
   rrl: RrlConfig | null;
   /** DNS cookies (`cookies:`); null = off. */
   cookies: CookieConfig | null;
+  /** Where transferred zones (and their state) are kept; created if missing. */
+  dataDir: string;
+  /** TSIG keys by lower-case name with the trailing dot (RFC 8945). */
+  tsigKeys: Map<string, XfrKey>;
+  /** Zones this server follows as a secondary (`secondaries:`). */
+  secondaries: SecondarySpec[];
+  /** RFC 9432 catalog zones whose members this server follows (`catalogs:`). */
+  catalogs: SecondarySpec[];
 }
 
 export class ConfigError extends Error {
@@ -76,6 +87,10 @@ export function defaultConfig(version: string, cores: number): ServerConfig {
     dnssec: new Map(),
     rrl: null,
     cookies: null,
+    dataDir: 'data',
+    tsigKeys: new Map(),
+    secondaries: [],
+    catalogs: [],
   };
 }
 
@@ -96,6 +111,10 @@ const KEYS = [
   'dnssec',
   'rrl',
   'cookies',
+  'data-dir',
+  'tsig-keys',
+  'secondaries',
+  'catalogs',
 ] as const;
 
 function cloneHealth(h: HealthConfig): HealthConfig {
@@ -127,6 +146,9 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
     tcp: { ...base.tcp },
     health: cloneHealth(base.health),
     dnssec: new Map(base.dnssec),
+    tsigKeys: new Map(base.tsigKeys),
+    secondaries: [...base.secondaries],
+    catalogs: [...base.catalogs],
   };
   if (doc.contents === null) return cfg;
   const top = doc.contents;
@@ -251,6 +273,7 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
     if (!p.prefix || !p.protocol) fail(n, 'a prefix needs both prefix and protocol');
     return p as AnycastPrefix;
   };
+  const specNodes = new Map<SecondarySpec, Node>();
   for (const pair of top.items) {
     const k = isScalar(pair.key) ? String(pair.key.value) : '';
     const v = pair.value as Node;
@@ -313,9 +336,144 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
       case 'cookies':
         cfg.cookies = off(v) ? null : parseCookiesSection(v, fail);
         break;
+      case 'data-dir':
+        cfg.dataDir = str(v, 'data-dir');
+        break;
+      case 'tsig-keys':
+        parseTsigKeys(v, cfg.tsigKeys, fail, str);
+        break;
+      case 'secondaries':
+        cfg.secondaries = parseSecondaries(v, 'secondaries', fail, str, specNodes);
+        break;
+      case 'catalogs':
+        cfg.catalogs = parseSecondaries(v, 'catalogs', fail, str, specNodes);
+        break;
       default:
         fail(pair.key as Node, `unknown setting "${k}" (known: ${KEYS.join(', ')})`);
     }
   }
+  checkSecondaries(cfg, specNodes, top, fail);
   return cfg;
+}
+
+type Fail = (node: Node | null | undefined, msg: string) => never;
+type Str = (n: Node, what: string) => string;
+
+const TSIG_ALGORITHMS = ['hmac-sha256', 'hmac-sha384', 'hmac-sha512', 'hmac-sha1'];
+
+/** `tsig-keys: { NAME: { algorithm: hmac-sha256, secret: BASE64 } }` (RFC 8945 §6). */
+function parseTsigKeys(node: Node, into: Map<string, XfrKey>, fail: Fail, str: Str): void {
+  if (!isMap(node)) fail(node, 'tsig-keys is a mapping of key names to { algorithm, secret }');
+  for (const kp of (node as { items: { key: unknown; value: unknown }[] }).items) {
+    const nameNode = kp.key as Node;
+    const raw = str(nameNode, 'tsig key name');
+    const name = raw.endsWith('.') ? raw.toLowerCase() : `${raw.toLowerCase()}.`;
+    try {
+      nameFromText(name);
+    } catch (x) {
+      fail(nameNode, `tsig key name "${raw}": ${(x as Error).message}`);
+    }
+    const v = kp.value as Node;
+    if (!isMap(v)) fail(v, `tsig key ${raw} is { algorithm: hmac-sha256, secret: BASE64 }`);
+    let algorithm = 'hmac-sha256';
+    let secret: Buffer | null = null;
+    for (const p of (v as { items: { key: unknown; value: unknown }[] }).items) {
+      const k = isScalar(p.key) ? String(p.key.value) : '';
+      const pv = p.value as Node;
+      if (k === 'algorithm') {
+        algorithm = str(pv, 'algorithm').toLowerCase();
+        if (!TSIG_ALGORITHMS.includes(algorithm))
+          fail(pv, `unknown TSIG algorithm "${algorithm}" (known: ${TSIG_ALGORITHMS.join(', ')})`);
+      } else if (k === 'secret') {
+        const t = str(pv, 'secret');
+        if (!/^[A-Za-z0-9+/]+={0,2}$/.test(t) || t.length % 4 !== 0)
+          fail(pv, `the secret of ${raw} is not base64`);
+        secret = Buffer.from(t, 'base64');
+      } else fail(p.key as Node, `unknown tsig key setting "${k}" (known: algorithm, secret)`);
+    }
+    if (!secret) fail(v, `tsig key ${raw} has no secret`);
+    into.set(name, { name, algorithm: algorithm as TsigAlgorithm, secret: secret! });
+  }
+}
+
+/** A primary's address: `192.0.2.1:53`, `[2001:db8::1]:53`, or without the port (53). */
+function parsePrimary(text: string): ListenAddr {
+  if (/^[0-9.]+$/.test(text)) return parseListen(`${text}:53`);
+  if (/^[0-9a-fA-F:]+$/.test(text) && text.includes(':')) return parseListen(`[${text}]:53`);
+  return parseListen(text);
+}
+
+/**
+ * `secondaries:` / `catalogs:`: a list of `{ zone, primaries: [ADDR:PORT…], key }` (key optional: a
+ * name from tsig-keys).
+ */
+function parseSecondaries(
+  node: Node,
+  what: string,
+  fail: Fail,
+  str: Str,
+  nodes: Map<SecondarySpec, Node>,
+): SecondarySpec[] {
+  if (!isSeq(node)) fail(node, `${what} is a list of { zone, primaries, key }`);
+  const out: SecondarySpec[] = [];
+  for (const item of (node as { items: Node[] }).items) {
+    if (!isMap(item))
+      fail(item, `each of ${what} is { zone: example.org, primaries: ["192.0.2.1:53"], key: NAME }`);
+    let zone: string | null = null;
+    let primaries: ListenAddr[] = [];
+    let key: string | null = null;
+    for (const p of (item as { items: { key: unknown; value: unknown }[] }).items) {
+      const k = isScalar(p.key) ? String(p.key.value) : '';
+      const v = p.value as Node;
+      if (k === 'zone') {
+        const z = str(v, `${what}.zone`);
+        zone = z.endsWith('.') ? z.toLowerCase() : `${z.toLowerCase()}.`;
+        try {
+          nameFromText(zone);
+        } catch (x) {
+          fail(v, `${what}.zone "${z}": ${(x as Error).message}`);
+        }
+      } else if (k === 'primaries') {
+        const items = isSeq(v) ? (v.items as Node[]) : [v];
+        primaries = items.map((i) => {
+          try {
+            return parsePrimary(str(i, `${what}.primaries`));
+          } catch (x) {
+            return fail(
+              i,
+              `${what}.primaries: ${(x as Error).message.replace('listen address', 'address').replace(' [POPDNS_E_CONFIG]', '')}`,
+            );
+          }
+        });
+      } else if (k === 'key') {
+        if (isScalar(v) && v.value === null) key = null;
+        else {
+          const kn = str(v, `${what}.key`).toLowerCase();
+          key = kn.endsWith('.') ? kn : `${kn}.`;
+        }
+      } else fail(p.key as Node, `unknown ${what} setting "${k}" (known: zone, primaries, key)`);
+    }
+    if (!zone) fail(item, `a ${what} entry needs zone`);
+    if (primaries.length === 0) fail(item, `${what} entry ${zone} needs at least one primary`);
+    const spec: SecondarySpec = {
+      zone: zone!,
+      primaries: primaries.map((a) => ({ host: a.host, port: a.port })),
+      key,
+    };
+    nodes.set(spec, item);
+    out.push(spec);
+  }
+  return out;
+}
+
+/** Every key named by a secondary exists, and no zone is named twice across secondaries and catalogs. */
+function checkSecondaries(cfg: ServerConfig, nodes: Map<SecondarySpec, Node>, top: Node, fail: Fail): void {
+  const seen = new Set<string>();
+  for (const s of [...cfg.secondaries, ...cfg.catalogs]) {
+    const node = nodes.get(s) ?? top;
+    if (seen.has(s.zone)) fail(node, `zone ${s.zone} is named more than once in secondaries/catalogs`);
+    seen.add(s.zone);
+    if (s.key !== null && !cfg.tsigKeys.has(s.key))
+      fail(node, `key ${s.key} of ${s.zone} is not in tsig-keys`);
+  }
 }

@@ -14,7 +14,7 @@ import { listZoneFiles, loadZoneSteps, runSteps } from '../zone/load.js';
 import { serialNotRaised } from '../zone/serial.js';
 import { signingPlan } from './signingplan.js';
 import { formatDiagnostic, type ParsedZone } from '../zone/types.js';
-import type { Zone } from '../zone/zone.js';
+import { type Zone, unavailableZone } from '../zone/zone.js';
 import { ZoneSet } from '../zone/zoneset.js';
 import type { ServerConfig } from './config.js';
 import { Counters } from './counters.js';
@@ -132,10 +132,15 @@ export class PopdnsServer {
     try {
       files = listZoneFiles(this.cfg.zones);
     } catch (e) {
-      this.log.error(
-        `popdns: cannot read zone directory ${this.cfg.zones}: ${(e as Error).message} [POPDNS_E_ZONES_DIR]`,
-      );
-      return { ok: false, loaded: 0, failed: 1, removed: 0 };
+      // A server with only secondary zones may have no zone directory at all.
+      const onlySecondaries = this.hasSecondaries() && this.zoneFiles.size === 0;
+      if (!onlySecondaries || (e as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.log.error(
+          `popdns: cannot read zone directory ${this.cfg.zones}: ${(e as Error).message} [POPDNS_E_ZONES_DIR]`,
+        );
+        return { ok: false, loaded: 0, failed: 1, removed: 0 };
+      }
+      files = [];
     }
     let loaded = 0;
     let failed = 0;
@@ -260,7 +265,7 @@ export class PopdnsServer {
     this.zoneFiles.clear();
     for (const [f, z] of next) this.zoneFiles.set(f, z);
     // One assignment: queries in flight finish on the set they started with.
-    this.handler.zones = new ZoneSet(next.values());
+    this.handler.zones = this.composeZones(next.values());
     this.scheduleRefresh();
     return { ok: failed === 0, loaded, failed, removed };
   }
@@ -334,9 +339,62 @@ export class PopdnsServer {
    * the files its served version came from (what gatherZoneStatus compares with the disk).
    */
   zones(): ZoneStatus[] {
-    return [...this.status.values()]
-      .filter((s) => s.origin !== '' || s.loadFailures > 0)
-      .map((s) => ({ ...s, source: this.sources.get(s.file) ?? null }));
+    return [
+      ...[...this.status.values()]
+        .filter((s) => s.origin !== '' || s.loadFailures > 0)
+        .map((s) => ({ ...s, source: this.sources.get(s.file) ?? null })),
+      ...this.secondaryStatus.values(),
+    ];
+  }
+
+  /** Secondary zones (src/xfr) served beside the files: lower-case origin → zone (or SERVFAIL stand-in). */
+  private readonly secondaryZones = new Map<string, Zone>();
+  private readonly secondaryStatus = new Map<string, ZoneStatus>();
+  /** Answers a NOTIFY (src/xfr): bytes to send back, or null. Set when the server follows secondaries. */
+  notifyHook: ((msg: Buffer, from: string) => Buffer | null | Promise<Buffer | null>) | null = null;
+
+  private hasSecondaries(): boolean {
+    return this.cfg.secondaries.length > 0 || this.cfg.catalogs.length > 0;
+  }
+
+  /** Lower-case origins of the zones loaded from files. */
+  fileZoneNames(): Set<string> {
+    return new Set([...this.zoneFiles.values()].map((z) => z.originText.toLowerCase()));
+  }
+
+  /** The zone set to serve: the files' zones, then secondary zones whose names no file took. */
+  private composeZones(files: Iterable<Zone>): ZoneSet {
+    const all = [...files];
+    const taken = new Set(all.map((z) => z.originText.toLowerCase()));
+    for (const [name, z] of this.secondaryZones) if (!taken.has(name)) all.push(z);
+    return new ZoneSet(all);
+  }
+
+  /**
+   * Serves a secondary zone's new version (`zone`), a SERVFAIL stand-in (`'unavailable'`: not loaded
+   * yet, or expired), or stops serving it (null), in one swap of the zone set.
+   */
+  setSecondaryZone(name: string, zone: Zone | 'unavailable' | null): void {
+    const key = name.toLowerCase();
+    if (zone === null) {
+      this.secondaryZones.delete(key);
+      this.secondaryStatus.delete(key);
+    } else if (zone === 'unavailable') {
+      this.secondaryZones.set(key, unavailableZone(key));
+      this.secondaryStatus.delete(key);
+    } else {
+      this.secondaryZones.set(key, zone);
+      this.secondaryStatus.set(key, {
+        origin: zone.originText,
+        file: zone.file,
+        serial: zone.serial,
+        records: zone.recordCount,
+        loadedAt: Date.now() / 1000,
+        loadFailures: 0,
+        sigExpiry: null,
+      });
+    }
+    this.handler.zones = this.composeZones(this.zoneFiles.values());
   }
 
   /** Reloads at once, blocking until done (tests, and the tools that want the result now). */
@@ -400,6 +458,13 @@ export class PopdnsServer {
       });
       const handler = this.handler;
       s.on('message', (msg, rinfo) => {
+        // NOTIFY (opcode 4, QR=0) goes to the secondary side when this server follows zones.
+        if (this.notifyHook !== null && msg.length >= 12 && (msg[2]! & 0xf8) === 0x20) {
+          void Promise.resolve(this.notifyHook(msg, rinfo.address)).then((r) => {
+            if (r) s.send(r, rinfo.port, rinfo.address);
+          });
+          return;
+        }
         const out = handler.handle(msg, false, rinfo.address);
         if (out) s.send(out, rinfo.port, rinfo.address);
       });
@@ -430,6 +495,7 @@ export class PopdnsServer {
           const s = await this.bindUdp({ ...want });
           addr.port = s.address().port;
           const t = new TcpListener(() => this.handler, this.counters, this.cfg.tcp);
+          t.notifyHook = this.notifyHook;
           try {
             await t.listen(addr);
           } catch (e) {
@@ -465,7 +531,7 @@ export class PopdnsServer {
   /** Loads zones and binds listeners, printing one line per zone and per listener. */
   async start(): Promise<void> {
     const r = this.loadZones();
-    if (r.loaded === 0) {
+    if (r.loaded === 0 && !this.hasSecondaries()) {
       throw new Error(`no zone loaded from ${this.cfg.zones} [POPDNS_E_NO_ZONES]`);
     }
     for (const z of this.handler.zones.zones) {

@@ -39,6 +39,8 @@ interface Conn {
 export class TcpListener {
   readonly server: Server;
   private readonly conns = new Set<Conn>();
+  /** Answers NOTIFY messages (the secondary side); null = they go to the handler like any query. */
+  notifyHook: ((msg: Buffer, from: string) => Buffer | null | Promise<Buffer | null>) | null = null;
 
   constructor(
     private readonly handler: () => Handler,
@@ -126,6 +128,19 @@ export class TcpListener {
       if (buf.length - off - 2 < len) break;
       const msg = buf.subarray(off + 2, off + 2 + len);
       off += 2 + len;
+      if (this.notifyHook !== null && len >= 12 && (msg[2]! & 0xf8) === 0x20) {
+        // NOTIFY (opcode 4, QR=0) goes to the secondary side; its answer is written when ready.
+        const socket = conn.socket;
+        void Promise.resolve(this.notifyHook(Buffer.from(msg), socket.remoteAddress ?? '')).then((r) => {
+          if (!r || socket.destroyed) return;
+          const frame = Buffer.allocUnsafe(r.length + 2);
+          frame.writeUInt16BE(r.length, 0);
+          r.copy(frame, 2);
+          socket.write(frame);
+        });
+        conn.lastActivity = Date.now();
+        continue;
+      }
       const out = handler.handle(msg, true, conn.socket.remoteAddress ?? '');
       if (out) {
         const frame = Buffer.allocUnsafe(out.length + 2);

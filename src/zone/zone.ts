@@ -11,6 +11,7 @@ import {
   labelOffsets,
   type Name,
   nameEquals,
+  nameFromText,
   nameToRelativeText,
   nameToText,
 } from '../wire/name.js';
@@ -50,6 +51,8 @@ export interface Zone {
    * zone that arrived signed (see zone/dnssec.ts attachPresigned), or by popdns' signer.
    */
   dnssec?: ZoneDnssec;
+  /** A zone we are authoritative for but cannot serve (a secondary not loaded yet, or expired): SERVFAIL. */
+  servfail?: true;
 }
 
 export interface BuildResult {
@@ -564,6 +567,24 @@ export function wildcardFor(zone: { apex: ZoneNode; originLabels: number }, name
     node = child;
   }
   return null;
+}
+
+/** A stand-in for a zone that is configured but has no servable version: every query gets SERVFAIL. */
+export function unavailableZone(originText: string): Zone {
+  const origin = nameFromText(originText);
+  const soa: RRset = { owner: origin, type: TYPE.SOA, class: CLASS.IN, ttl: 0, rdatas: [] };
+  return {
+    origin,
+    originText: nameToText(origin),
+    file: '',
+    serial: 0,
+    recordCount: 0,
+    apex: new ZoneNode('', null, origin),
+    soa,
+    negativeSoa: soa,
+    originLabels: labelOffsets(origin).length,
+    servfail: true,
+  };
 }
 
 /** Negative-answer TTL of the SOA (RFC 2308 §3): min(SOA TTL, SOA MINIMUM). */
