@@ -12,6 +12,24 @@ import { queryTcp } from './dns.js';
 import { freePort, startProcess, tmpDir } from './peers.js';
 
 export async function startKnot(t: Test, zones: ParsedZone[]): Promise<{ port: number }> {
+  return startKnotText(
+    t,
+    zones.map((z) => ({
+      origin: nameToText(z.origin),
+      text: writeMasterFile(
+        z.origin,
+        z.records,
+        z.defaultTtl !== undefined ? { defaultTtl: z.defaultTtl } : {},
+      ),
+    })),
+  );
+}
+
+/** knotd serving zones given as RFC 1035 text (origin with its trailing dot), read by Knot's own parser. */
+export async function startKnotText(
+  t: Test,
+  zones: { origin: string; text: string }[],
+): Promise<{ port: number }> {
   const dir = tmpDir(t, 'popdns-knot-');
   const port = await freePort();
   const conf = [
@@ -33,19 +51,15 @@ export async function startKnot(t: Test, zones: ParsedZone[]): Promise<{ port: n
     'zone:',
   ];
   for (const z of zones) {
-    const origin = nameToText(z.origin);
-    const file = `${origin}zone`;
-    writeFileSync(
-      join(dir, file),
-      writeMasterFile(z.origin, z.records, z.defaultTtl !== undefined ? { defaultTtl: z.defaultTtl } : {}),
-    );
-    conf.push(`  - domain: ${origin}`, `    file: ${file}`);
+    const file = `${z.origin}zone`;
+    writeFileSync(join(dir, file), z.text);
+    conf.push(`  - domain: ${z.origin}`, `    file: ${file}`);
   }
   writeFileSync(join(dir, 'knot.conf'), `${conf.join('\n')}\n`);
   await startProcess(t, 'knotd', ['-c', join(dir, 'knot.conf')], async () => {
     for (const z of zones) {
       try {
-        const r = await queryTcp(port, nameToText(z.origin), 'SOA');
+        const r = await queryTcp(port, z.origin, 'SOA');
         if ((r as PacketExtras).rcode !== 'NOERROR' || (r.answers?.length ?? 0) === 0) return false;
       } catch {
         return false;
