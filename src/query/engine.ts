@@ -91,6 +91,12 @@ function lookup(zone: Zone, qname: Name, qtype: number, ans: Answer, depth: numb
   // `node` is the closest encloser; its `*` child is the source of synthesis (RFC 4592 §3.3.1).
   const wild = node.children.get('*');
   if (wild) {
+    // NS at the wildcard (RFC 4592 §4.2 discourages it): the `*` node is a zone cut, and a name it
+    // would synthesize gets the referral with the NS RRset under its own owner, as Knot answers.
+    if (wild.cut) {
+      referral(zone, wild, ans);
+      return;
+    }
     answerAt(zone, wild, qname, qtype, ans, depth);
     return;
   }

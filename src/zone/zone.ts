@@ -18,6 +18,7 @@ import {
 import { rdataTarget } from '../wire/rdata.js';
 import { Children } from './children.js';
 import { attachPresigned, isPresigned, type ZoneDnssec } from './dnssec.js';
+import { addressLike, isHostName, looksAbsolute } from './namechecks.js';
 import { type Diagnostic, diag, type ParsedZone, type Position, type ZoneRecord } from './types.js';
 
 /** All records of one owner and type, with one TTL. */
@@ -353,6 +354,19 @@ export function zoneBuilder(origin: Name, file: string, opts: { now?: number } =
   const firstPos = new Map<RRset, Position>();
   let soaRecord: ZoneRecord | null = null;
   let rrsigCount = 0;
+  /** DNAME owners seen so far: an address record added below one keeps its position for the warning. */
+  const dnameOwners: Name[] = [];
+  const originLabels = zone.originLabels;
+  /** Warns once per record about a relative name that was likely meant to be absolute. */
+  const checkAbsolute = (name: Name, what: string, pos: Position): void => {
+    const hint = looksAbsolute(name, origin, originLabels);
+    if (hint === null) return;
+    warn(
+      'POPDNS_W_RELATIVE_LOOKS_ABSOLUTE',
+      `${what} ${nameToText(name)} ends in ${hint} below the zone name: a relative name written without its final dot? (add the dot if it is absolute)`,
+      pos,
+    );
+  };
 
   const add = (rec: ZoneRecord): void => {
     if (!isSubdomainOf(rec.owner, origin)) {
@@ -381,12 +395,25 @@ export function zoneBuilder(origin: Name, file: string, opts: { now?: number } =
     if (rec.type === TYPE.RRSIG) rrsigCount++;
     const node = findNode(zone, rec.owner, true)!;
     let set = node.rrsets.get(rec.type);
+    const target = TARGET_TYPES.has(rec.type) ? rdataTarget(rec.type, rec.rdata) : null;
+    if (target) checkAbsolute(target, `${typeToText(rec.type)} target`, rec.pos);
     if (!set) {
+      if (node.size === 0) checkAbsolute(rec.owner, 'owner', rec.pos);
       set = new ZoneRRset(node, rec.type, rec.ttl, rec.rdata);
       node.rrsets.set(rec.type, set);
-      // Positions serve later diagnostics, none of which is about an A or AAAA RRset: skipping
-      // those keeps a million-address zone from holding a million positions.
-      if (rec.type !== TYPE.A && rec.type !== TYPE.AAAA) firstPos.set(set, rec.pos);
+      const address = rec.type === TYPE.A || rec.type === TYPE.AAAA;
+      // Positions serve later diagnostics; an A or AAAA RRset keeps one only below a DNAME seen so
+      // far, so a million-address zone does not hold a million positions.
+      if (!address || dnameOwners.some((d) => isSubdomainOf(rec.owner, d) && !nameEquals(rec.owner, d)))
+        firstPos.set(set, rec.pos);
+      if (rec.type === TYPE.DNAME) dnameOwners.push(rec.owner);
+      if ((address || rec.type === TYPE.MX) && !isHostName(rec.owner)) {
+        warn(
+          'POPDNS_W_NOT_HOSTNAME',
+          `${rel(rec.owner)} has ${typeToText(rec.type)} records but is not a host name (RFC 952/1123: letters, digits, inner hyphens) (check-names)`,
+          rec.pos,
+        );
+      }
       zone.recordCount++;
       return;
     } else {
@@ -444,19 +471,31 @@ export function zoneBuilder(origin: Name, file: string, opts: { now?: number } =
         `zone ${zone.originText} has no NS records at the apex`,
         soaRecord?.pos ?? filePos,
       );
+    const apexDs = apex.rrsets.get(TYPE.DS);
+    if (apexDs) {
+      warn(
+        'POPDNS_W_DS_AT_APEX',
+        `DS at the apex of ${zone.originText}: a DS belongs in the parent zone (RFC 4035 §2.4); it is not served from here`,
+        firstPos.get(apexDs) ?? filePos,
+      );
+    }
     if (apex.rrsets.has(TYPE.CNAME)) {
       const set = apex.rrsets.get(TYPE.CNAME)!;
       err('POPDNS_E_CNAME_AT_APEX', 'a CNAME at the zone apex is not allowed', firstPos.get(set) ?? filePos);
     }
 
     // Flags (delegation points, occluded names) and per-node consistency checks.
-    const mark = (node: ZoneNode, occluded: boolean): void => {
+    /** The DNAME node that hides each node below a DNAME (nodes below a zone cut only are absent). */
+    const underDname = new Map<ZoneNode, ZoneNode>();
+    const mark = (node: ZoneNode, occluded: boolean, dname: ZoneNode | null): void => {
       node.occluded = occluded;
+      if (dname) underDname.set(node, dname);
       node.cut = node !== apex && !occluded && node.rrsets.has(TYPE.NS);
       const below = occluded || node.cut || node.rrsets.has(TYPE.DNAME);
-      for (const c of node.children.values()) mark(c, below);
+      const d = dname ?? (!occluded && node.rrsets.has(TYPE.DNAME) ? node : null);
+      for (const c of node.children.values()) mark(c, below, d);
     };
-    mark(apex, false);
+    mark(apex, false, null);
 
     // A zone that arrived signed: its RRSIGs onto their RRsets, its NSEC/NSEC3 chain (never re-signed).
     if (isPresigned(zone, rrsigCount)) {
@@ -494,56 +533,124 @@ export function zoneBuilder(origin: Name, file: string, opts: { now?: number } =
         );
       }
       if (node.occluded) {
+        const dnode = underDname.get(node);
         for (const set of node.rrsets.values()) {
-          if (set.type === TYPE.A || set.type === TYPE.AAAA) continue;
+          // Addresses below a zone cut are glue; below a DNAME nothing is served (RFC 6672 §2.3).
+          if (!dnode && (set.type === TYPE.A || set.type === TYPE.AAAA)) continue;
+          const dset = dnode?.rrsets.get(TYPE.DNAME);
           warn(
             'POPDNS_W_OCCLUDED',
-            `${typeToText(set.type)} at ${rel(node.name)} is below a delegation or DNAME and will not be served (occluded)`,
-            firstPos.get(set) ?? filePos,
+            dnode
+              ? `${typeToText(set.type)} at ${rel(node.name)} is below the DNAME at ${rel(dnode.name)} and will not be served (occluded, RFC 6672 §2.3)`
+              : `${typeToText(set.type)} at ${rel(node.name)} is below a delegation and will not be served (occluded)`,
+            firstPos.get(set) ?? (dset ? firstPos.get(dset) : undefined) ?? filePos,
           );
         }
       }
-      if (isWildcard(node.name) && node.rrsets.has(TYPE.NS)) {
+      if (isWildcard(node.name) && node.rrsets.has(TYPE.NS) && !node.occluded) {
         const set = node.rrsets.get(TYPE.NS)!;
-        err(
-          'POPDNS_E_WILDCARD_NS',
-          `NS records at the wildcard ${rel(node.name)} are not allowed (RFC 4592 §4.2)`,
+        warn(
+          'POPDNS_W_WILDCARD_NS',
+          `NS records at the wildcard ${rel(node.name)}: RFC 4592 §4.2 discourages them and resolvers treat them inconsistently`,
           firstPos.get(set) ?? filePos,
         );
       }
     });
 
-    // Target checks: NS/MX/SRV pointing at an in-zone CNAME; glue for in-bailiwick NS targets.
+    // Target checks: NS/MX/SRV pointing at an in-zone CNAME or at names without addresses; glue.
     const hasAddress = (name: Name): boolean => {
       const n = findNode(zone, name);
       if (n) return n.rrsets.has(TYPE.A) || n.rrsets.has(TYPE.AAAA);
       const wc = wildcardFor(zone, name);
       return wc !== null && !wc.occluded && (wc.rrsets.has(TYPE.A) || wc.rrsets.has(TYPE.AAAA));
     };
+    /** The zone cut or DNAME node at or above `name` (strictly below the apex, or the apex DNAME). */
+    const hiddenBy = (name: Name): { node: ZoneNode; dname: boolean } | null => {
+      const offs = labelOffsets(name);
+      let node = apex;
+      if (apex.rrsets.has(TYPE.DNAME) && !nameEquals(name, origin)) return { node: apex, dname: true };
+      for (let i = offs.length - originLabels - 1; i >= 0; i--) {
+        const child = node.children.find(name, offs[i]!);
+        if (!child) return null;
+        node = child;
+        if (node.cut) return { node, dname: false };
+        if (node.rrsets.has(TYPE.DNAME) && i > 0) return { node, dname: true };
+      }
+      return null;
+    };
     walk(apex, (node) => {
       if (node.occluded) return;
       for (const set of node.rrsets.values()) {
-        if (set.type !== TYPE.NS && set.type !== TYPE.MX && set.type !== TYPE.SRV) continue;
+        const type = set.type;
+        if (type !== TYPE.NS && type !== TYPE.MX && type !== TYPE.SRV) continue;
+        const pos = firstPos.get(set) ?? filePos;
+        const tn = typeToText(type);
         for (const rd of set.rdatas) {
-          const target = rdataTarget(set.type, rd);
-          if (!target || !isSubdomainOf(target, origin)) continue;
-          if (set.type === TYPE.SRV && target.length === 1) continue; // "." = service not available
+          const target = rdataTarget(type, rd);
+          if (!target) continue;
+          if (type === TYPE.SRV && target.length === 1) continue; // "." = service not available
+          if (type === TYPE.MX && target.length === 1) continue; // RFC 7505 null MX
+          if (type !== TYPE.SRV) {
+            const ip = addressLike(target, isSubdomainOf(target, origin) ? originLabels : 0);
+            if (ip !== null) {
+              warn(
+                'POPDNS_W_TARGET_IS_ADDRESS',
+                `${tn} '${nameToText(target)}' of ${rel(node.name)} is an address (${ip}); ${tn} needs a host name`,
+                pos,
+              );
+              continue;
+            }
+          }
+          if (!isSubdomainOf(target, origin)) continue;
           const tnode = findNode(zone, target);
           if (tnode?.rrsets.has(TYPE.CNAME)) {
             warn(
               'POPDNS_W_TARGET_IS_CNAME',
-              `${typeToText(set.type)} target ${rel(target)} of ${rel(node.name)} is a CNAME (RFC 2181 §10.3)`,
-              firstPos.get(set) ?? filePos,
+              `${tn} target ${rel(target)} of ${rel(node.name)} is a CNAME (RFC 2181 §10.3)`,
+              pos,
             );
+            continue;
           }
-          if (set.type === TYPE.NS && !hasAddress(target)) {
-            const inDomain = isSubdomainOf(target, node.name);
+          if (hasAddress(target)) continue;
+          const hidden = hiddenBy(target);
+          // Below a DNAME the name is not in this zone (RFC 6672 §2.4): the resolver follows the DNAME.
+          if (hidden?.dname) continue;
+          if (type !== TYPE.NS) {
+            // Below a zone cut the addresses live in the child zone.
+            if (hidden) continue;
+            warn(
+              'POPDNS_W_NO_ADDRESS',
+              `${tn} '${nameToText(target)}' of ${rel(node.name)} has no address records (A or AAAA)`,
+              pos,
+            );
+          } else if (node === apex) {
+            // The zone's own name servers must be reachable (BIND refuses this too).
             err(
               'POPDNS_E_MISSING_GLUE',
-              inDomain && node !== apex
-                ? `delegation ${rel(node.name)} has NS ${rel(target)} below it but no glue A/AAAA for it`
-                : `NS target ${rel(target)} of ${rel(node.name)} is inside the zone but has no A/AAAA records`,
-              firstPos.get(set) ?? filePos,
+              hidden
+                ? `NS target ${rel(target)} of the apex is below the delegation ${rel(hidden.node.name)} and has no glue A/AAAA`
+                : `NS target ${rel(target)} of the apex is inside the zone but has no A/AAAA records`,
+              pos,
+            );
+          } else if (isSubdomainOf(target, node.name)) {
+            // RFC 9471: glue for a name below the delegation itself is required.
+            err(
+              'POPDNS_E_MISSING_GLUE',
+              `delegation ${rel(node.name)} has NS ${rel(target)} below it but no glue A/AAAA for it`,
+              pos,
+            );
+          } else if (hidden) {
+            // Sibling glue is optional (RFC 9471 §2.2): the resolver asks the other delegation.
+            warn(
+              'POPDNS_W_SIBLING_GLUE',
+              `delegation ${rel(node.name)} has NS ${rel(target)} below the delegation ${rel(hidden.node.name)}, with no glue for it (optional; resolvers will follow ${rel(hidden.node.name)})`,
+              pos,
+            );
+          } else {
+            warn(
+              'POPDNS_W_LAME_DELEGATION',
+              `delegation ${rel(node.name)} has NS ${rel(target)}, which is in this zone but has no address records (A or AAAA): a lame delegation`,
+              pos,
             );
           }
         }
@@ -556,6 +663,18 @@ export function zoneBuilder(origin: Name, file: string, opts: { now?: number } =
   };
   return { add, finish };
 }
+
+/** Types whose RDATA holds a target name, checked for relative names that look absolute. */
+const TARGET_TYPES = new Set<number>([
+  TYPE.NS,
+  TYPE.CNAME,
+  TYPE.DNAME,
+  TYPE.PTR,
+  TYPE.MX,
+  TYPE.SRV,
+  TYPE.SVCB,
+  TYPE.HTTPS,
+]);
 
 /** The wildcard node `*.<closest encloser>` that would synthesize `name`, if there is one. */
 export function wildcardFor(zone: { apex: ZoneNode; originLabels: number }, name: Name): ZoneNode | null {

@@ -12,7 +12,7 @@ for (const doc of ['docs/zone-format.md', 'README.md']) {
   t.test(`${doc}: ${blocks.length} YAML zone examples load`, (tt) => {
     tt.ok(blocks.length > 0);
     for (const [i, block] of blocks.entries()) {
-      const name = /^# (\S+)\.yaml/m.exec(block)?.[1];
+      const name = /^# (?:\S*\/)?(\S+)\.yaml/m.exec(block)?.[1];
       tt.ok(name, `example ${i + 1} names its file in a first-line comment`);
       const built = buildZone(
         parseYamlZone(block, { file: `${doc}#${i + 1}`, origin: nameFromText(`${name}.`) }),
