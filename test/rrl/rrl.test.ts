@@ -154,7 +154,11 @@ t.test('config: the rrl and cookies sections', (tt) => {
   tt.same(parseConfig('rrl:\n', 'x.yaml', defaultConfig('t', 1)).rrl, RRL_DEFAULTS, 'empty: the defaults');
   tt.equal(defaultConfig('t', 1).rrl, null, 'off unless present');
   const deploy = loadConfigFile('deploy/popdns.yaml', defaultConfig('t', 2));
-  tt.same(deploy.rrl, { ...RRL_DEFAULTS, exempt: ['192.0.2.0/24'] }, 'deploy/popdns.yaml: the documented rrl');
+  tt.same(
+    deploy.rrl,
+    { ...RRL_DEFAULTS, exempt: ['192.0.2.0/24'] },
+    'deploy/popdns.yaml: the documented rrl',
+  );
   tt.equal(deploy.cookies?.require, false, 'deploy/popdns.yaml: cookies');
   tt.equal(deploy.cookies?.stagingSecret, null);
   const bad = (text: string, re: RegExp): void => {
