@@ -12,6 +12,7 @@ import { nameFromText } from '../../src/wire/name.js';
 import { parseMasterFile } from '../../src/zone/masterfile.js';
 import { buildZone } from '../../src/zone/zone.js';
 import { ZoneSet } from '../../src/zone/zoneset.js';
+import { cookieOf, withCookie } from '../helpers/cookies.js';
 import { buildQuery } from '../helpers/dns.js';
 
 const ZONE = `$ORIGIN example.test.
@@ -52,31 +53,11 @@ function handler(o: { rrl?: boolean; cookies?: boolean; require?: boolean } = {}
   return { h, counters };
 }
 
-/** A query with a COOKIE option carrying `cookie` (hex). */
-function withCookie(name: string, type: string, cookie: string): Buffer {
-  const q = buildQuery(name, type, { edns: true });
-  const data = Buffer.from(cookie, 'hex');
-  const opt = Buffer.alloc(4);
-  opt.writeUInt16BE(10, 0);
-  opt.writeUInt16BE(data.length, 2);
-  const rdlen = Buffer.alloc(2);
-  rdlen.writeUInt16BE(4 + data.length, 0);
-  return Buffer.concat([q.subarray(0, q.length - 2), rdlen, opt, data]);
-}
-
 type Decoded = packet.Packet & { rcode?: string };
 const decode = (b: Buffer | null): Decoded => {
   if (!b) throw new Error('no response');
   return packet.decode(b) as Decoded;
 };
-/** The COOKIE option of a response, as hex, and the OPT's extended-rcode byte. */
-function cookieOf(b: Buffer): { cookie: string | null; extRcode: number } {
-  const opt = decode(b).additionals?.find((a) => a.type === 'OPT') as
-    (packet.Answer & { options?: { code: number; data: Buffer }[]; extendedRcode?: number }) | undefined;
-  const c = opt?.options?.find((o) => o.code === 10);
-  // dns-packet keeps the OPT's TTL field as flags and extended rcode: the ext rcode is its top byte.
-  return { cookie: c ? c.data.toString('hex') : null, extRcode: opt?.extendedRcode ?? 0 };
-}
 
 t.test('cookies in responses: minted, echoed, refused when malformed, required', (tt) => {
   const { h, counters } = handler({ cookies: true });
