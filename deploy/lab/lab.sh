@@ -4,7 +4,7 @@
 #   client ── router (AS 64500, ECMP over both paths, L4 hashing) ─┬─ popa (AS 64501): bird + popdns + popdns health
 #                                                                   └─ popb (AS 64501): bird + popdns + popdns health
 #
-# Both PoPs serve zones/ on the anycast addresses 198.51.100.53 (in 198.51.100.0/24) and
+# Both PoPs serve a copy of zones/ (in $LAB_DIR/POP/zones, so a test can change one PoP's) on the anycast addresses 198.51.100.53 (in 198.51.100.0/24) and
 # 2001:db8:53::53 (in 2001:db8:53::/48), each with its own identity, so `dig CHAOS TXT id.server`
 # tells which one answered.
 #
@@ -13,6 +13,7 @@
 #   deploy/lab/lab.sh down               stop everything it started (by PID) and delete its namespaces
 #   deploy/lab/lab.sh dns-stop POP [SIG] stop popdns on popa/popb (default SIGTERM = drain)
 #   deploy/lab/lab.sh dns-start POP      start popdns on popa/popb again
+#   deploy/lab/lab.sh dns-reload POP     SIGHUP popdns on popa/popb (re-read its zones, $LAB_DIR/POP/zones)
 #   deploy/lab/lab.sh exec NS CMD...     run a command in a lab namespace (client, router, popa, popb)
 #
 # Everything it starts it records in $LAB_DIR (default /tmp/popdns-lab) and stops by PID; it deletes
@@ -107,7 +108,7 @@ EOF
 
 popdns_conf() { # POP
   cat <<EOF
-zones: $ROOT/zones
+zones: $LAB_DIR/$1/zones
 listen: [198.51.100.53:53, "[2001:db8:53::53]:53", 127.0.0.1:53]
 identity: $1.lab
 metrics: 127.0.0.1:9153
@@ -118,6 +119,7 @@ health:
   timeout: 500ms
   rise: 2
   fall: 3
+  max-serial-lag: 2s
   maintenance-file: $LAB_DIR/$1/maintenance
   bird-socket: $LAB_DIR/$1/bird.ctl
   state-file: $LAB_DIR/$1/anycast.conf
@@ -131,11 +133,13 @@ EOF
 dns_start() {
   local pop=$1
   start "$pop-popdns" "$pop" "$NODE" "$POPDNS" serve --config "$LAB_DIR/$pop/popdns.yaml"
-  for _ in $(seq 1 150); do
+  # Bounded by the clock, not by a count of polls (a loaded machine makes each poll slower).
+  local deadline=$((SECONDS + 45))
+  while [ "$SECONDS" -lt "$deadline" ]; do
     grep -q 'ready:' "$LAB_DIR/log/$pop-popdns.log" 2>/dev/null && return 0
     sleep 0.1
   done
-  die "popdns on $pop not ready after 15 s: $(tail -5 "$LAB_DIR/log/$pop-popdns.log")"
+  die "popdns on $pop not ready after 45 s: $(tail -5 "$LAB_DIR/log/$pop-popdns.log")"
 }
 
 up() {
@@ -161,7 +165,8 @@ up() {
   start router-bird router bird -f -c "$LAB_DIR/router.conf" -s "$LAB_DIR/router.ctl" -P "$LAB_DIR/router.bird.pid"
   local i=1
   for pop in popa popb; do
-    mkdir -p "$LAB_DIR/$pop"
+    mkdir -p "$LAB_DIR/$pop/zones"
+    cp "$ROOT"/zones/*.yaml "$ROOT"/zones/*.zone "$LAB_DIR/$pop/zones/"
     in_ns "$pop" ip addr add 198.51.100.53/32 dev lo
     in_ns "$pop" ip -6 addr add 2001:db8:53::53/128 dev lo nodad
     in_ns "$pop" ip route add default via "10.53.$i.1"
@@ -202,9 +207,10 @@ down() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  test) "$NODE" "$ROOT/deploy/lab/labtest.mjs" ;;
+  test) LAB_DIR="$LAB_DIR" "$NODE" "$ROOT/deploy/lab/labtest.mjs" ;;
   dns-stop) stop_pid "$2-popdns" "${3:-TERM}" ;;
   dns-start) dns_start "$2" ;;
+  dns-reload) kill -s HUP "$(cat "$LAB_DIR/pids/$2-popdns.pid")" ;;
   exec) n=$2; shift 2; in_ns "$n" "$@" ;;
-  *) echo "usage: $0 up|test|down|dns-stop POP [SIG]|dns-start POP|exec NS CMD..." >&2; exit 2 ;;
+  *) echo "usage: $0 up|test|down|dns-stop POP [SIG]|dns-start POP|dns-reload POP|exec NS CMD..." >&2; exit 2 ;;
 esac

@@ -1,6 +1,7 @@
 // The lab's failover scenarios, run by `deploy/lab/lab.sh test` after `lab.sh up`. Prints what it
 // measured and a final `lab-result {json}` line; exits 1 when a check fails. Every wait is bounded.
 import { spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, copyFileSync, readFileSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const LAB = join(here, 'lab.sh');
 const NS = `${process.env.LAB_NS_PREFIX ?? 'popdnslab'}-client`;
+const LAB_DIR = process.env.LAB_DIR ?? '/tmp/popdns-lab';
+const ZONES_SRC = join(here, '..', '..', 'zones');
 const V4 = '198.51.100.53';
 const V6 = '2001:db8:53::53';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -17,8 +20,8 @@ const check = (ok, what) => {
   if (!ok) failures.push(what);
 };
 const lab = (...args) => {
-  const r = spawnSync(LAB, args, { encoding: 'utf8', timeout: 30000 });
-  if (r.status !== 0) throw new Error(`lab.sh ${args.join(' ')}: ${r.stderr}`);
+  const r = spawnSync(LAB, args, { encoding: 'utf8', timeout: 60000 });
+  if (r.status !== 0) throw new Error(`lab.sh ${args.join(' ')}: ${r.status ?? r.signal} ${r.stderr}`);
   return r.stdout;
 };
 
@@ -133,6 +136,74 @@ for (const fam of [4, 6]) {
 const restartAt = Date.now();
 lab('dns-start', 'popa');
 check(await until(() => [4, 6].every((fam) => s.since(restartAt, fam).some((r) => r.ok && r.id === 'popa.lab')), 20000), 'popa back after the drain');
+await s.stop();
+
+// 5. A zone removed on purpose on every PoP (file deleted, SIGHUP): the probes follow the server's
+// zone list, so no PoP withdraws, and no query fails; the zone answers REFUSED everywhere.
+const healthLog = (pop) => readFileSync(join(LAB_DIR, 'log', `${pop}-health.log`), 'utf8');
+const withdrawals = (pop) => (healthLog(pop).match(/UP -> DOWN/g) ?? []).length;
+const digRcode = (name, type) =>
+  /status: ([A-Z]+)/.exec(
+    spawnSync('ip', ['netns', 'exec', NS, 'dig', `@${V4}`, name, type, '+norec', '+time=1', '+tries=1'], {
+      encoding: 'utf8',
+      timeout: 5000,
+    }).stdout,
+  )?.[1] ?? 'no answer';
+s = new Stream(600);
+await sleep(2000);
+const downsBefore = { popa: withdrawals('popa'), popb: withdrawals('popb') };
+check(digRcode('example.net', 'SOA') === 'NOERROR', 'example.net. served before the removal');
+const rmAt = Date.now();
+for (const pop of ['popa', 'popb']) {
+  rmSync(join(LAB_DIR, pop, 'zones', 'example.net.zone'));
+  lab('dns-reload', pop);
+}
+check(await until(() => digRcode('example.net', 'SOA') === 'REFUSED', 10000), 'example.net. REFUSED after the removal');
+await sleep(7000); // more than fall (3) rounds of 1 s, twice over
+{
+  const after = s.since(rmAt);
+  const failed = count(after, (r) => !r.ok);
+  const recent = s.since(Date.now() - 3000);
+  const both = ['popa.lab', 'popb.lab'].every((id) => recent.some((r) => r.ok && r.id === id));
+  const downs = withdrawals('popa') - downsBefore.popa + withdrawals('popb') - downsBefore.popb;
+  result.zone_removal = { withdrawals: downs, failed, sent: after.length, both_answer: both };
+  console.log(`zone removal: ${downs} withdrawals, ${failed} of ${after.length} queries failed; both PoPs answering: ${both}`);
+  check(downs === 0, 'no PoP withdraws when a zone is removed on purpose');
+  check(failed === 0, 'no query fails when a zone is removed on purpose');
+  check(both, 'both PoPs still answer');
+  check(digRcode('example.com', 'SOA') === 'NOERROR', 'the other zone still answers');
+}
+for (const pop of ['popa', 'popb']) {
+  copyFileSync(join(ZONES_SRC, 'example.net.zone'), join(LAB_DIR, pop, 'zones', 'example.net.zone'));
+  lab('dns-reload', pop);
+}
+check(await until(() => digRcode('example.net', 'SOA') === 'NOERROR', 10000), 'example.net. back after it is restored');
+await s.stop();
+
+// 6. A zone file on popa changes and its new version fails to load: popa keeps the old version, and
+// after max-serial-lag (2 s) plus fall (3) rounds its probe withdraws it; fixed, it comes back.
+s = new Stream(800);
+await sleep(1000);
+const staleAt = Date.now();
+const popaDowns = withdrawals('popa');
+appendFileSync(join(LAB_DIR, 'popa', 'zones', 'example.com.yaml'), '\nnot-a-setting: 1\n');
+lab('dns-reload', 'popa');
+const withdrew = await until(() => withdrawals('popa') > popaDowns, 20000);
+const staleS = secs(Date.now() - staleAt);
+check(withdrew, 'popa withdraws when a newer zone file fails to load for longer than max-serial-lag');
+check(/UP -> DOWN[^\n]*POPDNS_E_STALE_ZONE/.test(healthLog('popa')), 'the withdrawal names the stale zone');
+const moved = await until(() => {
+  const l = s.since(Date.now() - 2000);
+  return l.length > 20 && l.every((r) => r.ok && r.id === 'popb.lab');
+}, 15000);
+check(moved, 'every query answers from popb while popa is stale');
+copyFileSync(join(ZONES_SRC, 'example.com.yaml'), join(LAB_DIR, 'popa', 'zones', 'example.com.yaml'));
+lab('dns-reload', 'popa');
+const fixedAt = Date.now();
+const returned = await until(() => s.since(fixedAt).some((r) => r.ok && r.id === 'popa.lab'), 20000);
+check(returned, 'popa answers again once the zone loads');
+result.stale_zone = { withdrawn_after_s: withdrew ? staleS : null, failed: count(s.since(staleAt), (r) => !r.ok) };
+console.log(`stale zone: popa withdrawn ${withdrew ? staleS : '-'} s after the failed reload; back: ${returned}`);
 await s.stop();
 
 console.log(`lab-result ${JSON.stringify({ ...result, failures })}`);

@@ -39,6 +39,8 @@ function newAnswer(zone: Zone | null, rcode: number, aa: boolean): Answer {
  * zone, the answer carries denial proofs too (RRSIGs travel with their RRsets; the writer adds them).
  */
 export function resolve(zones: ZoneSet, qname: Name, qtype: number, dnssecOk = false): Answer {
+  // RRTYPE 0 is reserved, never data (RFC 6895 §3.1): NOTIMP for any name, like Knot.
+  if (qtype === 0) return newAnswer(null, RCODE.NOTIMP, false);
   let zone = zones.find(qname);
   if (!zone) return newAnswer(null, RCODE.REFUSED, false);
   if (zone.servfail) return newAnswer(zone, RCODE.SERVFAIL, false);
@@ -166,7 +168,9 @@ function follow(zone: Zone, target: Name | null, qtype: number, ans: Answer, dep
 function dname(zone: Zone, node: ZoneNode, qname: Name, qtype: number, ans: Answer, depth: number): void {
   const d = node.rrsets.get(TYPE.DNAME)!;
   if (depth >= MAX_CHAIN) return;
-  if (!pushAnswer(ans, d)) return;
+  // The same DNAME met again further down a chain is not a loop: it is in the answer once, and the
+  // new synthesized CNAME goes in (a real loop repeats a CNAME owner, or hits MAX_CHAIN).
+  pushAnswer(ans, d);
   const target = rdataTarget(TYPE.DNAME, d.rdatas[0]!);
   if (!target) return;
   const next = replaceSuffix(qname, node.name, target);
@@ -192,8 +196,11 @@ function inSections(ans: Answer, set: RRset): boolean {
   return false;
 }
 
-/** A and AAAA RRsets for an in-zone target name: exact node, or synthesized from a wildcard. */
-function addressSets(zone: Zone, target: Name, glue: boolean): RRset[] {
+/**
+ * A and AAAA RRsets for an in-zone target name: exact node, or synthesized from a wildcard; with
+ * `sameType`, the target's RRset of that type too (SVCB/HTTPS, RFC 9460 §4.1).
+ */
+function addressSets(zone: Zone, target: Name, glue: boolean, sameType = 0): RRset[] {
   if (!isSubdomainOf(target, zone.origin)) return [];
   let node = findNode(zone, target);
   let owner: Name | null = null;
@@ -207,16 +214,24 @@ function addressSets(zone: Zone, target: Name, glue: boolean): RRset[] {
   if (a) out.push(withOwner(a, owner));
   const aaaa = node.rrsets.get(TYPE.AAAA);
   if (aaaa) out.push(withOwner(aaaa, owner));
+  const same = sameType ? node.rrsets.get(sameType) : undefined;
+  if (same) out.push(withOwner(same, owner));
   return out;
 }
 
-/** Additional-section processing for NS, MX and SRV answers (RFC 1034 §4.3.2 step 6). */
+/**
+ * Additional-section processing (RFC 1034 §4.3.2 step 6) for NS, MX and SRV answers: the targets'
+ * addresses; for SVCB and HTTPS (RFC 9460 §4.1) the targets' A, AAAA and SVCB/HTTPS RRsets, one level
+ * deep, like Knot (an AliasMode answer thus carries the ServiceMode record it points to). A target
+ * of "." (the owner itself) adds nothing: the owner is the question.
+ */
 function additional(zone: Zone, set: RRset, ans: Answer): void {
-  if (set.type !== TYPE.NS && set.type !== TYPE.MX && set.type !== TYPE.SRV) return;
+  const svc = set.type === TYPE.SVCB || set.type === TYPE.HTTPS;
+  if (set.type !== TYPE.NS && set.type !== TYPE.MX && set.type !== TYPE.SRV && !svc) return;
   for (const rd of set.rdatas) {
     const target = rdataTarget(set.type, rd);
-    if (!target) continue;
-    for (const a of addressSets(zone, target, set.type === TYPE.NS)) {
+    if (!target || target.length === 1) continue;
+    for (const a of addressSets(zone, target, set.type === TYPE.NS, svc ? set.type : 0)) {
       if (!inSections(ans, a)) ans.additional.push(a);
     }
   }

@@ -183,20 +183,22 @@ export class Handler {
       this.counters.dropped[msg.length < 12 ? 0 : 1]! += 1;
       return null;
     }
-    if (st === PARSE.FORMERR) {
-      this.counters.dropped[2]! += 1;
-      this.counters.query(transport, q.qtype, RCODE.FORMERR, 0);
-      return this.bare(msg, 12, RCODE.FORMERR);
-    }
-    if (st === PARSE.NOTIMP) {
-      this.counters.query(transport, q.qtype, RCODE.NOTIMP, 0);
-      return this.bare(msg, q.questionEnd, RCODE.NOTIMP);
-    }
     const limit = tcp
       ? 65535
       : q.hasEdns
         ? Math.max(512, Math.min(q.ednsUdpSize, this.cfg.ednsUdpSize))
         : 512;
+    // Errors echo the question when it could be read, and carry an OPT when the query had a valid
+    // one (RFC 6891 §7).
+    if (st === PARSE.FORMERR) {
+      this.counters.dropped[2]! += 1;
+      this.counters.query(transport, q.qtype, RCODE.FORMERR, 0);
+      return this.withOpt(msg, limit, RCODE.FORMERR);
+    }
+    if (st === PARSE.NOTIMP) {
+      this.counters.query(transport, q.qtype, RCODE.NOTIMP, 0);
+      return this.withOpt(msg, limit, RCODE.NOTIMP);
+    }
     if (q.hasEdns && q.ednsVersion > 0) {
       // RFC 6891 §6.1.3: BADVERS (16) = extended rcode 1 in the OPT, 0 in the header.
       this.counters.query(transport, q.qtype, 16, 0);
@@ -417,14 +419,6 @@ export class Handler {
     }
     w.setCounts(tc ? 0 : an, tc ? 0 : ns, (tc ? 0 : ar) + (opt ? 1 : 0));
     w.setFlags(q.flags, ans.aa, tc, ans.rcode);
-    return w.result();
-  }
-
-  /** Header (and question, if `questionEnd` > 12) only, with an rcode; no OPT. */
-  private bare(msg: Buffer, questionEnd: number, rcode: number): Buffer {
-    const w = this.w;
-    w.begin(msg, questionEnd, 65535);
-    w.setFlags(this.q.flags, false, false, rcode);
     return w.result();
   }
 

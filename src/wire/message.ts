@@ -47,8 +47,12 @@ function lower(b: number): number {
 
 /**
  * Reads header, the one question and the OPT record. Bounded: the question name may not be compressed
- * (a pointer can only point back into the header), labels ≤ 63, the name ≤ 255 octets; additional
- * records are walked by their lengths; anything that runs past the end is FORMERR.
+ * (a pointer can only point back into the header), labels ≤ 63, the name ≤ 255 octets; every record
+ * after the question is walked by its lengths; anything that runs past the end is FORMERR.
+ *
+ * Whatever the verdict, `questionEnd` > 12 says the question was read (the response echoes it) and
+ * `hasEdns` says the query carried one valid OPT (the response carries one too: RFC 6891 §7), so
+ * FORMERR and NOTIMP answers keep both whenever they could be read.
  */
 export function parseQuery(msg: Uint8Array, q: QueryInfo): number {
   q.hasEdns = false;
@@ -59,6 +63,8 @@ export function parseQuery(msg: Uint8Array, q: QueryInfo): number {
   q.ednsUdpSize = 0;
   q.questionEnd = 12;
   q.qnameEnd = 12;
+  q.qtype = 0;
+  q.qclass = 0;
   const len = msg.length;
   if (len < 12) return PARSE.DROP;
   q.id = (msg[0]! << 8) | msg[1]!;
@@ -70,36 +76,10 @@ export function parseQuery(msg: Uint8Array, q: QueryInfo): number {
   const an = (msg[6]! << 8) | msg[7]!;
   const ns = (msg[8]! << 8) | msg[9]!;
   const ar = (msg[10]! << 8) | msg[11]!;
-  if (qd !== 1) return q.opcode === OPCODE.QUERY ? PARSE.FORMERR : PARSE.NOTIMP;
-  // The question name, hashed as we go.
   let p = 12;
-  let h = 0x811c9dc5;
-  for (;;) {
-    if (p >= len) return PARSE.FORMERR;
-    const l = msg[p]!;
-    if (l === 0) {
-      p++;
-      break;
-    }
-    if (l > 63) return PARSE.FORMERR; // compression pointers and extended labels
-    if (p + 1 + l > len || p + 1 + l - 12 > 254) return PARSE.FORMERR;
-    h = Math.imul(h ^ l, 0x01000193);
-    for (let i = p + 1; i <= p + l; i++) h = Math.imul(h ^ lower(msg[i]!), 0x01000193);
-    p += l + 1;
-  }
-  if (p + 4 > len) return PARSE.FORMERR;
-  q.qnameEnd = p;
-  q.qhash = h & 0x3fffffff; // 30 bits: a small integer (Smi) on every V8 build, never a boxed number
-  q.qtype = (msg[p]! << 8) | msg[p + 1]!;
-  q.qclass = (msg[p + 2]! << 8) | msg[p + 3]!;
-  p += 4;
-  q.questionEnd = p;
-  if (q.opcode !== OPCODE.QUERY) return PARSE.NOTIMP;
-  if (an !== 0 || ns !== 0) return PARSE.FORMERR;
-  if (q.qtype === TYPE.OPT) return PARSE.FORMERR;
-  for (let r = 0; r < ar; r++) {
-    // Owner name: walked, not decoded. OPT's must be the root.
-    const nameStart = p;
+  if (qd === 1) {
+    // The question name, hashed as we go.
+    let h = 0x811c9dc5;
     for (;;) {
       if (p >= len) return PARSE.FORMERR;
       const l = msg[p]!;
@@ -107,45 +87,89 @@ export function parseQuery(msg: Uint8Array, q: QueryInfo): number {
         p++;
         break;
       }
-      if ((l & 0xc0) === 0xc0) {
-        // A pointer ends the name: at most one per owner name.
-        if (p + 2 > len) return PARSE.FORMERR;
-        p += 2;
-        break;
-      }
-      if (l > 63 || p + 1 + l > len) return PARSE.FORMERR;
+      if (l > 63) return PARSE.FORMERR; // compression pointers and extended labels
+      if (p + 1 + l > len || p + 1 + l - 12 > 254) return PARSE.FORMERR;
+      h = Math.imul(h ^ l, 0x01000193);
+      for (let i = p + 1; i <= p + l; i++) h = Math.imul(h ^ lower(msg[i]!), 0x01000193);
       p += l + 1;
     }
-    if (p + 10 > len) return PARSE.FORMERR;
+    if (p + 4 > len) return PARSE.FORMERR;
+    q.qnameEnd = p;
+    q.qhash = h & 0x3fffffff; // 30 bits: a small integer (Smi) on every V8 build, never a boxed number
+    q.qtype = (msg[p]! << 8) | msg[p + 1]!;
+    q.qclass = (msg[p + 2]! << 8) | msg[p + 3]!;
+    p += 4;
+    q.questionEnd = p;
+  } else {
+    // Several questions (or none): nothing to echo, but an OPT after them still counts.
+    for (let i = 0; i < qd; i++) {
+      p = skipName(msg, p);
+      if (p < 0 || p + 4 > len) return PARSE.FORMERR;
+      p += 4;
+    }
+  }
+  // Every record: walked by its lengths; the OPT (only valid in the additional section) is read.
+  let optMisplaced = false;
+  const total = an + ns + ar;
+  for (let r = 0; r < total; r++) {
+    const nameStart = p;
+    p = skipName(msg, p);
+    if (p < 0 || p + 10 > len) return PARSE.FORMERR;
     const type = (msg[p]! << 8) | msg[p + 1]!;
     const rdlen = (msg[p + 8]! << 8) | msg[p + 9]!;
     const rdStart = p + 10;
     if (rdStart + rdlen > len) return PARSE.FORMERR;
     if (type === TYPE.OPT) {
-      if (q.hasEdns || msg[nameStart] !== 0) return PARSE.FORMERR;
-      q.hasEdns = true;
-      q.ednsUdpSize = (msg[p + 2]! << 8) | msg[p + 3]!;
-      q.ednsVersion = msg[p + 5]!;
-      q.dnssecOk = (msg[p + 6]! & 0x80) !== 0;
-      let o = rdStart;
-      const end = rdStart + rdlen;
-      while (o < end) {
-        if (o + 4 > end) return PARSE.FORMERR;
-        const code = (msg[o]! << 8) | msg[o + 1]!;
-        const olen = (msg[o + 2]! << 8) | msg[o + 3]!;
-        if (o + 4 + olen > end) return PARSE.FORMERR;
-        if (code === EDNS_OPTION.NSID) q.nsidRequested = true;
-        else if (code === EDNS_OPTION.COOKIE && q.cookieAt === 0) {
-          q.cookieAt = o + 4;
-          q.cookieLen = olen;
+      // Two OPTs, an OPT outside the additional section, or one not owned by the root: FORMERR
+      // (RFC 6891 §6.1.1), and the reply carries no OPT, there being no valid one to answer.
+      if (q.hasEdns || optMisplaced || msg[nameStart] !== 0 || r < an + ns) {
+        q.hasEdns = false;
+        q.cookieAt = 0;
+        optMisplaced = true;
+      } else {
+        let o = rdStart;
+        const end = rdStart + rdlen;
+        let nsid = false;
+        while (o < end) {
+          if (o + 4 > end) return PARSE.FORMERR;
+          const code = (msg[o]! << 8) | msg[o + 1]!;
+          const olen = (msg[o + 2]! << 8) | msg[o + 3]!;
+          if (o + 4 + olen > end) return PARSE.FORMERR;
+          if (code === EDNS_OPTION.NSID) nsid = true;
+          else if (code === EDNS_OPTION.COOKIE && q.cookieAt === 0) {
+            q.cookieAt = o + 4;
+            q.cookieLen = olen;
+          }
+          o += 4 + olen;
         }
-        o += 4 + olen;
+        q.hasEdns = true;
+        q.ednsUdpSize = (msg[p + 2]! << 8) | msg[p + 3]!;
+        q.ednsVersion = msg[p + 5]!;
+        q.dnssecOk = (msg[p + 6]! & 0x80) !== 0;
+        q.nsidRequested = nsid;
       }
     }
     p = rdStart + rdlen;
   }
-  if (p !== len) return PARSE.FORMERR;
+  if (p !== len || optMisplaced) return PARSE.FORMERR;
+  if (q.opcode !== OPCODE.QUERY) return PARSE.NOTIMP;
+  if (qd !== 1) return PARSE.FORMERR;
+  if (an !== 0 || ns !== 0) return PARSE.FORMERR;
   return PARSE.OK;
+}
+
+/** The offset just past the (possibly compressed) name at `p`, walked without decoding; -1 if it runs out. */
+function skipName(msg: Uint8Array, p: number): number {
+  const len = msg.length;
+  for (;;) {
+    if (p >= len) return -1;
+    const l = msg[p]!;
+    if (l === 0) return p + 1;
+    // A pointer ends the name: at most one per owner name.
+    if ((l & 0xc0) === 0xc0) return p + 2 > len ? -1 : p + 2;
+    if (l > 63 || p + 1 + l > len) return -1;
+    p += l + 1;
+  }
 }
 
 /** A resource record set to write: owner, type, class, TTL and uncompressed RDATA. */

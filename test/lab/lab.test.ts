@@ -1,6 +1,7 @@
 /**
  * The anycast lab (deploy/lab/lab.sh): two PoPs running bird + popdns + popdns health behind a router
- * with ECMP, in network namespaces the lab creates. Needs root, iproute2, bird2 and dig; skipped with
+ * with ECMP, in network namespaces the lab creates: failover, drain, a zone removed on every PoP (no
+ * withdrawal), and a zone whose new version fails to load on one PoP (that PoP withdraws). Needs root, iproute2, bird2 and dig; skipped with
  * a message elsewhere, and required in CI (POPDNS_REQUIRE_PEERS=1).
  */
 import { spawnSync } from 'node:child_process';
@@ -30,19 +31,25 @@ t.test('anycast failover with real BGP', async (t) => {
   t.teardown(() => {
     lab('down', 60000);
   });
-  const up = lab('up', 60000);
+  const up = lab('up', 180000);
   t.equal(up.status, 0, `lab.sh up: ${up.stderr.trim().split('\n').slice(-5).join(' | ')}`);
   if (up.status !== 0) return;
-  const run = lab('test', 120000);
+  const run = lab('test', 420000);
   for (const line of run.stdout.trim().split('\n')) t.comment(line);
   t.equal(run.status, 0, `lab.sh test${run.stderr ? `: ${run.stderr}` : ''}`);
   const m = /^lab-result (.*)$/m.exec(run.stdout);
   t.ok(m, 'the lab printed its numbers');
-  const r = JSON.parse(m?.[1] ?? '{}') as Record<string, { failed?: number; seconds?: number }>;
+  const r = JSON.parse(m?.[1] ?? '{}') as Record<
+    string,
+    { failed?: number; seconds?: number; withdrawals?: number; withdrawn_after_s?: number | null }
+  >;
   t.equal(r.drain_v4?.failed, 0, 'drain over IPv4: zero failed queries');
   t.equal(r.drain_v6?.failed, 0, 'drain over IPv6: zero failed queries');
   t.ok((r.failover_v4?.seconds ?? 99) < 15, 'IPv4 failover converged');
   t.ok((r.failover_v6?.seconds ?? 99) < 15, 'IPv6 failover converged');
+  t.equal(r.zone_removal?.withdrawals, 0, 'a zone removed on every PoP withdraws none of them');
+  t.equal(r.zone_removal?.failed, 0, 'a zone removed on every PoP: zero failed queries');
+  t.ok((r.stale_zone?.withdrawn_after_s ?? 99) < 20, 'a PoP stuck on a zone that fails to load withdraws');
   const down = lab('down', 60000);
   t.equal(down.status, 0, 'lab.sh down');
   const left = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;

@@ -119,9 +119,52 @@ t.test('parseQuery: drop, FORMERR and NOTIMP cases', (tt) => {
       mod((b) => b.writeUInt16BE(41, 29)),
       q,
     ),
-    PARSE.FORMERR,
-    'qtype OPT',
+    PARSE.OK,
+    'qtype OPT is a readable question (answered like any type with no data, like Knot)',
   );
+  tt.end();
+});
+
+t.test('parseQuery: errors keep what could be read — the question, and a valid OPT', (tt) => {
+  const q = new QueryInfo();
+  const mod = (f: (b: Buffer) => void): Buffer => {
+    const b = Buffer.from(QUERY);
+    f(b);
+    return b;
+  };
+  tt.equal(
+    parseQuery(
+      mod((b) => b.writeUInt16BE(0x2100, 2)),
+      q,
+    ),
+    PARSE.NOTIMP,
+    'NOTIFY',
+  );
+  tt.equal(q.questionEnd, 33, 'NOTIMP: the question was read');
+  tt.ok(q.hasEdns && q.dnssecOk, 'NOTIMP: the OPT was read');
+  // An answer record before the OPT: FORMERR, with the question and the OPT.
+  const withAnswer = Buffer.concat([
+    QUERY.subarray(0, 33),
+    hex('c00c 0001 0001 00000e10 0004 c0000201'),
+    QUERY.subarray(33),
+  ]);
+  withAnswer.writeUInt16BE(1, 6);
+  tt.equal(parseQuery(withAnswer, q), PARSE.FORMERR, 'ANCOUNT 1 in a QUERY');
+  tt.equal(q.questionEnd, 33);
+  tt.ok(q.hasEdns, 'the OPT after it is still found');
+  tt.equal(
+    parseQuery(
+      mod((b) => b.writeUInt16BE(0, 4)),
+      q,
+    ),
+    PARSE.FORMERR,
+    'QDCOUNT 0',
+  );
+  tt.equal(q.questionEnd, 12, 'no question to echo');
+  const twoOpt = Buffer.concat([mod((b) => b.writeUInt16BE(2, 10)), QUERY.subarray(33)]);
+  tt.equal(parseQuery(twoOpt, q), PARSE.FORMERR, 'two OPTs');
+  tt.equal(q.questionEnd, 33);
+  tt.notOk(q.hasEdns, 'two OPTs: none of them is valid (RFC 6891 §6.1.1)');
   tt.end();
 });
 
