@@ -158,7 +158,7 @@ export class PopdnsServer {
       const src = this.sources.get(file);
       // A zone popdns signs is re-read (its signatures may be due); one that arrived signed is not.
       if (!force && prevZone && (!prevZone.dnssec || prevZone.dnssec.presigned) && src !== undefined) {
-        const keyPrefix = `K${prevZone.originText.toLowerCase()}+`;
+        const keyPrefix = `k${prevZone.originText.toLowerCase()}+`; // compared lower-cased
         if (
           sourceStamp(src.paths) === src.stamp &&
           !keyFiles.some((k) => k.toLowerCase().startsWith(keyPrefix))

@@ -299,10 +299,10 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 /**
  * Builds a zone from parsed records and runs the semantic checks. Errors make `zone` null; warnings
  * do not. The parser's own diagnostics come first in the result. With `consume`, each record is let go
- * once it is in the trie, so a big zone is never held twice.
+ * once it is in the trie, so a big zone is never held twice. `now` as in zoneBuilder.
  */
-export function buildZone(parsed: ParsedZone, opts: { consume?: boolean } = {}): BuildResult {
-  const builder = zoneBuilder(parsed.origin, parsed.file);
+export function buildZone(parsed: ParsedZone, opts: { consume?: boolean; now?: number } = {}): BuildResult {
+  const builder = zoneBuilder(parsed.origin, parsed.file, opts.now !== undefined ? { now: opts.now } : {});
   const records = parsed.records;
   for (let i = 0; i < records.length; i++) {
     const rec = records[i]!;
