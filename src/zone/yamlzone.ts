@@ -28,6 +28,7 @@ import {
   ROOT,
 } from '../wire/name.js';
 import {
+  isTextType,
   parsePeriod,
   RdataError,
   rdataFromFields,
@@ -377,7 +378,7 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
         return null;
       }
       const s = scalarText(node);
-      rdata = type === TYPE.TXT ? txtFromText(s) : fromPresentation(s, node);
+      rdata = isTextType(type) ? txtFromText(s) : fromPresentation(s, node);
     } else if (isMap(node)) {
       const m = node as YAMLMap;
       const fields: Record<string, unknown> = {};
@@ -390,7 +391,7 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
           if (t === undefined) return null;
           recTtl = t;
         } else if (k === 'value') valueNode = p.value as Node;
-        else if (k === 'strings' && type === TYPE.TXT) stringsNode = p.value as Node;
+        else if (k === 'strings' && isTextType(type)) stringsNode = p.value as Node;
         else fields[k] = (p.value as Node | null)?.toJSON?.() ?? null;
       }
       // CAA has a field called value: with other fields present, it is the structured form.
@@ -410,7 +411,7 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
         rdata = fromPresentation(scalarText(valueNode), valueNode);
       } else if (stringsNode) {
         if (Object.keys(fields).length > 0) {
-          err('POPDNS_E_YAML_UNKNOWN_KEY', 'a TXT with strings: takes only ttl besides it', m);
+          err('POPDNS_E_YAML_UNKNOWN_KEY', `a ${tname} with strings: takes only ttl besides it`, m);
           return null;
         }
         const list = isSeq(stringsNode) ? (stringsNode.items as Node[]) : [stringsNode];
@@ -603,7 +604,7 @@ export function writeYamlZone(
     for (const [type, list] of [...o.byType.entries()].sort((a, b) => a[0] - b[0])) {
       const values = list.map((r) => {
         let v: unknown;
-        if (type === TYPE.TXT) {
+        if (isTextType(type)) {
           const lit = plainTxt(r.rdata);
           v = lit !== null ? lit : { value: rdataToText(type, r.rdata, origin) };
         } else {

@@ -15,7 +15,7 @@ import {
   nameToRelativeText,
   nameToText,
 } from '../wire/name.js';
-import { rdataTarget } from '../wire/rdata.js';
+import { rdataEquals, rdataTarget } from '../wire/rdata.js';
 import { Children } from './children.js';
 import { attachPresigned, isPresigned, type ZoneDnssec } from './dnssec.js';
 import { addressLike, isHostName, looksAbsolute } from './namechecks.js';
@@ -204,6 +204,11 @@ function labelText(name: Name, offset: number): string {
  */
 class ZoneRRset implements RRset {
   sigs: Uint8Array[] | undefined = undefined;
+  /**
+   * Where the zone file wrote the first record, packed by the builder (packPos) to one small integer
+   * so a million-record zone keeps no Position objects; -1 when unknown. Only duplicate warnings read it.
+   */
+  at = -1;
   /** The single RDATA's backing store, offset and length; null once the set holds a list. */
   private src: ArrayBufferLike | null;
   private off: number;
@@ -290,10 +295,56 @@ export function walk(node: ZoneNode, fn: (n: ZoneNode) => void): void {
   for (const c of node.children.values()) walk(c, fn);
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/**
+ * Positions for duplicate-record warnings (RFC 2181 §5), kept small: the first record of a set as one
+ * packed integer on the set (file index in the low 6 bits, line above), later records of multi-record
+ * sets in a side map. Columns are not kept: the warning names the earlier record by file and line.
+ */
+function duplicateTracker(
+  file: string,
+  warn: (code: string, msg: string, pos: Position) => void,
+  rel: (n: Name) => string,
+): {
+  pack(pos: Position): number;
+  added(set: ZoneRRset, pos: Position): void;
+  positionOf(set: ZoneRRset, index: number): string | null;
+  report(rec: ZoneRecord, first: Position | string | null): void;
+} {
+  const files = [file];
+  let lastFile = file;
+  let lastIndex = 0;
+  const later = new Map<ZoneRRset, number[]>();
+  const pack = (pos: Position): number => {
+    let fi = lastIndex;
+    if (pos.file !== lastFile) {
+      fi = files.indexOf(pos.file);
+      if (fi < 0) fi = files.push(pos.file) - 1;
+      lastFile = pos.file;
+      lastIndex = fi;
+    }
+    return fi < 64 && pos.line < 2 ** 24 ? pos.line * 64 + fi : -1;
+  };
+  const unpack = (v: number | undefined): string | null =>
+    v === undefined || v < 0 ? null : `${files[v % 64]}:${Math.floor(v / 64)}`;
+  return {
+    pack,
+    added(set, pos) {
+      let list = later.get(set);
+      if (!list) later.set(set, (list = []));
+      list.push(pack(pos));
+    },
+    positionOf(set, index) {
+      return unpack(index === 0 ? set.at : later.get(set)?.[index - 1]);
+    },
+    report(rec, first) {
+      const where = typeof first === 'string' ? first : first ? `${first.file}:${first.line}` : null;
+      warn(
+        'POPDNS_W_DUPLICATE',
+        `duplicate ${typeToText(rec.type)} record at ${rel(rec.owner)} ignored: the same record as ${where ? `the one at ${where}` : 'an earlier one'} (RFC 2181 §5)`,
+        rec.pos,
+      );
+    },
+  };
 }
 
 /**
@@ -367,6 +418,7 @@ export function zoneBuilder(origin: Name, file: string, opts: { now?: number } =
       pos,
     );
   };
+  const dup = duplicateTracker(file, warn, rel);
 
   const add = (rec: ZoneRecord): void => {
     if (!isSubdomainOf(rec.owner, origin)) {
@@ -387,6 +439,10 @@ export function zoneBuilder(origin: Name, file: string, opts: { now?: number } =
         return;
       }
       if (soaRecord) {
+        if (rdataEquals(TYPE.SOA, (soaRecord as ZoneRecord).rdata, rec.rdata)) {
+          dup.report(rec, (soaRecord as ZoneRecord).pos);
+          return;
+        }
         err('POPDNS_E_SOA_MULTIPLE', 'more than one SOA record', rec.pos);
         return;
       }
@@ -399,7 +455,9 @@ export function zoneBuilder(origin: Name, file: string, opts: { now?: number } =
     if (target) checkAbsolute(target, `${typeToText(rec.type)} target`, rec.pos);
     if (!set) {
       if (node.size === 0) checkAbsolute(rec.owner, 'owner', rec.pos);
-      set = new ZoneRRset(node, rec.type, rec.ttl, rec.rdata);
+      const created = new ZoneRRset(node, rec.type, rec.ttl, rec.rdata);
+      created.at = dup.pack(rec.pos);
+      set = created;
       node.rrsets.set(rec.type, set);
       const address = rec.type === TYPE.A || rec.type === TYPE.AAAA;
       // Positions serve later diagnostics; an A or AAAA RRset keeps one only below a DNAME seen so
@@ -417,13 +475,14 @@ export function zoneBuilder(origin: Name, file: string, opts: { now?: number } =
       zone.recordCount++;
       return;
     } else {
-      if (set.rdatas.some((r) => sameBytes(r, rec.rdata))) {
-        warn(
-          'POPDNS_W_DUPLICATE',
-          `duplicate ${typeToText(rec.type)} record at ${rel(rec.owner)} ignored`,
-          rec.pos,
-        );
-        return;
+      // RFC 2181 §5: records equal under DNS comparison (owner in any case, which findNode already
+      // folds; RDATA names of the RFC 4034 §6.2 types in any case) are one record.
+      const rdatas = set.rdatas;
+      for (let i = 0; i < rdatas.length; i++) {
+        if (rdataEquals(rec.type, rdatas[i]!, rec.rdata)) {
+          dup.report(rec, dup.positionOf(set as ZoneRRset, i));
+          return;
+        }
       }
       if (rec.type === TYPE.CNAME) {
         err('POPDNS_E_CNAME_MULTIPLE', `${rel(rec.owner)} has more than one CNAME`, rec.pos);
@@ -443,6 +502,7 @@ export function zoneBuilder(origin: Name, file: string, opts: { now?: number } =
       }
     }
     addRdata(set, rec.rdata);
+    dup.added(set as ZoneRRset, rec.pos);
     zone.recordCount++;
   };
 

@@ -8,6 +8,7 @@
  * 3. round trips text → wire → text → wire for every type, and the table against the type registry.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
 import { isMetaType, TYPE, typeFromText, typeToText } from '../../src/wire/constants.js';
 import { nameFromText } from '../../src/wire/name.js';
@@ -382,4 +383,18 @@ t.test('every type Knot 3.2 reads, against knotd', async (tt) => {
   tt.same(parsed.diagnostics, [], 'popdns reads the vectors');
   const printed = await startKnot(tt, [parsed]);
   await compareWithKnot(tt, printed.port, vectors);
+});
+
+t.test('docs/zone-format.md lists exactly the types of the table', (tt) => {
+  const doc = readFileSync('docs/zone-format.md', 'utf8');
+  const section = doc.slice(doc.indexOf('## Record types'), doc.indexOf('### Duplicate records'));
+  const listed = [...section.matchAll(/^\| ([A-Z0-9-]+) +\| ([0-9]+) +\|/gm)].map((m) => [
+    m[1]!,
+    Number(m[2]),
+  ]);
+  tt.same(
+    listed,
+    [...RRTYPES.keys()].sort((a, b) => a - b).map((n) => [typeToText(n), n]),
+  );
+  tt.end();
 });
