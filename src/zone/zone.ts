@@ -303,7 +303,7 @@ export function buildZone(parsed: ParsedZone, opts: { consume?: boolean } = {}):
     if (opts.consume) records[i] = undefined as unknown as ZoneRecord;
     builder.add(rec);
   }
-  return builder.finish(parsed.diagnostics);
+  return builder.finish(parsed.diagnostics, parsed);
 }
 
 /**
@@ -314,7 +314,10 @@ export interface ZoneBuilder {
   /** Adds one parsed record to the trie (or reports why it cannot go in). */
   add(rec: ZoneRecord): void;
   /** Runs the zone-wide checks; the parser's diagnostics come first in the result. Call once. */
-  finish(parserDiagnostics: Diagnostic[]): BuildResult;
+  finish(
+    parserDiagnostics: Diagnostic[],
+    parsed?: Pick<ParsedZone, 'incomplete' | 'failedTypes'>,
+  ): BuildResult;
 }
 
 export function zoneBuilder(origin: Name, file: string): ZoneBuilder {
@@ -432,11 +435,21 @@ export function zoneBuilder(origin: Name, file: string): ZoneBuilder {
     zone.recordCount++;
   };
 
-  const finish = (parserDiagnostics: Diagnostic[]): BuildResult => {
+  const finish = (
+    parserDiagnostics: Diagnostic[],
+    parsed?: Pick<ParsedZone, 'incomplete' | 'failedTypes'>,
+  ): BuildResult => {
+    // One cause, one message: what is missing because the file could not be read (or a record of
+    // that type could not be parsed) is not reported again as missing.
+    if (parsed?.incomplete) return { zone: null, diagnostics: [...parserDiagnostics, ...diagnostics] };
+    const failedTypes = parsed?.failedTypes;
+    const missing = (type: number): boolean => !failedTypes?.has(type);
+    const addressesComplete = missing(TYPE.A) && missing(TYPE.AAAA);
     const apex = zone.apex;
     const soa = apex.rrsets.get(TYPE.SOA);
     if (!soa || !soaRecord) {
-      err('POPDNS_E_NO_SOA', `zone ${zone.originText} has no SOA record at the apex`, filePos);
+      if (missing(TYPE.SOA))
+        err('POPDNS_E_NO_SOA', `zone ${zone.originText} has no SOA record at the apex`, filePos);
     } else {
       zone.soa = soa;
       zone.negativeSoa = {
@@ -451,7 +464,7 @@ export function zoneBuilder(origin: Name, file: string): ZoneBuilder {
         rd.length >= 20 ? new DataView(rd.buffer, rd.byteOffset + rd.length - 20).getUint32(0) : 0;
     }
     const apexNs = apex.rrsets.get(TYPE.NS);
-    if (!apexNs)
+    if (!apexNs && missing(TYPE.NS))
       err(
         'POPDNS_E_NO_APEX_NS',
         `zone ${zone.originText} has no NS records at the apex`,
@@ -584,7 +597,7 @@ export function zoneBuilder(origin: Name, file: string): ZoneBuilder {
             );
             continue;
           }
-          if (hasAddress(target)) continue;
+          if (hasAddress(target) || !addressesComplete) continue;
           const hidden = hiddenBy(target);
           // Below a DNAME the name is not in this zone (RFC 6672 §2.4): the resolver follows the DNAME.
           if (hidden?.dname) continue;
