@@ -345,6 +345,8 @@ export function zoneBuilder(origin: Name, file: string): ZoneBuilder {
   /** First record seen per node+type, for positions in later checks. */
   const firstPos = new Map<RRset, Position>();
   let soaRecord: ZoneRecord | null = null;
+  /** Positions of each NS, MX and SRV record, in the order of the RRset's RDATAs. */
+  const recPos = new Map<RRset, Position[]>();
   /** DNAME owners seen so far: an address record added below one keeps its position for the warning. */
   const dnameOwners: Name[] = [];
   const originLabels = zone.originLabels;
@@ -387,6 +389,17 @@ export function zoneBuilder(origin: Name, file: string): ZoneBuilder {
     let set = node.rrsets.get(rec.type);
     const target = TARGET_TYPES.has(rec.type) ? rdataTarget(rec.type, rec.rdata) : null;
     if (target) checkAbsolute(target, `${typeToText(rec.type)} target`, rec.pos);
+    if (target && (rec.type === TYPE.NS || rec.type === TYPE.MX)) {
+      const ip = addressLike(target, isSubdomainOf(target, origin) ? originLabels : 0);
+      if (ip !== null) {
+        const tn = typeToText(rec.type);
+        warn(
+          'POPDNS_W_TARGET_IS_ADDRESS',
+          `${tn} '${nameToText(target)}' of ${rel(rec.owner)} is an address (${ip}); ${tn} needs a host name`,
+          rec.pos,
+        );
+      }
+    }
     if (!set) {
       if (node.size === 0) checkAbsolute(rec.owner, 'owner', rec.pos);
       set = new ZoneRRset(node, rec.type, rec.ttl, rec.rdata);
@@ -397,6 +410,7 @@ export function zoneBuilder(origin: Name, file: string): ZoneBuilder {
       if (!address || dnameOwners.some((d) => isSubdomainOf(rec.owner, d) && !nameEquals(rec.owner, d)))
         firstPos.set(set, rec.pos);
       if (rec.type === TYPE.DNAME) dnameOwners.push(rec.owner);
+      if (rec.type === TYPE.NS || rec.type === TYPE.MX || rec.type === TYPE.SRV) recPos.set(set, [rec.pos]);
       if ((address || rec.type === TYPE.MX) && !isHostName(rec.owner)) {
         warn(
           'POPDNS_W_NOT_HOSTNAME',
@@ -432,6 +446,7 @@ export function zoneBuilder(origin: Name, file: string): ZoneBuilder {
       }
     }
     addRdata(set, rec.rdata);
+    recPos.get(set)?.push(rec.pos);
     zone.recordCount++;
   };
 
@@ -569,24 +584,18 @@ export function zoneBuilder(origin: Name, file: string): ZoneBuilder {
       for (const set of node.rrsets.values()) {
         const type = set.type;
         if (type !== TYPE.NS && type !== TYPE.MX && type !== TYPE.SRV) continue;
-        const pos = firstPos.get(set) ?? filePos;
+        const setPos = firstPos.get(set) ?? filePos;
         const tn = typeToText(type);
-        for (const rd of set.rdatas) {
-          const target = rdataTarget(type, rd);
+        const positions = recPos.get(set);
+        const rdatas = set.rdatas;
+        for (let k = 0; k < rdatas.length; k++) {
+          const pos = positions?.[k] ?? setPos;
+          const target = rdataTarget(type, rdatas[k]!);
           if (!target) continue;
           if (type === TYPE.SRV && target.length === 1) continue; // "." = service not available
           if (type === TYPE.MX && target.length === 1) continue; // RFC 7505 null MX
-          if (type !== TYPE.SRV) {
-            const ip = addressLike(target, isSubdomainOf(target, origin) ? originLabels : 0);
-            if (ip !== null) {
-              warn(
-                'POPDNS_W_TARGET_IS_ADDRESS',
-                `${tn} '${nameToText(target)}' of ${rel(node.name)} is an address (${ip}); ${tn} needs a host name`,
-                pos,
-              );
-              continue;
-            }
-          }
+          if (type !== TYPE.SRV && addressLike(target, isSubdomainOf(target, origin) ? originLabels : 0))
+            continue; // reported when the record was added
           if (!isSubdomainOf(target, origin)) continue;
           const tnode = findNode(zone, target);
           if (tnode?.rrsets.has(TYPE.CNAME)) {
