@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `popdns` command line. Subcommand names and flags are a contract other tools depend on. */
 import { Command, InvalidArgumentError } from 'commander';
-import { runCheck } from './cli/check.js';
+import { type CheckOptions, runCheck } from './cli/check.js';
 import { runConvert } from './cli/convert.js';
 import { runDs } from './cli/ds.js';
 import { runHealth } from './cli/health.js';
@@ -50,8 +50,15 @@ program
   .argument('[paths...]', 'zone files or directories', [])
   .option('--strict', 'warnings fail the check too')
   .option('-q, --quiet', 'print problems only')
-  .action((paths: string[], opts: { strict?: boolean; quiet?: boolean }) => {
-    process.exitCode = runCheck(paths, opts);
+  .option(
+    '--config <file>',
+    'check what `serve --config FILE` would load: its zones, keys and dnssec settings',
+  )
+  .option('--keys <dir>', 'DNSSEC keys directory, as for serve (default ./keys)')
+  .option('--origin <zone>', 'the zone name of the one file given (default: from the file name)')
+  .option('--against <addr:port>', 'compare serials and content with a running server')
+  .action(async (paths: string[], opts: CheckOptions) => {
+    process.exitCode = await runCheck(paths, opts);
   });
 
 program
@@ -60,7 +67,8 @@ program
   .argument('<in>', 'input zone file (*.zone, *.db, *.yaml, *.yml)')
   .argument('<out>', 'output file, or - for standard output (with --to)')
   .option('--to <format>', 'output format: yaml or zone (default: from the output file name)')
-  .action((input: string, output: string, opts: { to?: string }) => {
+  .option('--origin <zone>', 'the zone name (default: from the input file name, else its first $ORIGIN)')
+  .action((input: string, output: string, opts: { to?: string; origin?: string }) => {
     process.exitCode = runConvert(input, output, opts);
   });
 

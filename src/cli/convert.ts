@@ -1,5 +1,6 @@
 /** `popdns convert IN OUT`: RFC 1035 master file ⇄ popdns YAML, losslessly. */
 import { writeFileSync } from 'node:fs';
+import { type Name, nameFromText } from '../wire/name.js';
 import { parseZoneFile } from '../zone/load.js';
 import { writeMasterFile } from '../zone/masterfile.js';
 import { formatDiagnostic } from '../zone/types.js';
@@ -14,8 +15,12 @@ export function formatOfPath(path: string): ZoneFormat | null {
 }
 
 /** Converts one zone file; returns the text in the other format, or the parse errors. */
-export function convertZone(input: string, to: ZoneFormat): { text: string | null; errors: string[] } {
-  const parsed = parseZoneFile(input);
+export function convertZone(
+  input: string,
+  to: ZoneFormat,
+  origin?: Name,
+): { text: string | null; errors: string[] } {
+  const parsed = parseZoneFile(input, origin ? { origin } : {});
   const errors = parsed.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
   if (errors.length > 0) return { text: null, errors };
   const opts = parsed.defaultTtl !== undefined ? { defaultTtl: parsed.defaultTtl } : {};
@@ -32,7 +37,7 @@ export function convertZone(input: string, to: ZoneFormat): { text: string | nul
   return { text, errors: [] };
 }
 
-export function runConvert(input: string, output: string, opts: { to?: string }): number {
+export function runConvert(input: string, output: string, opts: { to?: string; origin?: string }): number {
   const to = (opts.to as ZoneFormat | undefined) ?? formatOfPath(output);
   if (to !== 'yaml' && to !== 'zone') {
     process.stderr.write(
@@ -40,7 +45,18 @@ export function runConvert(input: string, output: string, opts: { to?: string })
     );
     return 2;
   }
-  const res = convertZone(input, to);
+  let origin: Name | undefined;
+  if (opts.origin) {
+    try {
+      origin = nameFromText(opts.origin.endsWith('.') ? opts.origin : `${opts.origin}.`);
+    } catch (e) {
+      process.stderr.write(
+        `popdns convert: --origin ${opts.origin}: ${(e as Error).message} [POPDNS_E_USAGE]\n`,
+      );
+      return 2;
+    }
+  }
+  const res = convertZone(input, to, origin);
   if (res.text === null) {
     for (const e of res.errors) process.stderr.write(`${e}\n`);
     return 1;

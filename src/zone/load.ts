@@ -109,7 +109,7 @@ function* parseZoneFileSteps(path: string, o: ZoneFileOptions): Generator<void, 
         code === 'ENOENT' ? `${path} does not exist` : `cannot read zone file: ${(e as Error).message}`,
       pos: { file: path, line: 1, col: 1 },
     };
-    return { origin: new Uint8Array([0]), file: path, records: [], diagnostics: [d] };
+    return { origin: new Uint8Array([0]), file: path, records: [], diagnostics: [d], incomplete: true };
   }
   const originSource = o.origin ? 'given by --origin' : 'from the file name';
   const opts = origin ? { file: path, origin, originSource } : { file: path };
@@ -161,7 +161,7 @@ export function* loadZoneSteps(
   if (parsed.records.length > 0 || builder === null) {
     return { parsed, result: buildZone(parsed, { consume: true }) };
   }
-  return { parsed, result: (builder as ZoneBuilder).finish(parsed.diagnostics) };
+  return { parsed, result: (builder as ZoneBuilder).finish(parsed.diagnostics, parsed) };
 }
 
 /** Reads, parses, builds and checks one zone file, exactly as the server does. */

@@ -274,6 +274,9 @@ export function* parseMasterFileSteps(
   // The zone's name: the one given (--origin, or the file name), else the first $ORIGIN before any record.
   let zoneOrigin: Name | undefined = opts.origin;
   let firstOriginSeen = false;
+  let incomplete = false;
+  /** Types of records that failed to parse (their absence is then no news). */
+  const failedTypes = new Set<number>();
   let recordCount = 0;
   const onRecord = opts.onRecord;
 
@@ -308,7 +311,14 @@ export function* parseMasterFileSteps(
     const err = (code: string, msg: string, t: Token): void => {
       diagnostics.push(diag('error', code, msg, pos(t)));
     };
-    if (e.bad) return null; // its escape problem is reported; its meaning is unknown
+    if (e.bad) {
+      // Its escape problem is reported; its meaning is unknown. A type it names is not "missing".
+      for (const t of e.tokens.slice(0, 4)) {
+        const ty = typeFromText(t.text);
+        if (ty !== undefined) failedTypes.add(ty);
+      }
+      return null;
+    }
     const first = e.tokens[0]!;
     if (!e.blankOwner && !first.quoted && first.text.startsWith('$')) {
       const dir = first.text.toUpperCase();
@@ -496,6 +506,7 @@ export function* parseMasterFileSteps(
     try {
       rdata = rdataFromText(type, rtoks, state.origin ?? Uint8Array.of(0));
     } catch (x) {
+      failedTypes.add(type);
       if (x instanceof RdataError) {
         const at =
           x.token >= 0 && x.token < rtoks.length ? rtoks[x.token]! : (rtoks[rtoks.length - 1] ?? typeTok);
@@ -527,6 +538,7 @@ export function* parseMasterFileSteps(
   yield* parseText(text, opts.file, 0, [resolve(opts.file)]);
   const origin = zoneOrigin ?? Uint8Array.of(0);
   if (!zoneOrigin) {
+    incomplete = true;
     diagnostics.push(
       diag(
         'error',
@@ -542,6 +554,8 @@ export function* parseMasterFileSteps(
   }
   const out: ParsedZone = { origin, file: opts.file, records, diagnostics };
   if (state.defaultTtl !== undefined) out.defaultTtl = state.defaultTtl;
+  if (incomplete) out.incomplete = true;
+  if (failedTypes.size > 0) out.failedTypes = failedTypes;
   return out;
 }
 

@@ -55,6 +55,13 @@ export interface ParsedZone {
   diagnostics: Diagnostic[];
   /** YAML `dnssec:`; undefined when the file says nothing. */
   dnssec?: ZoneDnssecSettings | false;
+  /**
+   * The file could not be read to its end (unreadable, a YAML syntax error, no zone name): checks
+   * about what is missing from the zone would only repeat that error, so they are skipped.
+   */
+  incomplete?: boolean;
+  /** Types of records that failed to parse: "missing SOA/NS/address" checks for them are skipped. */
+  failedTypes?: Set<number>;
 }
 
 export function formatDiagnostic(d: Diagnostic): string {

@@ -13,6 +13,7 @@ import {
   type Scalar,
   stringify,
   visit,
+  type YAMLError,
   type YAMLMap,
 } from 'yaml';
 import { CLASS, MAX_TTL, TYPE, typeFromText, typeToText } from '../wire/constants.js';
@@ -145,10 +146,12 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
     return out;
   };
 
-  for (const e of doc.errors) {
-    diagnostics.push(diag('error', 'POPDNS_E_YAML_SYNTAX', e.message.split('\n')[0]!, posAt(e.pos[0])));
+  if (doc.errors.length > 0) {
+    yamlSyntaxErrors(doc.errors, text, posAt, diagnostics);
+    const r = result(opts.origin ?? ROOT);
+    r.incomplete = true;
+    return r;
   }
-  if (doc.errors.length > 0) return result(opts.origin ?? ROOT);
   let duplicates = 0;
   visit(doc, {
     Map(_key, map) {
@@ -168,12 +171,19 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
       }
     },
   });
-  if (duplicates > 0) return result(opts.origin ?? ROOT);
+  if (duplicates > 0) {
+    const r = result(opts.origin ?? ROOT);
+    r.incomplete = true;
+    return r;
+  }
   const top = doc.contents;
   if (!isMap(top)) {
     err('POPDNS_E_YAML_TYPE', 'a zone file is a mapping with origin, ttl, soa and records', top);
-    return result(opts.origin ?? ROOT);
+    const r = result(opts.origin ?? ROOT);
+    r.incomplete = true;
+    return r;
   }
+  const failedTypes = new Set<number>();
 
   /** The scalar's text as written (so `A: 1.0` or `TXT: 010` keep their digits). */
   const scalarText = (node: Scalar): string => {
@@ -246,7 +256,9 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
     diagnostics.push(
       diag('error', 'POPDNS_E_NO_ORIGIN', 'no origin: key and no origin from the file name', posAt(0)),
     );
-    return result(ROOT);
+    const r = result(ROOT);
+    r.incomplete = true;
+    return r;
   }
   const zoneOrigin = origin;
   const defaultTtl = zoneTtl ?? DEFAULT_TTL;
@@ -338,6 +350,12 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
   }
 
   function parseValue(owner: Name, type: number, node: Node, ttl: number): ZoneRecord | null {
+    const rec = parseValueOnce(owner, type, node, ttl);
+    if (!rec) failedTypes.add(type);
+    return rec;
+  }
+
+  function parseValueOnce(owner: Name, type: number, node: Node, ttl: number): ZoneRecord | null {
     const pos = posOf(node);
     const tname = typeToText(type);
     const fail = (e: unknown, at: Node, tokens?: { line: number; col: number }[]): null => {
@@ -378,9 +396,15 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
         return null;
       }
       const s = scalarText(node);
+      if (type === TYPE.TXT) txtQuotes(s, node);
       rdata = isTextType(type) ? txtFromText(s) : fromPresentation(s, node);
     } else if (isMap(node)) {
       const m = node as YAMLMap;
+      const misread = misreadMapping(m, type);
+      if (misread) {
+        err('POPDNS_E_YAML_TYPE', `${tname} value ${misread}`, m);
+        return null;
+      }
       const fields: Record<string, unknown> = {};
       let valueNode: Node | undefined;
       let stringsNode: Node | undefined;
@@ -421,6 +445,7 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
             err('POPDNS_E_YAML_TYPE', 'strings: must be a list of strings', s);
             return null;
           }
+          txtQuotes(scalarText(s), s);
           parts.push(...txtFromText(scalarText(s)));
         }
         rdata = Uint8Array.from(parts);
@@ -437,6 +462,20 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
     }
     if (!rdata) return null;
     return { owner, type, class: CLASS.IN, ttl: recTtl, rdata, pos };
+  }
+
+  /** A YAML TXT value in literal double quotes: the quotes become part of the text (BIND habit). */
+  function txtQuotes(s: string, at: Node): void {
+    if (s.length >= 2 && s.startsWith('"') && s.endsWith('"')) {
+      diagnostics.push(
+        diag(
+          'warning',
+          'POPDNS_W_TXT_QUOTES',
+          `TXT value starts and ends with a literal " (the quotes become part of the text, which breaks SPF and DKIM); in YAML write the text itself: ${s.slice(1, -1).includes("'") ? s.slice(1, -1) : `'${s.slice(1, -1)}'`}`,
+          posOf(at),
+        ),
+      );
+    }
   }
 
   // soa: (after records, so the first apex NS can be the default MNAME)
@@ -516,7 +555,78 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
   }
   const parsed = result(zoneOrigin, zoneTtl);
   if (dnssec !== undefined) parsed.dnssec = dnssec;
+  if (soaPair && !records.some((r) => r.type === TYPE.SOA)) failedTypes.add(TYPE.SOA);
+  if (failedTypes.size > 0) parsed.failedTypes = failedTypes;
   return parsed;
+}
+
+/** Field names a record value's mapping may have: ttl, value, strings (TXT), and structured fields. */
+const VALUE_KEYS = new Set(['ttl', 'value', 'strings']);
+
+/**
+ * When a record value that YAML read as a mapping was meant as a plain string, the hint to quote it:
+ * an unquoted IPv6 address ending in `::` (`AAAA: 2001:db8::` is the key `2001:db8:` with no value), or
+ * `TXT: a: b`. Null for the mappings the format defines ({ value, ttl }, structured fields).
+ */
+function misreadMapping(m: YAMLMap, type: number): string | null {
+  const pairs = m.items;
+  if (pairs.length === 0) return null;
+  const keys = pairs.map((p) => (isScalar(p.key) ? String(p.key.value) : ''));
+  const v = pairs[0]!.value;
+  if (pairs.length === 1 && (v === null || (isScalar(v) && v.value === null))) {
+    return `reads as a YAML mapping (the key "${keys[0]}" with no value), not a string: quote it: '${keys[0]}:'`;
+  }
+  if ((type === TYPE.A || type === TYPE.AAAA) && !keys.every((k) => VALUE_KEYS.has(k))) {
+    return `reads as a YAML mapping (keys ${keys.map((k) => `"${k}"`).join(', ')}), not an address: quote the value`;
+  }
+  return null;
+}
+
+/**
+ * Reports the YAML syntax errors of a file, one cause one message: tabs in the indentation are one
+ * error naming every line that has one, errors on a line that already has one are dropped, and so
+ * are indentation errors that follow from an earlier error. A value with ": " in it gets the hint to
+ * quote it (an unquoted IPv6 address ending in "::" is one).
+ */
+function yamlSyntaxErrors(
+  errors: readonly YAMLError[],
+  text: string,
+  posAt: (offset: number) => Position,
+  out: Diagnostic[],
+): void {
+  const tabs = errors.filter((e) => e.code === 'TAB_AS_INDENT');
+  const tabLines = new Set(tabs.map((e) => posAt(e.pos[0]).line));
+  const lines = new Set<number>(tabLines);
+  if (tabs.length > 0) {
+    const list = [...tabLines];
+    out.push(
+      diag(
+        'error',
+        'POPDNS_E_YAML_SYNTAX',
+        `a tab in the indentation (YAML indents with spaces only)${list.length > 1 ? `; tabs also on line${list.length > 2 ? 's' : ''} ${list.slice(1).join(', ')}` : ''}`,
+        posAt(tabs[0]!.pos[0]),
+      ),
+    );
+  }
+  let seen = tabs.length > 0;
+  for (const e of errors) {
+    if (e.code === 'TAB_AS_INDENT') continue;
+    const pos = posAt(e.pos[0]);
+    if (lines.has(pos.line)) continue;
+    if (seen && (e.code === 'BAD_INDENT' || e.code === 'MULTILINE_IMPLICIT_KEY')) continue;
+    lines.add(pos.line);
+    seen = true;
+    let msg = e.message.split('\n')[0]!;
+    if (e.code === 'BLOCK_AS_IMPLICIT_KEY') {
+      const lineText = text.split('\n')[pos.line - 1] ?? '';
+      const value = /^\s*[^:#]+:\s+(.*?)\s*(#.*)?$/.exec(lineText)?.[1];
+      const why = value?.endsWith(':') ? 'it ends in ":" (an IPv6 address?)' : 'of the ": " in it';
+      msg = value
+        ? `YAML reads the value ${value} as a mapping because ${why}; quote it: '${value.replace(/'/g, "''")}'`
+        : `${msg}: a value with ": " in it, or ending in ":", reads as a mapping; quote it`;
+    }
+    out.push(diag('error', 'POPDNS_E_YAML_SYNTAX', msg, pos));
+  }
 }
 
 /** `hostmaster@example.com` → `hostmaster.example.com.`, dots in the local part escaped (RFC 1035 §8). */

@@ -360,7 +360,7 @@ export function buildZone(parsed: ParsedZone, opts: { consume?: boolean; now?: n
     if (opts.consume) records[i] = undefined as unknown as ZoneRecord;
     builder.add(rec);
   }
-  return builder.finish(parsed.diagnostics);
+  return builder.finish(parsed.diagnostics, parsed);
 }
 
 /**
@@ -371,7 +371,10 @@ export interface ZoneBuilder {
   /** Adds one parsed record to the trie (or reports why it cannot go in). */
   add(rec: ZoneRecord): void;
   /** Runs the zone-wide checks; the parser's diagnostics come first in the result. Call once. */
-  finish(parserDiagnostics: Diagnostic[]): BuildResult;
+  finish(
+    parserDiagnostics: Diagnostic[],
+    parsed?: Pick<ParsedZone, 'incomplete' | 'failedTypes'>,
+  ): BuildResult;
 }
 
 /**
@@ -405,6 +408,8 @@ export function zoneBuilder(origin: Name, file: string, opts: { now?: number } =
   const firstPos = new Map<RRset, Position>();
   let soaRecord: ZoneRecord | null = null;
   let rrsigCount = 0;
+  /** Positions of each NS, MX and SRV record, in the order of the RRset's RDATAs. */
+  const recPos = new Map<RRset, Position[]>();
   /** DNAME owners seen so far: an address record added below one keeps its position for the warning. */
   const dnameOwners: Name[] = [];
   const originLabels = zone.originLabels;
@@ -453,6 +458,17 @@ export function zoneBuilder(origin: Name, file: string, opts: { now?: number } =
     let set = node.rrsets.get(rec.type);
     const target = TARGET_TYPES.has(rec.type) ? rdataTarget(rec.type, rec.rdata) : null;
     if (target) checkAbsolute(target, `${typeToText(rec.type)} target`, rec.pos);
+    if (target && (rec.type === TYPE.NS || rec.type === TYPE.MX)) {
+      const ip = addressLike(target, isSubdomainOf(target, origin) ? originLabels : 0);
+      if (ip !== null) {
+        const tn = typeToText(rec.type);
+        warn(
+          'POPDNS_W_TARGET_IS_ADDRESS',
+          `${tn} '${nameToText(target)}' of ${rel(rec.owner)} is an address (${ip}); ${tn} needs a host name`,
+          rec.pos,
+        );
+      }
+    }
     if (!set) {
       if (node.size === 0) checkAbsolute(rec.owner, 'owner', rec.pos);
       const created = new ZoneRRset(node, rec.type, rec.ttl, rec.rdata);
@@ -465,6 +481,7 @@ export function zoneBuilder(origin: Name, file: string, opts: { now?: number } =
       if (!address || dnameOwners.some((d) => isSubdomainOf(rec.owner, d) && !nameEquals(rec.owner, d)))
         firstPos.set(set, rec.pos);
       if (rec.type === TYPE.DNAME) dnameOwners.push(rec.owner);
+      if (rec.type === TYPE.NS || rec.type === TYPE.MX || rec.type === TYPE.SRV) recPos.set(set, [rec.pos]);
       if ((address || rec.type === TYPE.MX) && !isHostName(rec.owner)) {
         warn(
           'POPDNS_W_NOT_HOSTNAME',
@@ -503,14 +520,25 @@ export function zoneBuilder(origin: Name, file: string, opts: { now?: number } =
     }
     addRdata(set, rec.rdata);
     dup.added(set as ZoneRRset, rec.pos);
+    recPos.get(set)?.push(rec.pos);
     zone.recordCount++;
   };
 
-  const finish = (parserDiagnostics: Diagnostic[]): BuildResult => {
+  const finish = (
+    parserDiagnostics: Diagnostic[],
+    parsed?: Pick<ParsedZone, 'incomplete' | 'failedTypes'>,
+  ): BuildResult => {
+    // One cause, one message: what is missing because the file could not be read (or a record of
+    // that type could not be parsed) is not reported again as missing.
+    if (parsed?.incomplete) return { zone: null, diagnostics: [...parserDiagnostics, ...diagnostics] };
+    const failedTypes = parsed?.failedTypes;
+    const missing = (type: number): boolean => !failedTypes?.has(type);
+    const addressesComplete = missing(TYPE.A) && missing(TYPE.AAAA);
     const apex = zone.apex;
     const soa = apex.rrsets.get(TYPE.SOA);
     if (!soa || !soaRecord) {
-      err('POPDNS_E_NO_SOA', `zone ${zone.originText} has no SOA record at the apex`, filePos);
+      if (missing(TYPE.SOA))
+        err('POPDNS_E_NO_SOA', `zone ${zone.originText} has no SOA record at the apex`, filePos);
     } else {
       zone.soa = soa;
       zone.negativeSoa = {
@@ -525,7 +553,7 @@ export function zoneBuilder(origin: Name, file: string, opts: { now?: number } =
         rd.length >= 20 ? new DataView(rd.buffer, rd.byteOffset + rd.length - 20).getUint32(0) : 0;
     }
     const apexNs = apex.rrsets.get(TYPE.NS);
-    if (!apexNs)
+    if (!apexNs && missing(TYPE.NS))
       err(
         'POPDNS_E_NO_APEX_NS',
         `zone ${zone.originText} has no NS records at the apex`,
@@ -643,24 +671,18 @@ export function zoneBuilder(origin: Name, file: string, opts: { now?: number } =
       for (const set of node.rrsets.values()) {
         const type = set.type;
         if (type !== TYPE.NS && type !== TYPE.MX && type !== TYPE.SRV) continue;
-        const pos = firstPos.get(set) ?? filePos;
+        const setPos = firstPos.get(set) ?? filePos;
         const tn = typeToText(type);
-        for (const rd of set.rdatas) {
-          const target = rdataTarget(type, rd);
+        const positions = recPos.get(set);
+        const rdatas = set.rdatas;
+        for (let k = 0; k < rdatas.length; k++) {
+          const pos = positions?.[k] ?? setPos;
+          const target = rdataTarget(type, rdatas[k]!);
           if (!target) continue;
           if (type === TYPE.SRV && target.length === 1) continue; // "." = service not available
           if (type === TYPE.MX && target.length === 1) continue; // RFC 7505 null MX
-          if (type !== TYPE.SRV) {
-            const ip = addressLike(target, isSubdomainOf(target, origin) ? originLabels : 0);
-            if (ip !== null) {
-              warn(
-                'POPDNS_W_TARGET_IS_ADDRESS',
-                `${tn} '${nameToText(target)}' of ${rel(node.name)} is an address (${ip}); ${tn} needs a host name`,
-                pos,
-              );
-              continue;
-            }
-          }
+          if (type !== TYPE.SRV && addressLike(target, isSubdomainOf(target, origin) ? originLabels : 0))
+            continue; // reported when the record was added
           if (!isSubdomainOf(target, origin)) continue;
           const tnode = findNode(zone, target);
           if (tnode?.rrsets.has(TYPE.CNAME)) {
@@ -671,7 +693,7 @@ export function zoneBuilder(origin: Name, file: string, opts: { now?: number } =
             );
             continue;
           }
-          if (hasAddress(target)) continue;
+          if (hasAddress(target) || !addressesComplete) continue;
           const hidden = hiddenBy(target);
           // Below a DNAME the name is not in this zone (RFC 6672 §2.4): the resolver follows the DNAME.
           if (hidden?.dname) continue;
