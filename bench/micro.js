@@ -19,7 +19,7 @@
  * move the next one's numbers by up to 2×), killed after MICRO_TIMEOUT s (900): a warm-up of at least
  * 1.5 s, then MICRO_RUNS timed passes (default 7; RFC 1035 parsers min(5, MICRO_RUNS), at least 3;
  * YAML MICRO_YAML_RUNS, 3, without a warm-up pass: one pass over 100,000 names takes minutes); the
- * median is printed with the spread (min–max). Names: parse udp edns tcp cold resolve zparse yparse
+ * median is printed with the spread (min–max). Names: parse udp edns tcp addr rrl cookie cold resolve zparse yparse
  * build zload, and yload (not in the default set). Numbers are for comparing runs on the same machine;
  * they are never asserted in tests.
  */
@@ -29,6 +29,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { Cookies } from '../dist/cookies/cookies.js';
+import { RateLimiter, RRL_DEFAULTS } from '../dist/rrl/rrl.js';
 import { Counters } from '../dist/server/counters.js';
 import { Handler } from '../dist/server/handler.js';
 import { parseQuery, QueryInfo } from '../dist/wire/message.js';
@@ -144,6 +146,65 @@ const BENCHES = {
       },
     ]),
   ),
+  ...Object.fromEntries(
+    /** @type {[string, string, boolean, boolean, string][]} */ ([
+      [
+        'addr',
+        'Handler.handle, UDP, warm cache, client address',
+        false,
+        false,
+        'RRL off (the baseline of rrl)',
+      ],
+      [
+        'rrl',
+        'Handler.handle, UDP, warm cache, RRL on',
+        true,
+        false,
+        'rates no client reaches: accounted, never limited',
+      ],
+      [
+        'cookie',
+        'Handler.handle, UDP+EDNS, valid server cookie',
+        false,
+        true,
+        'cookie checked (SipHash-2-4) and echoed',
+      ],
+    ]).map(([key, name, rrl, cookie, note]) => [
+      key,
+      {
+        name,
+        run(dir) {
+          const f = fixtures(dir);
+          const secret = Buffer.from('e5e973e5a6b2a43f48e7dc849e37bfcf', 'hex');
+          const cookies = cookie ? new Cookies({ secret, stagingSecret: null, require: false }) : null;
+          const limiter = rrl
+            ? new RateLimiter({ ...RRL_DEFAULTS, responsesPerSecond: 1e6, errorsPerSecond: 1e6 })
+            : null;
+          const h = new Handler({ ...f.cfg, cookies, rrl: limiter }, f.zs, new Counters());
+          let m = f.msgs(cookie);
+          if (cookie) {
+            // Learn a server cookie for 192.0.2.7, then send it with every query.
+            const cc = Buffer.from('0102030405060708', 'hex');
+            const withOpt = (q, data) =>
+              Buffer.concat([
+                q.subarray(0, q.length - 2),
+                Buffer.from([0, 4 + data.length, 0, 10, 0, data.length]),
+                data,
+              ]);
+            const r = h.handle(withOpt(m[0], cc), false, '192.0.2.7');
+            const full = r.subarray(r.length - 24);
+            m = m.map((q) => withOpt(q, full));
+          }
+          let sink = 0;
+          const xs = time(m.length * 5, () => {
+            for (let k = 0; k < 5; k++)
+              for (const x of m) sink += h.handle(x, false, '192.0.2.7')?.length ?? 0;
+          });
+          return { xs, sink, note };
+        },
+      },
+    ]),
+  ),
   cold: {
     name: 'Handler.handle, UDP, cold cache',
     run(dir) {
@@ -225,7 +286,21 @@ const PARSER_RUNS = Math.max(3, Math.min(RUNS, 5));
 const YAML_RUNS = Number(process.env.MICRO_YAML_RUNS ?? 3);
 const TIMEOUT = Number(process.env.MICRO_TIMEOUT ?? 900);
 /** `yload` is left out by default (it is yparse + build, and takes minutes); ask for it by name. */
-const DEFAULT_SET = ['parse', 'udp', 'edns', 'tcp', 'cold', 'resolve', 'zparse', 'yparse', 'build', 'zload'];
+const DEFAULT_SET = [
+  'parse',
+  'udp',
+  'edns',
+  'tcp',
+  'addr',
+  'rrl',
+  'cookie',
+  'cold',
+  'resolve',
+  'zparse',
+  'yparse',
+  'build',
+  'zload',
+];
 const PARSERS = new Set(['zparse', 'yparse', 'build', 'zload', 'yload']);
 
 async function main() {

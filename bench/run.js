@@ -10,7 +10,7 @@
  * BENCH_BIG_RECORDS (default 1000000), BENCH_BIG_TIMEOUT (s per server start, default 180), BENCH_TCP
  * (0 skips TCP), BENCH_THROUGHPUT (0 skips the dnsperf part). Every server start is bounded (180 s).
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { bigZoneRows, bigZoneTable } from './bigzone.js';
@@ -26,8 +26,13 @@ const THROUGHPUT = process.env.BENCH_THROUGHPUT !== '0';
 const work = workDir();
 
 async function throughput(zoneDir, queries) {
+  // RRL on with rates no bench client reaches: the cost of accounting every UDP answer, no limiting.
+  const rrlConfig = join(work, 'rrl.yaml');
+  writeFileSync(rrlConfig, 'rrl:\n  responses-per-second: 1000000\n  errors-per-second: 1000000\n');
+  /** @type {[string, {workers?: number, args?: string[], tag?: string}][]} */
   const kinds = [
     ['popdns', { workers: 1 }],
+    ['popdns', { workers: 1, args: ['--config', rrlConfig], tag: 'rrl' }],
     ['popdns', { workers: 2 }],
     ['echo', {}],
   ];
@@ -40,7 +45,8 @@ async function throughput(zoneDir, queries) {
     for (const mode of modes) {
       for (const [kind, opts] of kinds) {
         if (kind === 'echo' && mode === 'tcp') continue;
-        const label = `${kind}${kind === 'popdns' ? ` ×${opts.workers}` : ''} ${mode}`;
+        if (opts.tag && mode === 'tcp') continue; // RRL never looks at TCP
+        const label = `${kind}${kind === 'popdns' ? ` ×${opts.workers}` : ''}${opts.tag ? ` ${opts.tag}` : ''} ${mode}`;
         const s = await startServer(kind, zoneDir, { ...opts, work });
         const before = tree(s.pid).cpu;
         const c0 = cpuClock();
@@ -119,6 +125,9 @@ async function main() {
   );
   lines.push(
     `| popdns / Knot | ${ratio('popdns ×1 udp', 'knot udp', 'perCpu')} | ${ratio('popdns ×1 udp', 'knot udp', 'qps')} | ${ratio('popdns ×1 tcp', 'knot tcp', 'qps')} |`,
+  );
+  lines.push(
+    `| popdns RRL on (no limiting) / off | ${ratio('popdns ×1 rrl udp', 'popdns ×1 udp', 'perCpu')} | ${ratio('popdns ×1 rrl udp', 'popdns ×1 udp', 'qps')} | |`,
   );
   lines.push(
     `| popdns ×2 / ×1 workers | ${ratio('popdns ×2 udp', 'popdns ×1 udp', 'perCpu')} | ${ratio('popdns ×2 udp', 'popdns ×1 udp', 'qps')} | ${ratio('popdns ×2 tcp', 'popdns ×1 tcp', 'qps')} |`,

@@ -1,9 +1,10 @@
 /**
- * RFC 9018 interoperability with Knot DNS: popdns and knotd (mod-cookies) share one secret, and a
+ * RFC 9018 interoperability with Knot DNS and BIND: popdns and knotd (mod-cookies), and popdns and
+ * named (cookie-algorithm siphash24), share one secret, and a
  * server cookie minted by either is accepted by the other, both ways.
  *
  * How acceptance is observed:
- * - by Knot: Knot 3.2's mod-cookies answers BADCOOKIE (rcode 23) to any UDP query whose server
+ * - by Knot and BIND: Knot 3.2's mod-cookies (and BIND with require-server-cookie) answer BADCOOKIE (rcode 23) to any UDP query whose server
  *   cookie it does not accept, and a normal answer (NOERROR, the A record) when it does. A made-up
  *   server cookie is the control: it gets BADCOOKIE.
  * - by popdns: popdns runs with `require: true`, so a query without a valid server cookie gets
@@ -14,7 +15,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { cookieOf, withCookie } from '../helpers/cookies.js';
 import { udpExchange } from '../helpers/dns.js';
 import { freePort, needTool, startPopdns, startProcess, tmpDir } from '../helpers/peers.js';
@@ -47,15 +48,60 @@ async function ask(port: number, cookie: string): Promise<ReturnType<typeof cook
   throw new Error(`no answer from port ${port}`);
 }
 
-t.test('server cookies interoperate with Knot (mod-cookies), both ways', async (tt) => {
-  if (!needTool(tt, 'knotd', 'knot')) return;
+/**
+ * Both directions against a peer with the same secret that answers BADCOOKIE to a UDP query whose
+ * server cookie it does not accept; popdns runs with `require: true`.
+ */
+async function bothWays(
+  tt: Test,
+  pop: { port: number; metricsPort: number },
+  peerPort: number,
+  peer: string,
+): Promise<void> {
+  // Control: a server cookie neither minted is refused by both.
+  const forged = `1111111111111111010000006b000000${'ab'.repeat(8)}`;
+  tt.equal((await ask(peerPort, forged)).rcode, BADCOOKIE, `${peer} refuses a forged server cookie`);
+  tt.equal((await ask(pop.port, forged)).rcode, BADCOOKIE, 'popdns refuses a forged server cookie');
+
+  // popdns mints, the peer accepts.
+  const cc1 = '0102030405060708';
+  const fromPop = await ask(pop.port, cc1);
+  tt.equal(fromPop.rcode, BADCOOKIE, 'popdns (require: true) answers a client cookie alone with BADCOOKIE');
+  const popCookie = fromPop.cookie!;
+  tt.equal(popCookie.slice(0, 16), cc1);
+  const atPeer = await ask(peerPort, popCookie);
+  tt.equal(atPeer.rcode, 0, `${peer} accepts popdns's server cookie: NOERROR`);
+  tt.equal(atPeer.answers, 1, '… and answers');
+
+  // The peer mints, popdns accepts.
+  const cc2 = 'f0e1d2c3b4a59687';
+  const fromPeer = await ask(peerPort, cc2);
+  tt.equal(fromPeer.rcode, BADCOOKIE, `${peer} answers a client cookie alone with BADCOOKIE`);
+  const peerCookie = fromPeer.cookie!;
+  tt.equal(peerCookie.length, 48, 'a 16-byte server cookie (RFC 9018)');
+  const atPop = await ask(pop.port, peerCookie);
+  tt.equal(atPop.rcode, 0, `popdns accepts ${peer}'s server cookie: NOERROR`);
+  tt.equal(atPop.answers, 1, '… and answers');
+  tt.equal(atPop.cookie, peerCookie, '… and sends it back unchanged (valid and fresh)');
+  const m = await metrics(pop.metricsPort);
+  tt.match(m, /popdns_cookies_total\{outcome="valid"\} 1\n/, 'popdns counted one valid cookie');
+  tt.match(m, /popdns_cookies_total\{outcome="badcookie"\} 2\n/, 'and two BADCOOKIE answers');
+  tt.match(m, /popdns_queries_total\{transport="udp",qtype="A",rcode="BADCOOKIE",zone="\.none"\} 2\n/);
+}
+
+async function startPop(tt: Test): Promise<{ port: number; metricsPort: number }> {
   const dir = tmpDir(tt, 'popdns-cookies-');
   const zones = join(dir, 'zones');
   mkdirSync(zones);
   writeFileSync(join(zones, 'example.test.zone'), ZONE);
   writeFileSync(join(dir, 'popdns.yaml'), `cookies:\n  secret: "${SECRET}"\n  require: true\n`);
-  const pop = await startPopdns(tt, zones, ['--config', join(dir, 'popdns.yaml'), '--workers', '1']);
+  return startPopdns(tt, zones, ['--config', join(dir, 'popdns.yaml'), '--workers', '1']);
+}
 
+t.test('server cookies interoperate with Knot (mod-cookies), both ways', async (tt) => {
+  if (!needTool(tt, 'knotd', 'knot')) return;
+  const pop = await startPop(tt);
+  const dir = tmpDir(tt, 'popdns-knot-');
   const knotPort = await freePort();
   writeFileSync(join(dir, 'example.test.zone'), ZONE);
   writeFileSync(
@@ -89,33 +135,36 @@ t.test('server cookies interoperate with Knot (mod-cookies), both ways', async (
     return r !== null;
   });
 
-  // Control: a server cookie neither minted is refused by both.
-  const forged = `1111111111111111010000006b000000${'ab'.repeat(8)}`;
-  tt.equal((await ask(knotPort, forged)).rcode, BADCOOKIE, 'Knot refuses a forged server cookie');
-  tt.equal((await ask(pop.port, forged)).rcode, BADCOOKIE, 'popdns refuses a forged server cookie');
+  await bothWays(tt, pop, knotPort, 'Knot');
+});
 
-  // popdns mints, Knot accepts.
-  const cc1 = '0102030405060708';
-  const fromPop = await ask(pop.port, cc1);
-  tt.equal(fromPop.rcode, BADCOOKIE, 'popdns (require: true) answers a client cookie alone with BADCOOKIE');
-  const popCookie = fromPop.cookie!;
-  tt.equal(popCookie.slice(0, 16), cc1);
-  const atKnot = await ask(knotPort, popCookie);
-  tt.equal(atKnot.rcode, 0, "Knot accepts popdns's server cookie: NOERROR");
-  tt.equal(atKnot.answers, 1, '… and answers');
-
-  // Knot mints, popdns accepts.
-  const cc2 = 'f0e1d2c3b4a59687';
-  const fromKnot = await ask(knotPort, cc2);
-  tt.equal(fromKnot.rcode, BADCOOKIE, 'Knot answers a client cookie alone with BADCOOKIE');
-  const knotCookie = fromKnot.cookie!;
-  tt.equal(knotCookie.length, 48, 'a 16-byte server cookie (RFC 9018)');
-  const atPop = await ask(pop.port, knotCookie);
-  tt.equal(atPop.rcode, 0, "popdns accepts Knot's server cookie: NOERROR");
-  tt.equal(atPop.answers, 1, '… and answers');
-  tt.equal(atPop.cookie, knotCookie, '… and sends it back unchanged (valid and fresh)');
-  const m = await metrics(pop.metricsPort);
-  tt.match(m, /popdns_cookies_total\{outcome="valid"\} 1\n/, 'popdns counted one valid cookie');
-  tt.match(m, /popdns_cookies_total\{outcome="badcookie"\} 2\n/, 'and two BADCOOKIE answers');
-  tt.match(m, /popdns_queries_total\{transport="udp",qtype="A",rcode="BADCOOKIE",zone="\.none"\} 2\n/);
+t.test('server cookies interoperate with BIND (cookie-algorithm siphash24), both ways', async (tt) => {
+  if (!needTool(tt, 'named', 'bind9')) return;
+  const pop = await startPop(tt);
+  const dir = tmpDir(tt, 'popdns-named-');
+  const port = await freePort();
+  writeFileSync(join(dir, 'example.test.zone'), ZONE);
+  // require-server-cookie: BIND answers BADCOOKIE to UDP queries without a server cookie it accepts.
+  writeFileSync(
+    join(dir, 'named.conf'),
+    [
+      'options {',
+      `  directory "${dir}";`,
+      `  pid-file "${dir}/named.pid";`,
+      `  listen-on port ${port} { 127.0.0.1; };`,
+      '  listen-on-v6 { none; };',
+      '  recursion no;',
+      '  cookie-algorithm siphash24;',
+      `  cookie-secret "${SECRET}";`,
+      '  require-server-cookie yes;',
+      '};',
+      'controls { };',
+      `zone "example.test" { type primary; file "${dir}/example.test.zone"; };`,
+      '',
+    ].join('\n'),
+  );
+  await startProcess(tt, 'named', ['-g', '-n', '1', '-c', join(dir, 'named.conf')], (o) =>
+    o.includes('running'),
+  );
+  await bothWays(tt, pop, port, 'BIND');
 });
