@@ -16,7 +16,7 @@ import {
   WorkerPool,
 } from '../server/workers.js';
 import { VERSION } from '../version.js';
-import { attachSecondaries } from '../xfr/host.js';
+import { attachSecondaries, attachSecondariesPrimary, attachSecondariesWorker } from '../xfr/host.js';
 import type { SecondaryManager } from '../xfr/secondary.js';
 
 export interface ServeFlags {
@@ -155,8 +155,11 @@ async function runSingle(cfg: ServerConfig): Promise<void> {
 async function runPrimary(cfg: ServerConfig): Promise<void> {
   const pool = new WorkerPool();
   let lines: string[];
+  let secondaries: Awaited<ReturnType<typeof attachSecondariesPrimary>> = null;
   try {
+    secondaries = await attachSecondariesPrimary(pool, cfg, { info: out, error: err });
     lines = await pool.start(cfg.workers);
+    secondaries?.sendAll();
   } catch (e) {
     err(`popdns: ${(e as Error).message}`);
     await pool.close();
@@ -166,9 +169,15 @@ async function runPrimary(cfg: ServerConfig): Promise<void> {
   let draining = false;
   await startMetrics(
     cfg,
-    () => pool.collect(),
+    async () => ({
+      ...(await pool.collect()),
+      ...(secondaries
+        ? { secondaries: secondaries.manager.status(), xfr: secondaries.manager.counters.snapshot() }
+        : {}),
+    }),
     () => pool.alive === cfg.workers,
     () => draining,
+    () => secondaries?.notReady() ?? [],
   );
   const mode = udpReusePortSupported() ? 'SO_REUSEPORT sockets' : 'shared sockets (node:cluster)';
   out(`ready: identity ${cfg.identity}, ${cfg.workers} workers on ${mode}`);
@@ -207,6 +216,7 @@ async function runWorker(cfg: ServerConfig): Promise<void> {
   };
   const server = new PopdnsServer(cfg, log);
   server.shared = udpReusePortSupported() ? 'reuseport' : 'cluster';
+  attachSecondariesWorker(server, cfg, send);
   try {
     await server.start();
   } catch (e) {

@@ -541,6 +541,7 @@ export class PopdnsServer {
       throw new Error(`no zone loaded from ${this.cfg.zones} [POPDNS_E_NO_ZONES]`);
     }
     for (const z of this.handler.zones.zones) {
+      if (z.servfail) continue; // a secondary zone not loaded yet
       const st = [...this.status.values()].find((s) => s.origin === z.originText);
       this.log.info(
         `zone ${nameToText(z.origin)} serial ${z.serial} records ${z.recordCount} file ${st?.file ?? z.file}`,
