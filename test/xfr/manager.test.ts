@@ -41,9 +41,7 @@ const base = (): WireRecord[] => recs('@ NS ns1\nns1 A 192.0.2.53\nwww A 192.0.2
 type Script = (req: WireMessage) => { messages: WireRecord[][]; rcode?: number; cut?: boolean };
 
 /** A primary that answers each request by the current script: framed messages, maybe cut short. */
-async function fakePrimary(
-  t0: Test,
-): Promise<{ port: number; script: { fn: Script }; requests: string[] }> {
+async function fakePrimary(t0: Test): Promise<{ port: number; script: { fn: Script }; requests: string[] }> {
   const state = { fn: (() => ({ messages: [] })) as Script };
   const requests: string[] = [];
   const server: Server = createServer((sock) => {
