@@ -15,6 +15,7 @@ import {
 } from '../server/counters.js';
 import type { ZoneStatus } from '../server/server.js';
 import { rcodeToText } from '../wire/constants.js';
+import { registerXfrMetrics } from '../xfr/counters.js';
 
 export interface MetricsInput {
   counters: CountersSnapshot;
@@ -61,6 +62,7 @@ export function buildRegistry(src: MetricsSource, holder: Holder = { current: nu
     if (!holder.current) throw new Error('metrics snapshot not taken');
     return holder.current;
   };
+  registerXfrMetrics(reg, () => take().counters.xfr);
   new Gauge({
     name: 'popdns_build_info',
     help: 'popdns version and the Node.js running it (always 1)',

@@ -17,9 +17,16 @@ import type { ZoneDnssecSettings } from '../zone/types.js';
 import { parseDnssecSettings } from '../zone/yamlzone.js';
 import { parsePeriod } from '../wire/rdata.js';
 import { type ListenAddr, parseListen } from './listen.js';
+import {
+  checkPrimaryConfig,
+  parsePrimaryKey,
+  PRIMARY_DEFAULTS,
+  PRIMARY_KEYS,
+  type PrimaryConfig,
+} from '../xfr/config.js';
 import { TCP_DEFAULTS, type TcpOptions } from './tcp.js';
 
-export interface ServerConfig {
+export interface ServerConfig extends PrimaryConfig {
   zones: string;
   listen: ListenAddr[];
   /** True when listen came from the defaults (an unavailable ::1 is then skipped with a warning). */
@@ -66,6 +73,8 @@ export function defaultConfig(version: string, cores: number): ServerConfig {
     health: cloneHealth(HEALTH_DEFAULTS),
     keys: 'keys',
     dnssec: new Map(),
+    ...PRIMARY_DEFAULTS,
+    transfer: { allow: [], notify: [] },
   };
 }
 
@@ -84,6 +93,7 @@ const KEYS = [
   'health',
   'keys',
   'dnssec',
+  ...PRIMARY_KEYS,
 ] as const;
 
 function cloneHealth(h: HealthConfig): HealthConfig {
@@ -295,9 +305,15 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
         }
         break;
       }
+      case 'data-dir':
+      case 'tsig-keys':
+      case 'transfer':
+        parsePrimaryKey(k as (typeof PRIMARY_KEYS)[number], v, cfg, fail);
+        break;
       default:
         fail(pair.key as Node, `unknown setting "${k}" (known: ${KEYS.join(', ')})`);
     }
   }
+  checkPrimaryConfig(cfg, fail);
   return cfg;
 }

@@ -19,7 +19,9 @@ export type WorkerMessage =
   | { kind: 'ready'; lines: string[]; zones: number }
   | { kind: 'failed'; error: string }
   | { kind: 'snapshot'; id: number; data: MetricsInput }
-  | { kind: 'reloaded' };
+  | { kind: 'reloaded' }
+  /** Worker 0: a zone's serial changed and its changeset is on disk (the primary sends NOTIFY). */
+  | { kind: 'xfr-serial'; origin: number[]; serial: number; ttl: number; rdata: number[] };
 
 export type PrimaryMessage = { kind: 'snapshot'; id: number } | { kind: 'reload' } | { kind: 'close' };
 
@@ -56,6 +58,11 @@ export class WorkerPool {
 
   private rolling = false;
   private again = false;
+
+  /** True while a rolling reload is going through the workers. */
+  get reloading(): boolean {
+    return this.rolling;
+  }
 
   /**
    * SIGHUP with several workers: one worker reloads at a time and the next starts when it is done.
