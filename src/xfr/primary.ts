@@ -450,7 +450,8 @@ export class XfrPrimary implements TransferHooks {
   zoneChanged(prev: Zone | null, next: Zone): void {
     const k = next.originText.toLowerCase();
     const run = async (): Promise<void> => {
-      if (this.opts.writer) await this.record(prev, next);
+      // History only where someone may ask for IXFR: a server without transfer.allow keeps none.
+      if (this.opts.writer && this.opts.transfer.allow.length > 0) await this.record(prev, next);
       if (!prev || prev.serial !== next.serial) this.onSerialChange?.(next);
     };
     const p = (this.chains.get(k) ?? Promise.resolve()).then(run).catch((e: unknown) => {
