@@ -46,8 +46,8 @@ async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms 
 
 async function serialAt(port: number, zone: string): Promise<number | null> {
   const r = await queryUdp(port, zone, 'SOA');
-  const a = r.answers?.find((x) => x.type === 'SOA');
-  return a ? (a.data as packet.SoaData).serial : null;
+  const a = r.answers?.find((x) => x.type === 'SOA') as { data: packet.SoaData } | undefined;
+  return a?.data.serial ?? null;
 }
 
 /** popdns with the two zones, the key, transfer.allow for it and transfer.notify to the secondary. */
@@ -111,7 +111,7 @@ async function runCell(
   await waitFor(`${name}: serial 2 after NOTIFY`, async () => (await serialAt(secPort, 'example.com')) === 2);
   const r = await queryUdp(secPort, 'www.example.com', 'A');
   tt.same(
-    r.answers?.map((a) => a.data),
+    r.answers?.map((a) => (a as { data: unknown }).data),
     ['192.0.2.2'],
     `${name} serves the changed record`,
   );
