@@ -18,6 +18,8 @@ import {
 import { VERSION } from '../version.js';
 import { attachSecondaries, attachSecondariesPrimary, attachSecondariesWorker } from '../xfr/host.js';
 import type { SecondaryManager } from '../xfr/secondary.js';
+import { NotifySender } from '../xfr/notify.js';
+import { XfrCounters } from '../xfr/counters.js';
 
 export interface ServeFlags {
   config?: string;
@@ -117,9 +119,24 @@ function onDrain(cfg: ServerConfig, setDraining: () => void, close: () => Promis
   process.on('SIGINT', () => drain('SIGINT'));
 }
 
+/**
+ * NOTIFY out (RFC 1996) lives in one process: the single server, or the primary of a worker pool (worker
+ * 0 writes the IXFR history and reports each serial change; the primary sends once the rolling reload
+ * is done, so every worker serves the new version when the secondary comes for it).
+ */
+function notifier(cfg: ServerConfig, counters: XfrCounters): NotifySender | null {
+  if (cfg.transfer.notify.length === 0) return null;
+  return new NotifySender(cfg.transfer.notify, cfg.tsigKeys, counters, { info: out, error: err });
+}
+
 async function runSingle(cfg: ServerConfig): Promise<void> {
   const server = new PopdnsServer(cfg);
   let secondaries: SecondaryManager | null = null;
+  const notify = notifier(cfg, server.counters.xfr);
+  if (notify) {
+    server.xfr.onSerialChange = (z) =>
+      void notify.notify(z.origin, z.serial, { ttl: z.soa.ttl, rdata: z.soa.rdatas[0]! });
+  }
   try {
     secondaries = await attachSecondaries(server, cfg, { info: out, error: err });
     await server.start();
@@ -134,7 +151,7 @@ async function runSingle(cfg: ServerConfig): Promise<void> {
       counters: server.counters.snapshot(),
       zones: server.zones(),
       reloads: server.reloads,
-      ...(secondaries ? { secondaries: secondaries.status(), xfr: secondaries.counters.snapshot() } : {}),
+      ...(secondaries ? { secondaries: secondaries.status(), xfrIn: secondaries.counters.snapshot() } : {}),
     }),
     () => server.ready,
     () => draining,
@@ -167,14 +184,34 @@ async function runPrimary(cfg: ServerConfig): Promise<void> {
   }
   for (const l of lines) out(l);
   let draining = false;
+  const notifyCounters = new XfrCounters();
+  const notify = notifier(cfg, notifyCounters);
+  if (notify) {
+    cluster.on('message', (_w, m: WorkerMessage) => {
+      if (m.kind !== 'xfr-serial') return;
+      void (async () => {
+        // Wait (bounded) for the rolling reload to reach every worker.
+        for (let i = 0; i < 6000 && pool.reloading; i++) await new Promise((r) => setTimeout(r, 100));
+        await notify.notify(Uint8Array.from(m.origin), m.serial, {
+          ttl: m.ttl,
+          rdata: Uint8Array.from(m.rdata),
+        });
+      })();
+    });
+  }
   await startMetrics(
     cfg,
-    async () => ({
-      ...(await pool.collect()),
-      ...(secondaries
-        ? { secondaries: secondaries.manager.status(), xfr: secondaries.manager.counters.snapshot() }
-        : {}),
-    }),
+    async () => {
+      const all = await pool.collect();
+      // NOTIFY counters live here, in the primary.
+      const x = all.counters.xfr;
+      if (x) notifyCounters.notify.forEach((v, i) => (x.notify[i] = (x.notify[i] ?? 0) + v));
+      if (secondaries) {
+        all.secondaries = secondaries.manager.status();
+        all.xfrIn = secondaries.manager.counters.snapshot();
+      }
+      return all;
+    },
     () => pool.alive === cfg.workers,
     () => draining,
     () => secondaries?.notReady() ?? [],
@@ -217,6 +254,16 @@ async function runWorker(cfg: ServerConfig): Promise<void> {
   const server = new PopdnsServer(cfg, log);
   server.shared = udpReusePortSupported() ? 'reuseport' : 'cluster';
   attachSecondariesWorker(server, cfg, send);
+  if (first && cfg.transfer.notify.length > 0) {
+    server.xfr.onSerialChange = (z) =>
+      send({
+        kind: 'xfr-serial',
+        origin: Array.from(z.origin),
+        serial: z.serial,
+        ttl: z.soa.ttl,
+        rdata: Array.from(z.soa.rdatas[0]!),
+      });
+  }
   try {
     await server.start();
   } catch (e) {

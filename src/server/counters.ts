@@ -3,6 +3,7 @@
  * scrape time (src/metrics). Incrementing is an index computation and an add — no allocation, no
  * prom-client call per query.
  */
+import { sumXfr, XfrCounters, type XfrSnapshot } from '../xfr/counters.js';
 
 export const TRANSPORTS = ['udp', 'tcp'] as const;
 export const QTYPE_LABELS = [
@@ -53,6 +54,8 @@ export interface CountersSnapshot {
   latencyBuckets: number[];
   latencySum: number;
   latencyCount: number;
+  /** Transfers out, NOTIFYs sent, TSIG failures. */
+  xfr?: XfrSnapshot;
 }
 
 export class Counters {
@@ -65,6 +68,7 @@ export class Counters {
   tcpRefused = 0;
   readonly latency = new Float64Array(LATENCY_BUCKETS.length + 1);
   latencySum = 0;
+  readonly xfr = new XfrCounters();
 
   /** A stable index for a zone label; grows the arrays the first time a zone is seen. */
   zone(origin: string): number {
@@ -109,6 +113,7 @@ export class Counters {
       latencyBuckets: Array.from(this.latency),
       latencySum: this.latencySum,
       latencyCount: count,
+      xfr: this.xfr.snapshot(),
     };
   }
 }
@@ -128,6 +133,7 @@ export function sumSnapshots(snaps: CountersSnapshot[]): CountersSnapshot {
     latencyBuckets: new Array<number>(LATENCY_BUCKETS.length + 1).fill(0),
     latencySum: 0,
     latencyCount: 0,
+    xfr: sumXfr(snaps.map((s) => s.xfr)),
   };
   for (const s of snaps) {
     s.zones.forEach((z, zi) => {

@@ -3,7 +3,7 @@
  * loss, and drains on shutdown. Transports hand bytes to the Handler; they know nothing of zones.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { nameToText } from '../wire/name.js';
 import { loadKeys } from '../dnssec/keys.js';
 import { makePolicy, SignatureCache, signZone } from '../dnssec/signzone.js';
@@ -17,6 +17,7 @@ import { Counters } from './counters.js';
 import { Handler } from './handler.js';
 import { formatListen, type ListenAddr } from './listen.js';
 import { TcpListener } from './tcp.js';
+import { XfrPrimary } from '../xfr/primary.js';
 
 export interface ZoneStatus {
   origin: string;
@@ -99,6 +100,8 @@ export class PopdnsServer {
   shared: 'none' | 'reuseport' | 'cluster' = 'none';
   draining = false;
   ready = false;
+  /** The primary side: transfers out, IXFR history (see src/xfr/primary.ts). */
+  readonly xfr: XfrPrimary;
 
   constructor(
     readonly cfg: ServerConfig,
@@ -110,10 +113,25 @@ export class PopdnsServer {
         nsid: cfg.nsid === null ? null : Buffer.from(cfg.nsid, 'utf8'),
         version: cfg.version,
         ednsUdpSize: cfg.ednsUdpSize,
+        tsigKeys: cfg.tsigKeys,
       },
       new ZoneSet([]),
       this.counters,
     );
+    // One process writes the IXFR history: the single server, or worker 0 (src/cli/serve.ts).
+    const worker = process.env.POPDNS_WORKER;
+    this.xfr = new XfrPrimary(
+      {
+        tsigKeys: cfg.tsigKeys,
+        transfer: cfg.transfer,
+        dataDir: cfg.dataDir,
+        writer: worker === undefined || worker === '0',
+      },
+      () => this.handler.zones,
+      this.counters.xfr,
+      log,
+    );
+    this.handler.transfers = this.xfr;
   }
 
   /** What each loaded zone was read from: file and $INCLUDEs, with size and mtime. */
@@ -259,10 +277,13 @@ export class PopdnsServer {
     }
     for (const file of [...this.status.keys()]) if (!files.includes(file)) this.status.delete(file);
     for (const file of [...this.sources.keys()]) if (!next.has(file)) this.sources.delete(file);
+    const before = new Map(this.zoneFiles);
     this.zoneFiles.clear();
     for (const [f, z] of next) this.zoneFiles.set(f, z);
     // One assignment: queries in flight finish on the set they started with.
     this.handler.zones = this.composeZones(next.values());
+    // New versions: IXFR history and NOTIFY (src/xfr).
+    for (const [f, z] of next) if (before.get(f) !== z) this.xfr.zoneChanged(before.get(f) ?? null, z);
     this.scheduleRefresh();
     return { ok: failed === 0, loaded, failed, removed };
   }
@@ -389,6 +410,9 @@ export class PopdnsServer {
       this.secondaryZones.set(key, unavailableZone(key));
       this.secondaryStatus.delete(key);
     } else {
+      const prev = this.secondaryZones.get(key);
+      // New version: IXFR history and NOTIFY downstream, as for a file zone (src/xfr).
+      if (prev !== zone) this.xfr.zoneChanged(prev && !prev.servfail ? prev : null, zone);
       this.secondaryZones.set(key, zone);
       this.secondaryStatus.set(key, {
         origin: zone.originText,
@@ -471,7 +495,7 @@ export class PopdnsServer {
           });
           return;
         }
-        const out = handler.handle(msg, false);
+        const out = handler.handle(msg, false, rinfo.address);
         if (out) s.send(out, rinfo.port, rinfo.address);
       });
       s.once('error', reject);
@@ -536,6 +560,16 @@ export class PopdnsServer {
 
   /** Loads zones and binds listeners, printing one line per zone and per listener. */
   async start(): Promise<void> {
+    try {
+      mkdirSync(this.cfg.dataDir, { recursive: true });
+    } catch (e) {
+      throw new Error(
+        `cannot create data-dir ${this.cfg.dataDir}: ${(e as Error).message} [POPDNS_E_DATA_DIR]`,
+        {
+          cause: e,
+        },
+      );
+    }
     const r = this.loadZones();
     if (r.loaded === 0 && !this.hasSecondaries()) {
       throw new Error(`no zone loaded from ${this.cfg.zones} [POPDNS_E_NO_ZONES]`);

@@ -23,7 +23,9 @@ export type WorkerMessage =
   /** A NOTIFY a worker received, for the primary's secondary side (src/xfr); msg in base64. */
   | { kind: 'notify'; seq: number; msg: string; from: string }
   /** A worker now serves this version of a secondary zone (serial null: SERVFAIL or removed). */
-  | { kind: 'secondary-loaded'; zone: string; serial: number | null };
+  | { kind: 'secondary-loaded'; zone: string; serial: number | null }
+  /** Worker 0: a zone's serial changed and its changeset is on disk (the primary sends NOTIFY). */
+  | { kind: 'xfr-serial'; origin: number[]; serial: number; ttl: number; rdata: number[] };
 
 export type PrimaryMessage =
   | { kind: 'snapshot'; id: number }
@@ -76,6 +78,11 @@ export class WorkerPool {
 
   private rolling = false;
   private again = false;
+
+  /** True while a rolling reload is going through the workers. */
+  get reloading(): boolean {
+    return this.rolling;
+  }
 
   /**
    * SIGHUP with several workers: one worker reloads at a time and the next starts when it is done.

@@ -27,6 +27,7 @@ export const TYPE = {
   CDNSKEY: 60,
   SVCB: 64,
   HTTPS: 65,
+  TSIG: 250,
   IXFR: 251,
   AXFR: 252,
   ANY: 255,

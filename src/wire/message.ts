@@ -35,6 +35,8 @@ export class QueryInfo {
   ednsVersion = 0;
   dnssecOk = false;
   nsidRequested = false;
+  /** Offset of the TSIG RR's owner name (the last record), or -1 when the message carries none. */
+  tsigAt = -1;
 }
 
 function lower(b: number): number {
@@ -44,12 +46,15 @@ function lower(b: number): number {
 /**
  * Reads header, the one question and the OPT record. Bounded: the question name may not be compressed
  * (a pointer can only point back into the header), labels ≤ 63, the name ≤ 255 octets; additional
- * records are walked by their lengths; anything that runs past the end is FORMERR.
+ * records are walked by their lengths; anything that runs past the end is FORMERR. NOTIFY and UPDATE
+ * (and IXFR queries, with their SOA in the authority section) are walked whole, so `tsigAt` is known,
+ * and then reported as NOTIMP when nothing above handles the opcode.
  */
 export function parseQuery(msg: Uint8Array, q: QueryInfo): number {
   q.hasEdns = false;
   q.dnssecOk = false;
   q.nsidRequested = false;
+  q.tsigAt = -1;
   q.ednsVersion = 0;
   q.ednsUdpSize = 0;
   q.questionEnd = 12;
@@ -89,9 +94,21 @@ export function parseQuery(msg: Uint8Array, q: QueryInfo): number {
   q.qclass = (msg[p + 2]! << 8) | msg[p + 3]!;
   p += 4;
   q.questionEnd = p;
-  if (q.opcode !== OPCODE.QUERY) return PARSE.NOTIMP;
-  if (an !== 0 || ns !== 0) return PARSE.FORMERR;
-  if (q.qtype === TYPE.OPT) return PARSE.FORMERR;
+  const op = q.opcode;
+  if (op !== OPCODE.QUERY && op !== OPCODE.NOTIFY && op !== OPCODE.UPDATE) return PARSE.NOTIMP;
+  if (an !== 0 || ns !== 0) {
+    // Records before the additional section only where the request carries them: IXFR's SOA in the
+    // authority section (RFC 1995 §3), NOTIFY's SOA in the answer (RFC 1996 §3.7), UPDATE's
+    // prerequisite and update sections (RFC 2136 §2). Walked by their lengths, not decoded.
+    if (op === OPCODE.QUERY && (q.qtype !== TYPE.IXFR || an !== 0)) return PARSE.FORMERR;
+    for (let r = 0; r < an + ns; r++) {
+      p = skipName(msg, p, len);
+      if (p < 0 || p + 10 > len) return PARSE.FORMERR;
+      p += 10 + ((msg[p + 8]! << 8) | msg[p + 9]!);
+      if (p > len) return PARSE.FORMERR;
+    }
+  }
+  if (op === OPCODE.QUERY && q.qtype === TYPE.OPT) return PARSE.FORMERR;
   for (let r = 0; r < ar; r++) {
     // Owner name: walked, not decoded. OPT's must be the root.
     const nameStart = p;
@@ -116,7 +133,11 @@ export function parseQuery(msg: Uint8Array, q: QueryInfo): number {
     const rdlen = (msg[p + 8]! << 8) | msg[p + 9]!;
     const rdStart = p + 10;
     if (rdStart + rdlen > len) return PARSE.FORMERR;
-    if (type === TYPE.OPT) {
+    if (type === TYPE.TSIG) {
+      // RFC 8945 §5.2: the TSIG RR is the last record, and there is only one.
+      if (r !== ar - 1) return PARSE.FORMERR;
+      q.tsigAt = nameStart;
+    } else if (type === TYPE.OPT) {
       if (q.hasEdns || msg[nameStart] !== 0) return PARSE.FORMERR;
       q.hasEdns = true;
       q.ednsUdpSize = (msg[p + 2]! << 8) | msg[p + 3]!;
@@ -136,7 +157,19 @@ export function parseQuery(msg: Uint8Array, q: QueryInfo): number {
     p = rdStart + rdlen;
   }
   if (p !== len) return PARSE.FORMERR;
-  return PARSE.OK;
+  return op === OPCODE.QUERY ? PARSE.OK : PARSE.NOTIMP;
+}
+
+/** Offset just past a possibly compressed name at `p`, or -1 when it is malformed or runs past `len`. */
+function skipName(msg: Uint8Array, p: number, len: number): number {
+  for (;;) {
+    if (p >= len) return -1;
+    const l = msg[p]!;
+    if (l === 0) return p + 1;
+    if ((l & 0xc0) === 0xc0) return p + 2 <= len ? p + 2 : -1;
+    if (l > 63) return -1;
+    p += l + 1;
+  }
 }
 
 /** A resource record set to write: owner, type, class, TTL and uncompressed RDATA. */
