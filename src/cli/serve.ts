@@ -171,21 +171,9 @@ async function runSingle(cfg: ServerConfig): Promise<void> {
 
 async function runPrimary(cfg: ServerConfig): Promise<void> {
   const pool = new WorkerPool();
-  let lines: string[];
-  let secondaries: Awaited<ReturnType<typeof attachSecondariesPrimary>> = null;
-  try {
-    secondaries = await attachSecondariesPrimary(pool, cfg, { info: out, error: err });
-    lines = await pool.start(cfg.workers);
-    secondaries?.sendAll();
-  } catch (e) {
-    err(`popdns: ${(e as Error).message}`);
-    await pool.close();
-    process.exit(1);
-  }
-  for (const l of lines) out(l);
-  let draining = false;
   const notifyCounters = new XfrCounters();
   const notify = notifier(cfg, notifyCounters);
+  // Registered before the workers start: worker 0 reports the zones it loads at start too.
   if (notify) {
     cluster.on('message', (_w, m: WorkerMessage) => {
       if (m.kind !== 'xfr-serial') return;
@@ -199,6 +187,19 @@ async function runPrimary(cfg: ServerConfig): Promise<void> {
       })();
     });
   }
+  let lines: string[];
+  let secondaries: Awaited<ReturnType<typeof attachSecondariesPrimary>> = null;
+  try {
+    secondaries = await attachSecondariesPrimary(pool, cfg, { info: out, error: err });
+    lines = await pool.start(cfg.workers);
+    secondaries?.sendAll();
+  } catch (e) {
+    err(`popdns: ${(e as Error).message}`);
+    await pool.close();
+    process.exit(1);
+  }
+  for (const l of lines) out(l);
+  let draining = false;
   await startMetrics(
     cfg,
     async () => {
