@@ -8,6 +8,7 @@ import { runHealth } from './cli/health.js';
 import { runKeygen } from './cli/keygen.js';
 import { runServe } from './cli/serve.js';
 import { runSign } from './cli/sign.js';
+import { runTsigKeygen } from './cli/tsigkeygen.js';
 import { VERSION } from './version.js';
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -81,6 +82,17 @@ program
   .option('--role <role>', 'csk (default), ksk or zsk')
   .action((zone: string, opts: { keys?: string; algorithm?: string; role?: string }) => {
     process.exitCode = runKeygen(zone, opts);
+  });
+
+program
+  .command('tsig-keygen')
+  .description(
+    'generate a TSIG key (RFC 8945): printed as a popdns tsig-keys entry and as BIND\'s key "NAME" { … };',
+  )
+  .argument('<name>', 'key name, e.g. xfr.example.net')
+  .option('--algorithm <alg>', 'hmac-sha256 (default), hmac-sha384, hmac-sha512 or hmac-sha1')
+  .action((name: string, opts: { algorithm?: string }) => {
+    process.exitCode = runTsigKeygen(name, opts);
   });
 
 program

@@ -17,8 +17,10 @@ import {
 } from '../server/workers.js';
 import { VERSION } from '../version.js';
 import { gatherZoneStatus, type ZoneReport } from '../server/zonestatus.js';
-import { attachSecondaries } from '../xfr/host.js';
+import { attachSecondaries, attachSecondariesPrimary, attachSecondariesWorker } from '../xfr/host.js';
 import type { SecondaryManager } from '../xfr/secondary.js';
+import { NotifySender } from '../xfr/notify.js';
+import { XfrCounters } from '../xfr/counters.js';
 
 export interface ServeFlags {
   config?: string;
@@ -120,9 +122,24 @@ function onDrain(cfg: ServerConfig, setDraining: () => void, close: () => Promis
   process.on('SIGINT', () => drain('SIGINT'));
 }
 
+/**
+ * NOTIFY out (RFC 1996) lives in one process: the single server, or the primary of a worker pool (worker
+ * 0 writes the IXFR history and reports each serial change; the primary sends once the rolling reload
+ * is done, so every worker serves the new version when the secondary comes for it).
+ */
+function notifier(cfg: ServerConfig, counters: XfrCounters): NotifySender | null {
+  if (cfg.transfer.notify.length === 0) return null;
+  return new NotifySender(cfg.transfer.notify, cfg.tsigKeys, counters, { info: out, error: err });
+}
+
 async function runSingle(cfg: ServerConfig): Promise<void> {
   const server = new PopdnsServer(cfg);
   let secondaries: SecondaryManager | null = null;
+  const notify = notifier(cfg, server.counters.xfr);
+  if (notify) {
+    server.xfr.onSerialChange = (z) =>
+      void notify.notify(z.origin, z.serial, { ttl: z.soa.ttl, rdata: z.soa.rdatas[0]! });
+  }
   try {
     secondaries = await attachSecondaries(server, cfg, { info: out, error: err });
     await server.start();
@@ -137,7 +154,7 @@ async function runSingle(cfg: ServerConfig): Promise<void> {
       counters: server.counters.snapshot(),
       zones: server.zones(),
       reloads: server.reloads,
-      ...(secondaries ? { secondaries: secondaries.status(), xfr: secondaries.counters.snapshot() } : {}),
+      ...(secondaries ? { secondaries: secondaries.status(), xfrIn: secondaries.counters.snapshot() } : {}),
     }),
     () => server.ready,
     () => draining,
@@ -158,9 +175,28 @@ async function runSingle(cfg: ServerConfig): Promise<void> {
 
 async function runPrimary(cfg: ServerConfig): Promise<void> {
   const pool = new WorkerPool();
+  const notifyCounters = new XfrCounters();
+  const notify = notifier(cfg, notifyCounters);
+  // Registered before the workers start: worker 0 reports the zones it loads at start too.
+  if (notify) {
+    cluster.on('message', (_w, m: WorkerMessage) => {
+      if (m.kind !== 'xfr-serial') return;
+      void (async () => {
+        // Wait (bounded) for the rolling reload to reach every worker.
+        for (let i = 0; i < 6000 && pool.reloading; i++) await new Promise((r) => setTimeout(r, 100));
+        await notify.notify(Uint8Array.from(m.origin), m.serial, {
+          ttl: m.ttl,
+          rdata: Uint8Array.from(m.rdata),
+        });
+      })();
+    });
+  }
   let lines: string[];
+  let secondaries: Awaited<ReturnType<typeof attachSecondariesPrimary>> = null;
   try {
+    secondaries = await attachSecondariesPrimary(pool, cfg, { info: out, error: err });
     lines = await pool.start(cfg.workers);
+    secondaries?.sendAll();
   } catch (e) {
     err(`popdns: ${(e as Error).message}`);
     await pool.close();
@@ -170,11 +206,22 @@ async function runPrimary(cfg: ServerConfig): Promise<void> {
   let draining = false;
   await startMetrics(
     cfg,
-    () => pool.collect(),
+    async () => {
+      const all = await pool.collect();
+      // NOTIFY counters live here, in the primary.
+      const x = all.counters.xfr;
+      if (x) notifyCounters.notify.forEach((v, i) => (x.notify[i] = (x.notify[i] ?? 0) + v));
+      if (secondaries) {
+        all.secondaries = secondaries.manager.status();
+        all.xfrIn = secondaries.manager.counters.snapshot();
+      }
+      return all;
+    },
     () => pool.alive === cfg.workers,
     () => draining,
     // The first worker's zones: the workers load the same files (and reload one after another).
     async () => gatherZoneStatus((await pool.collect()).zones, cfg.zones),
+    () => secondaries?.notReady() ?? [],
   );
   const mode = udpReusePortSupported() ? 'SO_REUSEPORT sockets' : 'shared sockets (node:cluster)';
   out(`ready: identity ${cfg.identity}, ${cfg.workers} workers on ${mode}`);
@@ -213,6 +260,17 @@ async function runWorker(cfg: ServerConfig): Promise<void> {
   };
   const server = new PopdnsServer(cfg, log);
   server.shared = udpReusePortSupported() ? 'reuseport' : 'cluster';
+  attachSecondariesWorker(server, cfg, send);
+  if (first && cfg.transfer.notify.length > 0) {
+    server.xfr.onSerialChange = (z) =>
+      send({
+        kind: 'xfr-serial',
+        origin: Array.from(z.origin),
+        serial: z.serial,
+        ttl: z.soa.ttl,
+        rdata: Array.from(z.soa.rdatas[0]!),
+      });
+  }
   try {
     await server.start();
   } catch (e) {

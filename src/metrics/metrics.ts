@@ -18,9 +18,10 @@ import {
 import type { ZoneStatus } from '../server/server.js';
 import type { ZoneReport } from '../server/zonestatus.js';
 import { rcodeToText } from '../wire/constants.js';
-import type { XfrCountersSnapshot } from '../xfr/counters.js';
+import { registerXfrMetrics } from '../xfr/counters.js';
+import type { XfrInSnapshot } from '../xfr/incounters.js';
 import type { SecondaryStatus } from '../xfr/secondary.js';
-import { registerXfrMetrics } from './xfr.js';
+import { registerSecondaryMetrics } from './secondary.js';
 
 export interface MetricsInput {
   counters: CountersSnapshot;
@@ -28,7 +29,7 @@ export interface MetricsInput {
   reloads: { success: number; failure: number };
   /** Secondary zones (src/xfr) and their transfer counters, when the server follows any. */
   secondaries?: SecondaryStatus[];
-  xfr?: XfrCountersSnapshot;
+  xfrIn?: XfrInSnapshot;
 }
 
 export interface MetricsSource {
@@ -74,6 +75,7 @@ export function buildRegistry(src: MetricsSource, holder: Holder = { current: nu
     if (!holder.current) throw new Error('metrics snapshot not taken');
     return holder.current;
   };
+  registerXfrMetrics(reg, () => take().counters.xfr);
   new Gauge({
     name: 'popdns_build_info',
     help: 'popdns version and the Node.js running it (always 1)',
@@ -258,7 +260,7 @@ export function buildRegistry(src: MetricsSource, holder: Holder = { current: nu
     },
     reset: () => {},
   } as unknown as Histogram);
-  registerXfrMetrics(reg, take);
+  registerSecondaryMetrics(reg, take);
   return reg;
 }
 

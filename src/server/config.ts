@@ -20,13 +20,18 @@ import { nameFromText } from '../wire/name.js';
 import type { ZoneDnssecSettings } from '../zone/types.js';
 import { parseDnssecSettings } from '../zone/yamlzone.js';
 import { parsePeriod } from '../wire/rdata.js';
-import type { TsigAlgorithm } from '../wire/tsig.js';
-import type { XfrKey } from '../xfr/auth.js';
 import type { SecondarySpec } from '../xfr/secondary.js';
 import { type ListenAddr, parseListen } from './listen.js';
+import {
+  checkPrimaryConfig,
+  parsePrimaryKey,
+  PRIMARY_DEFAULTS,
+  PRIMARY_KEYS,
+  type PrimaryConfig,
+} from '../xfr/config.js';
 import { TCP_DEFAULTS, type TcpOptions } from './tcp.js';
 
-export interface ServerConfig {
+export interface ServerConfig extends PrimaryConfig {
   zones: string;
   listen: ListenAddr[];
   /** True when listen came from the defaults (an unavailable ::1 is then skipped with a warning). */
@@ -52,10 +57,6 @@ export interface ServerConfig {
   rrl: RrlConfig | null;
   /** DNS cookies (`cookies:`); null = off. */
   cookies: CookieConfig | null;
-  /** Where transferred zones (and their state) are kept; created if missing. */
-  dataDir: string;
-  /** TSIG keys by lower-case name with the trailing dot (RFC 8945). */
-  tsigKeys: Map<string, XfrKey>;
   /** Zones this server follows as a secondary (`secondaries:`). */
   secondaries: SecondarySpec[];
   /** RFC 9432 catalog zones whose members this server follows (`catalogs:`). */
@@ -87,8 +88,8 @@ export function defaultConfig(version: string, cores: number): ServerConfig {
     dnssec: new Map(),
     rrl: null,
     cookies: null,
-    dataDir: 'data',
-    tsigKeys: new Map(),
+    ...PRIMARY_DEFAULTS,
+    transfer: { allow: [], notify: [] },
     secondaries: [],
     catalogs: [],
   };
@@ -111,8 +112,7 @@ const KEYS = [
   'dnssec',
   'rrl',
   'cookies',
-  'data-dir',
-  'tsig-keys',
+  ...PRIMARY_KEYS,
   'secondaries',
   'catalogs',
 ] as const;
@@ -337,10 +337,9 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
         cfg.cookies = off(v) ? null : parseCookiesSection(v, fail);
         break;
       case 'data-dir':
-        cfg.dataDir = str(v, 'data-dir');
-        break;
       case 'tsig-keys':
-        parseTsigKeys(v, cfg.tsigKeys, fail, str);
+      case 'transfer':
+        parsePrimaryKey(k as (typeof PRIMARY_KEYS)[number], v, cfg, fail);
         break;
       case 'secondaries':
         cfg.secondaries = parseSecondaries(v, 'secondaries', fail, str, specNodes);
@@ -352,49 +351,13 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
         fail(pair.key as Node, `unknown setting "${k}" (known: ${KEYS.join(', ')})`);
     }
   }
+  checkPrimaryConfig(cfg, fail);
   checkSecondaries(cfg, specNodes, top, fail);
   return cfg;
 }
 
 type Fail = (node: Node | null | undefined, msg: string) => never;
 type Str = (n: Node, what: string) => string;
-
-const TSIG_ALGORITHMS = ['hmac-sha256', 'hmac-sha384', 'hmac-sha512', 'hmac-sha1'];
-
-/** `tsig-keys: { NAME: { algorithm: hmac-sha256, secret: BASE64 } }` (RFC 8945 §6). */
-function parseTsigKeys(node: Node, into: Map<string, XfrKey>, fail: Fail, str: Str): void {
-  if (!isMap(node)) fail(node, 'tsig-keys is a mapping of key names to { algorithm, secret }');
-  for (const kp of (node as { items: { key: unknown; value: unknown }[] }).items) {
-    const nameNode = kp.key as Node;
-    const raw = str(nameNode, 'tsig key name');
-    const name = raw.endsWith('.') ? raw.toLowerCase() : `${raw.toLowerCase()}.`;
-    try {
-      nameFromText(name);
-    } catch (x) {
-      fail(nameNode, `tsig key name "${raw}": ${(x as Error).message}`);
-    }
-    const v = kp.value as Node;
-    if (!isMap(v)) fail(v, `tsig key ${raw} is { algorithm: hmac-sha256, secret: BASE64 }`);
-    let algorithm = 'hmac-sha256';
-    let secret: Buffer | null = null;
-    for (const p of (v as { items: { key: unknown; value: unknown }[] }).items) {
-      const k = isScalar(p.key) ? String(p.key.value) : '';
-      const pv = p.value as Node;
-      if (k === 'algorithm') {
-        algorithm = str(pv, 'algorithm').toLowerCase();
-        if (!TSIG_ALGORITHMS.includes(algorithm))
-          fail(pv, `unknown TSIG algorithm "${algorithm}" (known: ${TSIG_ALGORITHMS.join(', ')})`);
-      } else if (k === 'secret') {
-        const t = str(pv, 'secret');
-        if (!/^[A-Za-z0-9+/]+={0,2}$/.test(t) || t.length % 4 !== 0)
-          fail(pv, `the secret of ${raw} is not base64`);
-        secret = Buffer.from(t, 'base64');
-      } else fail(p.key as Node, `unknown tsig key setting "${k}" (known: algorithm, secret)`);
-    }
-    if (!secret) fail(v, `tsig key ${raw} has no secret`);
-    into.set(name, { name, algorithm: algorithm as TsigAlgorithm, secret: secret! });
-  }
-}
 
 /** A primary's address: `192.0.2.1:53`, `[2001:db8::1]:53`, or without the port (53). */
 function parsePrimary(text: string): ListenAddr {

@@ -3,6 +3,7 @@
  * scrape time (src/metrics). Incrementing is an index computation and an add — no allocation, no
  * prom-client call per query.
  */
+import { sumXfr, XfrCounters, type XfrSnapshot } from '../xfr/counters.js';
 
 export const TRANSPORTS = ['udp', 'tcp'] as const;
 export const QTYPE_LABELS = [
@@ -58,6 +59,8 @@ export interface CountersSnapshot {
   latencyCount: number;
   rrl: number[];
   cookies: number[];
+  /** Transfers out, NOTIFYs sent, TSIG failures. */
+  xfr?: XfrSnapshot;
 }
 
 export class Counters {
@@ -72,6 +75,7 @@ export class Counters {
   latencySum = 0;
   readonly rrl = new Float64Array(RRL_ACTION_LABELS.length);
   readonly cookies = new Float64Array(COOKIE_OUTCOME_LABELS.length);
+  readonly xfr = new XfrCounters();
 
   /** A stable index for a zone label; grows the arrays the first time a zone is seen. */
   zone(origin: string): number {
@@ -118,6 +122,7 @@ export class Counters {
       latencyCount: count,
       rrl: Array.from(this.rrl),
       cookies: Array.from(this.cookies),
+      xfr: this.xfr.snapshot(),
     };
   }
 }
@@ -139,6 +144,7 @@ export function sumSnapshots(snaps: CountersSnapshot[]): CountersSnapshot {
     latencyCount: 0,
     rrl: new Array<number>(RRL_ACTION_LABELS.length).fill(0),
     cookies: new Array<number>(COOKIE_OUTCOME_LABELS.length).fill(0),
+    xfr: sumXfr(snaps.map((s) => s.xfr)),
   };
   for (const s of snaps) {
     s.zones.forEach((z, zi) => {

@@ -22,6 +22,9 @@ import {
   type WireRRset,
 } from '../wire/message.js';
 import { rdataNames } from '../wire/rdata.js';
+import { type TsigKeyring, tsigSignResponse, tsigVerify, type TsigVerifyResult } from '../wire/tsig.js';
+import type { TransferHooks } from '../xfr/primary.js';
+import { tsigReserve } from '../xfr/primary.js';
 import type { RRset } from '../zone/zone.js';
 import { CoarseClock } from '../rrl/clock.js';
 import { answerNameKey, RateLimiter, responseKind, RRL, slipped } from '../rrl/rrl.js';
@@ -41,7 +44,17 @@ export interface HandlerConfig {
   cookies?: Cookies | null;
   /** Response rate limiting of UDP answers, when configured. */
   rrl?: RateLimiter | null;
+  /** TSIG keys for verifying signed requests (RFC 8945 §5.2); none = every signed request is BADKEY. */
+  tsigKeys?: TsigKeyring;
 }
+
+/**
+ * Answers a request whose opcode the query path does not handle (NOTIFY, UPDATE), after its TSIG (if
+ * any) verified: `tsig` is the verification (status 'unsigned' or 'ok'). Null = NOTIMP.
+ */
+export type OpcodeHook = (msg: Buffer, q: QueryInfo, peer: string, tsig: TsigVerifyResult) => Buffer | null;
+
+const NO_KEYS: TsigKeyring = new Map();
 
 interface CacheEntry {
   qname: Uint8Array;
@@ -81,6 +94,14 @@ export class Handler {
   private zoneSet: ZoneSet;
   /** OPT records as bytes: [DO][NSID]. */
   private readonly opts: Buffer[][];
+  /** AXFR/IXFR (src/xfr); null: refused. */
+  transfers: TransferHooks | null = null;
+  /** NOTIFY / UPDATE handlers (the secondary side, dynamic updates); null: NOTIMP. */
+  opcodeHook: OpcodeHook | null = null;
+  /** Bytes kept free at the end of a response for its TSIG RR (non-zero only while answering a signed request). */
+  private reserve = 0;
+  /** The verified TSIG of the request being answered (status 'unsigned' otherwise). */
+  private tsig: TsigVerifyResult | null = null;
 
   constructor(
     private readonly cfg: HandlerConfig,
@@ -179,15 +200,16 @@ export class Handler {
       (this.rrl !== null && !tcp) || (this.cookies !== null && q.cookieAt !== 0)
         ? parseIp(client, this.ip)
         : 0;
+    // Signed requests (RFC 8945 §5.2) leave the fast path here: TSIG is only looked for when the
+    // additional section held something besides OPT.
+    if (q.tsigAt >= 0 && (st === PARSE.OK || st === PARSE.NOTIMP)) return this.answerSigned(msg, tcp, client);
     if (st === PARSE.DROP) {
       this.counters.dropped[msg.length < 12 ? 0 : 1]! += 1;
       return null;
     }
-    const limit = tcp
-      ? 65535
-      : q.hasEdns
-        ? Math.max(512, Math.min(q.ednsUdpSize, this.cfg.ednsUdpSize))
-        : 512;
+    const limit =
+      (tcp ? 65535 : q.hasEdns ? Math.max(512, Math.min(q.ednsUdpSize, this.cfg.ednsUdpSize)) : 512) -
+      this.reserve;
     // Errors echo the question when it could be read, and carry an OPT when the query had a valid
     // one (RFC 6891 §7).
     if (st === PARSE.FORMERR) {
@@ -196,6 +218,11 @@ export class Handler {
       return this.withOpt(msg, limit, RCODE.FORMERR);
     }
     if (st === PARSE.NOTIMP) {
+      if (this.opcodeHook && q.questionEnd > 12) {
+        const tsig = this.tsig ?? { status: 'unsigned', error: 0, origId: q.id, stripped: msg };
+        const out = this.opcodeHook(msg, q, client, tsig);
+        if (out) return out;
+      }
       this.counters.query(transport, q.qtype, RCODE.NOTIMP, 0);
       return this.withOpt(msg, limit, RCODE.NOTIMP);
     }
@@ -218,8 +245,13 @@ export class Handler {
     }
     if (q.qclass === CLASS.IN) {
       if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR) {
-        // popdns offers no zone transfers: a policy refusal on both transports (over UDP, FORMERR would
-        // wrongly say the query is malformed).
+        // Over UDP: IXFR answered by src/xfr (RFC 1995 §2), AXFR refused. Over TCP the listener hands
+        // transfers to src/xfr before they get here; without it, a policy refusal (over UDP, FORMERR
+        // would wrongly say the query is malformed).
+        if (this.transfers && !tcp && this.tsig === null) {
+          this.counters.query(transport, q.qtype, RCODE.NOERROR, 0);
+          return this.transfers.udp(msg, client, limit);
+        }
         this.counters.query(transport, q.qtype, RCODE.REFUSED, 0);
         return this.withOpt(msg, limit, RCODE.REFUSED);
       }
@@ -261,6 +293,44 @@ export class Handler {
     }
     this.counters.query(transport, q.qtype, RCODE.REFUSED, 0);
     return this.withOpt(msg, limit, RCODE.REFUSED);
+  }
+
+  /**
+   * A request carrying TSIG (RFC 8945 §5.2, §5.3): verified first; a bad one gets NOTAUTH with the TSIG
+   * error (BADKEY/BADSIG unsigned, BADTIME signed), a malformed one FORMERR; a good one is answered
+   * as usual with room kept for the TSIG RR, and the response signed with the request's MAC.
+   */
+  private answerSigned(msg: Buffer, tcp: boolean, peer: string): Buffer | null {
+    const q = this.q;
+    const transport = tcp ? TRANSPORT_TCP : TRANSPORT_UDP;
+    if (this.transfers && !tcp && (q.qtype === TYPE.IXFR || q.qtype === TYPE.AXFR) && q.opcode === 0) {
+      // src/xfr verifies and signs its own answers.
+      this.counters.query(transport, q.qtype, RCODE.NOERROR, 0);
+      const limit = q.hasEdns ? Math.max(512, Math.min(q.ednsUdpSize, this.cfg.ednsUdpSize)) : 512;
+      return this.transfers.udp(msg, peer, limit);
+    }
+    const v = tsigVerify(msg, this.cfg.tsigKeys ?? NO_KEYS);
+    if (v.status !== 'ok') {
+      this.counters.xfr.tsigFailure(v.status);
+      const rcode = v.status === 'formerr' ? RCODE.FORMERR : RCODE.NOTAUTH;
+      this.counters.query(transport, q.qtype, rcode, 0);
+      const w = this.w;
+      w.begin(v.stripped, q.questionEnd, 65535);
+      if (q.hasEdns) w.writeOpt(this.cfg.ednsUdpSize, 0, q.dnssecOk, null);
+      w.setCounts(0, 0, q.hasEdns ? 1 : 0);
+      w.setFlags(q.flags, false, false, rcode);
+      return tsigSignResponse(w.result(), v).message;
+    }
+    this.reserve = tsigReserve(v.key);
+    this.tsig = v;
+    let out: Buffer | null;
+    try {
+      out = this.answer(v.stripped, tcp, peer);
+    } finally {
+      this.reserve = 0;
+      this.tsig = null;
+    }
+    return out ? tsigSignResponse(out, v).message : null;
   }
 
   private key(qtype: number, dnssecOk: boolean): number {

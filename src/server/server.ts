@@ -6,7 +6,7 @@ import cluster from 'node:cluster';
 import { createSocket, type Socket } from 'node:dgram';
 import { Cookies } from '../cookies/cookies.js';
 import { RateLimiter } from '../rrl/rrl.js';
-import { readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { nameToText } from '../wire/name.js';
 import { SignatureCache, signZone } from '../dnssec/signzone.js';
 import { TYPE } from '../wire/constants.js';
@@ -22,6 +22,7 @@ import { Handler } from './handler.js';
 import { formatListen, type ListenAddr } from './listen.js';
 import { TcpListener } from './tcp.js';
 import { sourceStamp, type ZoneStatus } from './zonestatus.js';
+import { XfrPrimary } from '../xfr/primary.js';
 
 export type { ZoneStatus } from './zonestatus.js';
 
@@ -94,6 +95,8 @@ export class PopdnsServer {
   shared: 'none' | 'reuseport' | 'cluster' = 'none';
   draining = false;
   ready = false;
+  /** The primary side: transfers out, IXFR history (see src/xfr/primary.ts). */
+  readonly xfr: XfrPrimary;
 
   constructor(
     readonly cfg: ServerConfig,
@@ -108,10 +111,25 @@ export class PopdnsServer {
         cookies: cfg.cookies ? new Cookies(cfg.cookies) : null,
         // With --workers N each process takes 1/N of the rate (README: "Abuse and amplification").
         rrl: cfg.rrl ? new RateLimiter(cfg.rrl, cluster.isWorker ? cfg.workers : 1) : null,
+        tsigKeys: cfg.tsigKeys,
       },
       new ZoneSet([]),
       this.counters,
     );
+    // One process writes the IXFR history: the single server, or worker 0 (src/cli/serve.ts).
+    const worker = process.env.POPDNS_WORKER;
+    this.xfr = new XfrPrimary(
+      {
+        tsigKeys: cfg.tsigKeys,
+        transfer: cfg.transfer,
+        dataDir: cfg.dataDir,
+        writer: worker === undefined || worker === '0',
+      },
+      () => this.handler.zones,
+      this.counters.xfr,
+      log,
+    );
+    this.handler.transfers = this.xfr;
   }
 
   /** What each loaded zone was read from: file and $INCLUDEs, with size and mtime. */
@@ -262,10 +280,13 @@ export class PopdnsServer {
     }
     for (const file of [...this.status.keys()]) if (!files.includes(file)) this.status.delete(file);
     for (const file of [...this.sources.keys()]) if (!next.has(file)) this.sources.delete(file);
+    const before = new Map(this.zoneFiles);
     this.zoneFiles.clear();
     for (const [f, z] of next) this.zoneFiles.set(f, z);
     // One assignment: queries in flight finish on the set they started with.
     this.handler.zones = this.composeZones(next.values());
+    // New versions: IXFR history and NOTIFY (src/xfr).
+    for (const [f, z] of next) if (before.get(f) !== z) this.xfr.zoneChanged(before.get(f) ?? null, z);
     this.scheduleRefresh();
     return { ok: failed === 0, loaded, failed, removed };
   }
@@ -383,6 +404,9 @@ export class PopdnsServer {
       this.secondaryZones.set(key, unavailableZone(key));
       this.secondaryStatus.delete(key);
     } else {
+      const prev = this.secondaryZones.get(key);
+      // New version: IXFR history and NOTIFY downstream, as for a file zone (src/xfr).
+      if (prev !== zone) this.xfr.zoneChanged(prev && !prev.servfail ? prev : null, zone);
       this.secondaryZones.set(key, zone);
       this.secondaryStatus.set(key, {
         origin: zone.originText,
@@ -530,11 +554,22 @@ export class PopdnsServer {
 
   /** Loads zones and binds listeners, printing one line per zone and per listener. */
   async start(): Promise<void> {
+    try {
+      mkdirSync(this.cfg.dataDir, { recursive: true });
+    } catch (e) {
+      throw new Error(
+        `cannot create data-dir ${this.cfg.dataDir}: ${(e as Error).message} [POPDNS_E_DATA_DIR]`,
+        {
+          cause: e,
+        },
+      );
+    }
     const r = this.loadZones();
     if (r.loaded === 0 && !this.hasSecondaries()) {
       throw new Error(`no zone loaded from ${this.cfg.zones} [POPDNS_E_NO_ZONES]`);
     }
     for (const z of this.handler.zones.zones) {
+      if (z.servfail) continue; // a secondary zone not loaded yet
       const st = [...this.status.values()].find((s) => s.origin === z.originText);
       this.log.info(
         `zone ${nameToText(z.origin)} serial ${z.serial} records ${z.recordCount} file ${st?.file ?? z.file}`,

@@ -5,6 +5,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Counters } from './counters.js';
+import type { TransferJob } from '../xfr/primary.js';
 import type { Handler } from './handler.js';
 import type { ListenAddr } from './listen.js';
 
@@ -34,6 +35,8 @@ interface Conn {
   lastActivity: number;
   timer: NodeJS.Timeout | null;
   writeTimer: NodeJS.Timeout | null;
+  /** A zone transfer is streaming on this connection: later messages wait until it is done. */
+  busy: boolean;
 }
 
 export class TcpListener {
@@ -90,7 +93,14 @@ export class TcpListener {
       this.close(oldest);
       this.counters.tcpRefused++;
     }
-    const conn: Conn = { socket, buf: null, lastActivity: Date.now(), timer: null, writeTimer: null };
+    const conn: Conn = {
+      socket,
+      buf: null,
+      lastActivity: Date.now(),
+      timer: null,
+      writeTimer: null,
+      busy: false,
+    };
     this.conns.add(conn);
     this.counters.tcpOpen++;
     this.arm(conn, this.opts.idleTimeout);
@@ -117,6 +127,12 @@ export class TcpListener {
 
   private onData(conn: Conn, data: Buffer): void {
     let buf = conn.buf ? Buffer.concat([conn.buf, data]) : data;
+    if (conn.busy) {
+      // Answered in order: queries pipelined behind a transfer wait for it (bounded by the pause below).
+      conn.buf = Buffer.from(buf);
+      if (buf.length > MAX_PENDING_WRITE) conn.socket.pause();
+      return;
+    }
     let off = 0;
     const handler = this.handler();
     while (buf.length - off >= 2) {
@@ -141,6 +157,12 @@ export class TcpListener {
         conn.lastActivity = Date.now();
         continue;
       }
+      const job = handler.transfers?.tcp(msg, conn.socket.remoteAddress ?? '');
+      if (job) {
+        conn.buf = off < buf.length ? Buffer.from(buf.subarray(off)) : null;
+        this.runTransfer(conn, job);
+        return;
+      }
       const out = handler.handle(msg, true, conn.socket.remoteAddress ?? '');
       if (out) {
         const frame = Buffer.allocUnsafe(out.length + 2);
@@ -160,6 +182,48 @@ export class TcpListener {
       conn.writeTimer.unref();
     }
     if (s.writableLength > MAX_PENDING_WRITE) s.pause();
+  }
+
+  /**
+   * Streams a zone transfer: each message is written when the socket has room (the client's reading
+   * speed sets the pace), the connection's idle timer is held off meanwhile, and a client that stops
+   * reading for writeTimeout is dropped. Then the messages that queued behind it are answered.
+   */
+  private runTransfer(conn: Conn, job: TransferJob): void {
+    conn.busy = true;
+    if (conn.timer) clearTimeout(conn.timer);
+    conn.timer = null;
+    const s = conn.socket;
+    const send = (m: Buffer): Promise<void> =>
+      new Promise((resolve, reject) => {
+        if (s.destroyed) return reject(new Error('connection closed'));
+        const frame = Buffer.allocUnsafe(m.length + 2);
+        frame.writeUInt16BE(m.length, 0);
+        m.copy(frame, 2);
+        s.write(frame);
+        if (s.writableLength <= MAX_PENDING_WRITE) return resolve();
+        const timer = setTimeout(() => done(new Error('client stopped reading')), this.opts.writeTimeout);
+        const onDrain = (): void => done(null);
+        const onClose = (): void => done(new Error('connection closed'));
+        function done(err: Error | null): void {
+          clearTimeout(timer);
+          s.off('drain', onDrain);
+          s.off('close', onClose);
+          if (err) reject(err);
+          else resolve();
+        }
+        s.on('drain', onDrain);
+        s.once('close', onClose);
+      });
+    void job(send)
+      .catch(() => this.close(conn))
+      .finally(() => {
+        conn.busy = false;
+        conn.lastActivity = Date.now();
+        if (!this.conns.has(conn)) return;
+        if (s.isPaused()) s.resume();
+        this.onData(conn, Buffer.alloc(0));
+      });
   }
 
   private close(conn: Conn): void {

@@ -19,13 +19,34 @@ export type WorkerMessage =
   | { kind: 'ready'; lines: string[]; zones: number }
   | { kind: 'failed'; error: string }
   | { kind: 'snapshot'; id: number; data: MetricsInput }
-  | { kind: 'reloaded' };
+  | { kind: 'reloaded' }
+  /** A NOTIFY a worker received, for the primary's secondary side (src/xfr); msg in base64. */
+  | { kind: 'notify'; seq: number; msg: string; from: string }
+  /** A worker now serves this version of a secondary zone (serial null: SERVFAIL or removed). */
+  | { kind: 'secondary-loaded'; zone: string; serial: number | null }
+  /** Worker 0: a zone's serial changed and its changeset is on disk (the primary sends NOTIFY). */
+  | { kind: 'xfr-serial'; origin: number[]; serial: number; ttl: number; rdata: number[] };
 
-export type PrimaryMessage = { kind: 'snapshot'; id: number } | { kind: 'reload' } | { kind: 'close' };
+export type PrimaryMessage =
+  | { kind: 'snapshot'; id: number }
+  | { kind: 'reload' }
+  | { kind: 'close' }
+  /** The answer to a worker's NOTIFY (base64), or null to send nothing. */
+  | { kind: 'notify-reply'; seq: number; msg: string | null }
+  /** Serve a secondary zone's version from `path` (written by the primary), SERVFAIL, or stop serving it. */
+  | {
+      kind: 'secondary';
+      zone: string;
+      state: 'zone' | 'unavailable' | 'removed';
+      path: string;
+      serial: number;
+    };
 
 export class WorkerPool {
   private readonly workers: Worker[] = [];
   private seq = 0;
+  /** Receives every message of every worker (the secondary side listens here). */
+  onMessage: ((w: Worker, m: WorkerMessage) => void) | null = null;
 
   /** Forks `n` workers running the same command line; resolves with the first worker's ready lines. */
   async start(n: number): Promise<string[]> {
@@ -33,6 +54,7 @@ export class WorkerPool {
     for (let i = 0; i < n; i++) {
       const w = cluster.fork({ POPDNS_WORKER: String(i) });
       this.workers.push(w);
+      w.on('message', (m: WorkerMessage) => this.onMessage?.(w, m));
       ready.push(
         new Promise((resolve, reject) => {
           const onExit = (code: number): void =>
@@ -56,6 +78,11 @@ export class WorkerPool {
 
   private rolling = false;
   private again = false;
+
+  /** True while a rolling reload is going through the workers. */
+  get reloading(): boolean {
+    return this.rolling;
+  }
 
   /**
    * SIGHUP with several workers: one worker reloads at a time and the next starts when it is done.
@@ -129,6 +156,11 @@ export class WorkerPool {
       reloads.failure = Math.max(reloads.failure, p.reloads.failure);
     }
     return { counters, zones, reloads };
+  }
+
+  /** The workers still connected (to send one of them a message). */
+  connected(): Worker[] {
+    return this.workers.filter((w) => w.isConnected());
   }
 
   get alive(): number {

@@ -39,6 +39,8 @@ export class QueryInfo {
   cookieAt = 0;
   /** Length of that option's data (not checked here: the cookie layer answers FORMERR). */
   cookieLen = 0;
+  /** Offset of the TSIG RR's owner name (the last record), or -1 when the message carries none. */
+  tsigAt = -1;
 }
 
 function lower(b: number): number {
@@ -53,12 +55,18 @@ function lower(b: number): number {
  * Whatever the verdict, `questionEnd` > 12 says the question was read (the response echoes it) and
  * `hasEdns` says the query carried one valid OPT (the response carries one too: RFC 6891 §7), so
  * FORMERR and NOTIMP answers keep both whenever they could be read.
+ *
+ * Records before the additional section are accepted only where a request carries them: an IXFR
+ * query's SOA in the authority section (RFC 1995 §3); NOTIFY and UPDATE (RFC 1996, RFC 2136) are
+ * walked whole and reported as NOTIMP for the layer above that handles their opcode. A TSIG RR must
+ * be the last record (RFC 8945 §5.2): `tsigAt` is its offset.
  */
 export function parseQuery(msg: Uint8Array, q: QueryInfo): number {
   q.hasEdns = false;
   q.dnssecOk = false;
   q.nsidRequested = false;
   q.cookieAt = 0;
+  q.tsigAt = -1;
   q.ednsVersion = 0;
   q.ednsUdpSize = 0;
   q.questionEnd = 12;
@@ -119,7 +127,11 @@ export function parseQuery(msg: Uint8Array, q: QueryInfo): number {
     const rdlen = (msg[p + 8]! << 8) | msg[p + 9]!;
     const rdStart = p + 10;
     if (rdStart + rdlen > len) return PARSE.FORMERR;
-    if (type === TYPE.OPT) {
+    if (type === TYPE.TSIG) {
+      // RFC 8945 §5.2: one TSIG RR, the last record of the additional section.
+      if (r !== total - 1 || r < an + ns) return PARSE.FORMERR;
+      q.tsigAt = nameStart;
+    } else if (type === TYPE.OPT) {
       // Two OPTs, an OPT outside the additional section, or one not owned by the root: FORMERR
       // (RFC 6891 §6.1.1), and the reply carries no OPT, there being no valid one to answer.
       if (q.hasEdns || optMisplaced || msg[nameStart] !== 0 || r < an + ns) {
@@ -154,7 +166,8 @@ export function parseQuery(msg: Uint8Array, q: QueryInfo): number {
   if (p !== len || optMisplaced) return PARSE.FORMERR;
   if (q.opcode !== OPCODE.QUERY) return PARSE.NOTIMP;
   if (qd !== 1) return PARSE.FORMERR;
-  if (an !== 0 || ns !== 0) return PARSE.FORMERR;
+  // An IXFR query carries the client's SOA in the authority section (RFC 1995 §3); nothing else may.
+  if (an !== 0 || (ns !== 0 && q.qtype !== TYPE.IXFR)) return PARSE.FORMERR;
   return PARSE.OK;
 }
 

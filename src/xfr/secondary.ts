@@ -30,10 +30,10 @@ import type { Zone } from '../zone/zone.js';
 import type { XfrKey } from './auth.js';
 import { type CatalogMember, parseCatalog } from './catalog.js';
 import { formatPeer, type Peer } from './client.js';
-import { XfrCounters } from './counters.js';
+import { XfrInCounters } from './incounters.js';
 import { originKey, SecondaryStore } from './store.js';
 import { querySoa, transfer, XfrError, type XfrResult } from './transfer.js';
-import { applyDiffs, buildTransferred, ZoneDataError, zoneRecords } from './zonedata.js';
+import { applyDiffs, buildTransferred, ZoneDataError, zoneRecords } from './versions.js';
 
 /** One `secondaries` or `catalogs` entry of the config. */
 export interface SecondarySpec {
@@ -119,7 +119,7 @@ export class SecondaryManager {
   private readonly catalogMembers = new Map<string, CatalogMember[]>();
   private readonly catalogOrder: string[] = [];
   readonly store: SecondaryStore;
-  readonly counters = new XfrCounters();
+  readonly counters = new XfrInCounters();
   private stopped = false;
 
   constructor(private readonly o: SecondaryOptions) {

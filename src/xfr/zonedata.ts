@@ -1,119 +1,195 @@
 /**
- * Zone versions on the secondary: a transferred record list built into a zone with the same semantic
- * checks as a zone file, IXFR differences applied to a copy of the current version (RFC 1995 §4), and
- * the current version read back out of the trie as records.
+ * A zone version as transfer data: its RRsets in trie order (streamed, never copied), and the
+ * difference between two versions as removed and added records (RFC 1995's changeset). Both walk
+ * the immutable tries a reload swaps in, so a transfer or a diff keeps the version it started with.
  */
 import { CLASS, TYPE } from '../wire/constants.js';
-import { type Name, nameToLower, nameToText } from '../wire/name.js';
-import type { WireRecord } from '../wire/records.js';
-import { formatDiagnostic, type ZoneRecord } from '../zone/types.js';
-import { walk, type Zone, zoneBuilder } from '../zone/zone.js';
-import type { XfrDiff } from './transfer.js';
+import type { WireRRset } from '../wire/message.js';
+import type { Name } from '../wire/name.js';
+import type { Zone, ZoneNode } from '../zone/zone.js';
 
-export class ZoneDataError extends Error {
-  constructor(
-    message: string,
-    readonly code: string,
-  ) {
-    super(`${message} [${code}]`);
-  }
+/** One resource record of a changeset (class IN unless given). */
+export interface XfrRecord {
+  owner: Name;
+  type: number;
+  class?: number;
+  ttl: number;
+  rdata: Uint8Array;
+}
+
+/** The RRSIGs over an RRset as an RRset of their own (owner and TTL of the covered set). */
+function sigSet(owner: Name, cls: number, ttl: number, sigs: Uint8Array[]): WireRRset {
+  return { owner, type: TYPE.RRSIG, class: cls, ttl, rdatas: sigs };
 }
 
 /**
- * Every record of a built zone, the SOA first. RRSIGs kept beside their RRsets (`sigs`) come out as
- * RRSIG records too, unless the node holds an RRSIG RRset of its own.
+ * Every RRset of the zone except the apex SOA itself (its RRSIGs included), RRSIGs after the set they
+ * cover, NSEC3 records (kept beside the trie) last. Depth first with an explicit stack: no recursion
+ * and no list of the zone is built. `every` nodes it yields `null` so a caller can pause.
  */
-export function zoneRecords(zone: Zone): WireRecord[] {
-  const out: WireRecord[] = [];
-  const soa = zone.apex.rrsets.get(TYPE.SOA);
-  if (soa)
-    for (const rd of soa.rdatas)
-      out.push({ owner: soa.owner, type: TYPE.SOA, class: CLASS.IN, ttl: soa.ttl, rdata: rd });
-  walk(zone.apex, (node) => {
-    const hasRrsigSet = node.rrsets.has(TYPE.RRSIG);
+export function* zoneRRsets(zone: Zone, every = 512): Generator<WireRRset | null, void, void> {
+  const stack: ZoneNode[] = [zone.apex];
+  let n = 0;
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    const owner = node.name;
     for (const set of node.rrsets.values()) {
-      if (set.type === TYPE.SOA && node === zone.apex) continue;
-      const owner = node.name;
-      for (const rd of set.rdatas)
-        out.push({ owner, type: set.type, class: CLASS.IN, ttl: set.ttl, rdata: rd });
-      if (set.sigs && !hasRrsigSet)
-        for (const rd of set.sigs)
-          out.push({ owner, type: TYPE.RRSIG, class: CLASS.IN, ttl: set.ttl, rdata: rd });
+      if (node === zone.apex && set.type === TYPE.SOA) {
+        if (set.sigs && set.sigs.length > 0) yield sigSet(owner, set.class, set.ttl, set.sigs);
+        continue;
+      }
+      yield { owner, type: set.type, class: set.class, ttl: set.ttl, rdatas: set.rdatas };
+      if (set.sigs && set.sigs.length > 0) yield sigSet(owner, set.class, set.ttl, set.sigs);
     }
-  });
-  return out;
+    const kids = node.children.values();
+    for (let i = kids.length - 1; i >= 0; i--) if (kids[i]) stack.push(kids[i]!);
+    if (++n % every === 0) yield null;
+  }
+  const nsec3 = zone.dnssec?.nsec3;
+  if (nsec3) {
+    const apexParams = zone.apex.rrsets.get(TYPE.NSEC3PARAM);
+    if (!apexParams && nsec3.params.rdatas.length > 0) {
+      const p = nsec3.params;
+      yield { owner: p.owner, type: p.type, class: p.class, ttl: p.ttl, rdatas: p.rdatas };
+      if (p.sigs && p.sigs.length > 0) yield sigSet(p.owner, p.class, p.ttl, p.sigs);
+    }
+    for (const { nsec3: s } of nsec3.chain) {
+      yield { owner: s.owner, type: s.type, class: s.class, ttl: s.ttl, rdatas: s.rdatas };
+      if (s.sigs && s.sigs.length > 0) yield sigSet(s.owner, s.class, s.ttl, s.sigs);
+    }
+  }
 }
 
-function rrKey(r: WireRecord): string {
-  return `${Buffer.from(nameToLower(r.owner)).toString('latin1')}/${r.type}/${r.class}`;
+/** The zone's SOA as one record. */
+export function soaRecord(zone: Zone): XfrRecord {
+  return {
+    owner: zone.origin,
+    type: TYPE.SOA,
+    class: CLASS.IN,
+    ttl: zone.soa.ttl,
+    rdata: zone.soa.rdatas[0]!,
+  };
 }
 
-function sameRdata(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+/** A changeset between two versions: the old and new SOA records plus what went and what came. */
+export interface ZoneDiff {
+  removed: XfrRecord[];
+  added: XfrRecord[];
+}
+
+const key = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1');
+
+function sameList(a: readonly Uint8Array[], b: readonly Uint8Array[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.length !== y.length) return false;
+    for (let j = 0; j < x.length; j++) if (x[j] !== y[j]) return false;
+  }
+  return true;
+}
+
+/** Adds the record-level difference of two RDATA lists of one owner/type to the diff. */
+function diffRdatas(
+  owner: Name,
+  type: number,
+  oldTtl: number,
+  oldR: readonly Uint8Array[],
+  newTtl: number,
+  newR: readonly Uint8Array[],
+  d: ZoneDiff,
+): void {
+  if (oldTtl === newTtl && sameList(oldR, newR)) return;
+  if (oldTtl !== newTtl) {
+    // A TTL change is a delete of every old record and an add of every new one (RFC 1995 has no other way).
+    for (const r of oldR) d.removed.push({ owner, type, ttl: oldTtl, rdata: r });
+    for (const r of newR) d.added.push({ owner, type, ttl: newTtl, rdata: r });
+    return;
+  }
+  const olds = new Set(oldR.map(key));
+  const news = new Set(newR.map(key));
+  for (const r of oldR) if (!news.has(key(r))) d.removed.push({ owner, type, ttl: oldTtl, rdata: r });
+  for (const r of newR) if (!olds.has(key(r))) d.added.push({ owner, type, ttl: newTtl, rdata: r });
+}
+
+function allOf(node: ZoneNode, into: XfrRecord[], apex: ZoneNode | null): void {
+  const stack = [node];
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    const owner = n.name;
+    for (const set of n.rrsets.values()) {
+      if (n !== apex || set.type !== TYPE.SOA)
+        for (const r of set.rdatas) into.push({ owner, type: set.type, ttl: set.ttl, rdata: r });
+      if (set.sigs) for (const r of set.sigs) into.push({ owner, type: TYPE.RRSIG, ttl: set.ttl, rdata: r });
+    }
+    for (const c of n.children.values()) if (c) stack.push(c);
+  }
 }
 
 /**
- * Applies IXFR differences in order to a copy of `records` (which is not changed). A deletion of a
- * record that is not there is an error: the two sides disagree on the zone, and only a full transfer
- * can fix that. Returns the new record list, the last diff's SOA first.
+ * The difference between two versions of a zone (the SOAs are not in it: the changeset carries them
+ * apart). Walks both tries side by side — nodes matched by label — so its cost is the size of the
+ * zone, not of a sort; yields `null` every few hundred nodes so a caller can let queries through.
+ * Returns null as soon as the diff grows past `maxRecords` (the caller then keeps no history: an
+ * AXFR is cheaper).
  */
-export function applyDiffs(records: readonly WireRecord[], diffs: readonly XfrDiff[]): WireRecord[] {
-  const sets = new Map<string, WireRecord[]>();
-  let soa: WireRecord | null = null;
-  for (const r of records) {
-    if (r.type === TYPE.SOA) {
-      soa = r;
-      continue;
+export function* diffZones(
+  oldZ: Zone,
+  newZ: Zone,
+  maxRecords: number,
+): Generator<null, ZoneDiff | null, void> {
+  const d: ZoneDiff = { removed: [], added: [] };
+  const stack: [ZoneNode, ZoneNode][] = [[oldZ.apex, newZ.apex]];
+  let n = 0;
+  while (stack.length > 0) {
+    const [o, nw] = stack.pop()!;
+    const owner = nw.name;
+    for (const so of o.rrsets.values()) {
+      const sn = nw.rrsets.get(so.type);
+      const isApexSoa = o === oldZ.apex && so.type === TYPE.SOA;
+      if (!isApexSoa) diffRdatas(owner, so.type, so.ttl, so.rdatas, sn?.ttl ?? 0, sn?.rdatas ?? [], d);
+      diffRdatas(owner, TYPE.RRSIG, so.ttl, so.sigs ?? [], sn?.ttl ?? 0, sn?.sigs ?? [], d);
     }
-    const k = rrKey(r);
-    const l = sets.get(k);
-    if (l) l.push(r);
-    else sets.set(k, [r]);
-  }
-  for (const d of diffs) {
-    for (const r of d.deleted) {
-      const l = sets.get(rrKey(r));
-      const i = l ? l.findIndex((x) => sameRdata(x.rdata, r.rdata)) : -1;
-      if (!l || i < 0)
-        throw new ZoneDataError(
-          `IXFR deletes ${nameToText(r.owner)} type ${r.type}, which this version does not hold`,
-          'POPDNS_E_IXFR_MISMATCH',
-        );
-      l.splice(i, 1);
+    for (const sn of nw.rrsets.values()) {
+      if (o.rrsets.has(sn.type)) continue;
+      if (!(nw === newZ.apex && sn.type === TYPE.SOA))
+        diffRdatas(owner, sn.type, 0, [], sn.ttl, sn.rdatas, d);
+      diffRdatas(owner, TYPE.RRSIG, 0, [], sn.ttl, sn.sigs ?? [], d);
     }
-    for (const r of d.added) {
-      const k = rrKey(r);
-      const l = sets.get(k);
-      if (!l) sets.set(k, [r]);
-      else if (!l.some((x) => sameRdata(x.rdata, r.rdata))) l.push(r);
+    for (const oc of o.children.values()) {
+      if (!oc) continue;
+      const nc = nw.children.get(oc.label);
+      if (nc && nc.label === oc.label) stack.push([oc, nc]);
+      else allOf(oc, d.removed, null);
     }
-    soa = d.toSoa;
+    for (const nc of nw.children.values()) {
+      if (!nc) continue;
+      const oc = o.children.get(nc.label);
+      if (!oc || oc.label !== nc.label) allOf(nc, d.added, null);
+    }
+    if (d.removed.length + d.added.length > maxRecords) return null;
+    if (++n % 256 === 0) yield null;
   }
-  const out: WireRecord[] = soa ? [soa] : [];
-  for (const l of sets.values()) out.push(...l);
-  return out;
-}
-
-/**
- * Builds a zone from transferred records with the checks `popdns check` runs on a file (SOA, apex NS,
- * CNAME rules, glue, …). `label` names the source in diagnostics (e.g. `AXFR from 192.0.2.1:53`).
- * Throws ZoneDataError with the first errors when the version must not be served.
- */
-export function buildTransferred(origin: Name, records: readonly WireRecord[], label: string): Zone {
-  const b = zoneBuilder(origin, label);
-  let i = 0;
-  for (const r of records) {
-    i++;
-    const rec: ZoneRecord = { ...r, pos: { file: label, line: i, col: 1 } };
-    b.add(rec);
+  // NSEC3 records live beside the trie.
+  const on = oldZ.dnssec?.nsec3?.chain ?? [];
+  const nn = newZ.dnssec?.nsec3?.chain ?? [];
+  if (on.length > 0 || nn.length > 0) {
+    const byOwner = new Map(on.map((e) => [key(e.nsec3.owner), e.nsec3]));
+    const seen = new Set<string>();
+    for (const { nsec3: s } of nn) {
+      const k = key(s.owner);
+      seen.add(k);
+      const o = byOwner.get(k);
+      diffRdatas(s.owner, s.type, o?.ttl ?? 0, o?.rdatas ?? [], s.ttl, s.rdatas, d);
+      diffRdatas(s.owner, TYPE.RRSIG, o?.ttl ?? 0, o?.sigs ?? [], s.ttl, s.sigs ?? [], d);
+    }
+    for (const { nsec3: o } of on) {
+      if (seen.has(key(o.owner))) continue;
+      diffRdatas(o.owner, o.type, o.ttl, o.rdatas, 0, [], d);
+      diffRdatas(o.owner, TYPE.RRSIG, o.ttl, o.sigs ?? [], 0, [], d);
+    }
+    if (d.removed.length + d.added.length > maxRecords) return null;
   }
-  const res = b.finish([]);
-  if (!res.zone) {
-    const errors = res.diagnostics.filter((d) => d.severity === 'error').slice(0, 5);
-    throw new ZoneDataError(
-      `${nameToText(origin)} from ${label} fails the zone checks: ${errors.map(formatDiagnostic).join('; ')}`,
-      'POPDNS_E_XFR_ZONE',
-    );
-  }
-  return res.zone;
+  return d;
 }

@@ -50,8 +50,13 @@ export async function startSecondary(
       extraYaml,
     ].join('\n'),
   );
-  const p = await startProcess(t, process.execPath, ['dist/cli.js', 'serve', '--config', config], (out) =>
-    (o.wait ?? ((x: string) => x.includes('ready:')))(out),
+  const p = await startProcess(
+    t,
+    process.execPath,
+    ['dist/cli.js', 'serve', '--config', config],
+    (out) => (o.wait ?? ((x: string) => x.includes('ready:')))(out),
+    // Workers are processes of their own: on a loaded CI machine they take a while to start.
+    (o.workers ?? 1) > 1 ? 60_000 : 30_000,
   );
   return { ...p, port, metricsPort, dir, dataDir, config };
 }

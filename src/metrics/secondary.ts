@@ -6,7 +6,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { MetricsInput } from './metrics.js';
 
-export function registerXfrMetrics(reg: Registry, take: () => MetricsInput): void {
+export function registerSecondaryMetrics(reg: Registry, take: () => MetricsInput): void {
   const perZone = (
     name: string,
     help: string,
@@ -74,7 +74,7 @@ export function registerXfrMetrics(reg: Registry, take: () => MetricsInput): voi
     registers: [reg],
     collect() {
       this.reset();
-      for (const [k, v] of Object.entries(take().xfr?.transfers ?? {})) {
+      for (const [k, v] of Object.entries(take().xfrIn?.transfers ?? {})) {
         const [type, result] = k.split('/');
         this.inc({ type: type!, result: result! }, v);
       }
@@ -87,7 +87,7 @@ export function registerXfrMetrics(reg: Registry, take: () => MetricsInput): voi
     registers: [reg],
     collect() {
       this.reset();
-      for (const [type, v] of Object.entries(take().xfr?.bytes ?? {})) this.inc({ type }, v);
+      for (const [type, v] of Object.entries(take().xfrIn?.bytes ?? {})) this.inc({ type }, v);
     },
   });
   new Counter({
@@ -97,7 +97,7 @@ export function registerXfrMetrics(reg: Registry, take: () => MetricsInput): voi
     registers: [reg],
     collect() {
       this.reset();
-      for (const [result, v] of Object.entries(take().xfr?.notifies ?? {})) this.inc({ result }, v);
+      for (const [result, v] of Object.entries(take().xfrIn?.notifies ?? {})) this.inc({ result }, v);
     },
   });
 }

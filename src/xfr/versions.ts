@@ -1,0 +1,119 @@
+/**
+ * Zone versions on the secondary: a transferred record list built into a zone with the same semantic
+ * checks as a zone file, IXFR differences applied to a copy of the current version (RFC 1995 §4), and
+ * the current version read back out of the trie as records.
+ */
+import { CLASS, TYPE } from '../wire/constants.js';
+import { type Name, nameToLower, nameToText } from '../wire/name.js';
+import type { WireRecord } from '../wire/records.js';
+import { formatDiagnostic, type ZoneRecord } from '../zone/types.js';
+import { walk, type Zone, zoneBuilder } from '../zone/zone.js';
+import type { XfrDiff } from './transfer.js';
+
+export class ZoneDataError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(`${message} [${code}]`);
+  }
+}
+
+/**
+ * Every record of a built zone, the SOA first. RRSIGs kept beside their RRsets (`sigs`) come out as
+ * RRSIG records too, unless the node holds an RRSIG RRset of its own.
+ */
+export function zoneRecords(zone: Zone): WireRecord[] {
+  const out: WireRecord[] = [];
+  const soa = zone.apex.rrsets.get(TYPE.SOA);
+  if (soa)
+    for (const rd of soa.rdatas)
+      out.push({ owner: soa.owner, type: TYPE.SOA, class: CLASS.IN, ttl: soa.ttl, rdata: rd });
+  walk(zone.apex, (node) => {
+    const hasRrsigSet = node.rrsets.has(TYPE.RRSIG);
+    for (const set of node.rrsets.values()) {
+      if (set.type === TYPE.SOA && node === zone.apex) continue;
+      const owner = node.name;
+      for (const rd of set.rdatas)
+        out.push({ owner, type: set.type, class: CLASS.IN, ttl: set.ttl, rdata: rd });
+      if (set.sigs && !hasRrsigSet)
+        for (const rd of set.sigs)
+          out.push({ owner, type: TYPE.RRSIG, class: CLASS.IN, ttl: set.ttl, rdata: rd });
+    }
+  });
+  return out;
+}
+
+function rrKey(r: WireRecord): string {
+  return `${Buffer.from(nameToLower(r.owner)).toString('latin1')}/${r.type}/${r.class}`;
+}
+
+function sameRdata(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+}
+
+/**
+ * Applies IXFR differences in order to a copy of `records` (which is not changed). A deletion of a
+ * record that is not there is an error: the two sides disagree on the zone, and only a full transfer
+ * can fix that. Returns the new record list, the last diff's SOA first.
+ */
+export function applyDiffs(records: readonly WireRecord[], diffs: readonly XfrDiff[]): WireRecord[] {
+  const sets = new Map<string, WireRecord[]>();
+  let soa: WireRecord | null = null;
+  for (const r of records) {
+    if (r.type === TYPE.SOA) {
+      soa = r;
+      continue;
+    }
+    const k = rrKey(r);
+    const l = sets.get(k);
+    if (l) l.push(r);
+    else sets.set(k, [r]);
+  }
+  for (const d of diffs) {
+    for (const r of d.deleted) {
+      const l = sets.get(rrKey(r));
+      const i = l ? l.findIndex((x) => sameRdata(x.rdata, r.rdata)) : -1;
+      if (!l || i < 0)
+        throw new ZoneDataError(
+          `IXFR deletes ${nameToText(r.owner)} type ${r.type}, which this version does not hold`,
+          'POPDNS_E_IXFR_MISMATCH',
+        );
+      l.splice(i, 1);
+    }
+    for (const r of d.added) {
+      const k = rrKey(r);
+      const l = sets.get(k);
+      if (!l) sets.set(k, [r]);
+      else if (!l.some((x) => sameRdata(x.rdata, r.rdata))) l.push(r);
+    }
+    soa = d.toSoa;
+  }
+  const out: WireRecord[] = soa ? [soa] : [];
+  for (const l of sets.values()) out.push(...l);
+  return out;
+}
+
+/**
+ * Builds a zone from transferred records with the checks `popdns check` runs on a file (SOA, apex NS,
+ * CNAME rules, glue, …). `label` names the source in diagnostics (e.g. `AXFR from 192.0.2.1:53`).
+ * Throws ZoneDataError with the first errors when the version must not be served.
+ */
+export function buildTransferred(origin: Name, records: readonly WireRecord[], label: string): Zone {
+  const b = zoneBuilder(origin, label);
+  let i = 0;
+  for (const r of records) {
+    i++;
+    const rec: ZoneRecord = { ...r, pos: { file: label, line: i, col: 1 } };
+    b.add(rec);
+  }
+  const res = b.finish([]);
+  if (!res.zone) {
+    const errors = res.diagnostics.filter((d) => d.severity === 'error').slice(0, 5);
+    throw new ZoneDataError(
+      `${nameToText(origin)} from ${label} fails the zone checks: ${errors.map(formatDiagnostic).join('; ')}`,
+      'POPDNS_E_XFR_ZONE',
+    );
+  }
+  return res.zone;
+}

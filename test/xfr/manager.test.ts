@@ -1,0 +1,196 @@
+/**
+ * The secondary side against a scripted primary (a TCP server in this process): AXFR, multi-message
+ * IXFR with two difference sequences, IXFR refused → AXFR, a transfer cut off half-way, a version that
+ * fails the zone checks, IXFR differences that do not apply → AXFR; then a restart with the primary
+ * gone serves the saved version at once, and a saved version older than `expire` is not served.
+ * Expected zone contents follow RFC 1995 §4 and RFC 5936, written out here, not taken from our output.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import type { Test } from 'tap';
+import t from 'tap';
+import { TYPE } from '../../src/wire/constants.js';
+import { nameFromText } from '../../src/wire/name.js';
+import {
+  buildMessage,
+  readMessage,
+  soaSerial,
+  type WireMessage,
+  type WireRecord,
+} from '../../src/wire/records.js';
+import { parseZoneFile } from '../../src/zone/load.js';
+import { findNode, type Zone } from '../../src/zone/zone.js';
+import { type Publish, SecondaryManager } from '../../src/xfr/secondary.js';
+import { tmpDir } from '../helpers/peers.js';
+
+const ORIGIN = 'x.test.';
+
+function recs(text: string): WireRecord[] {
+  return parseZoneFile('x.test.zone', { text: `$ORIGIN ${ORIGIN}\n$TTL 300\n${text}` }).records.map((r) => ({
+    owner: r.owner,
+    type: r.type,
+    class: r.class,
+    ttl: r.ttl,
+    rdata: r.rdata,
+  }));
+}
+
+const soa = (serial: number): WireRecord => recs(`@ SOA ns1 host ${serial} 3600 600 86400 300`)[0]!;
+const base = (): WireRecord[] => recs('@ NS ns1\nns1 A 192.0.2.53\nwww A 192.0.2.1');
+
+type Script = (req: WireMessage) => { messages: WireRecord[][]; rcode?: number; cut?: boolean };
+
+/** A primary that answers each request by the current script: framed messages, maybe cut short. */
+async function fakePrimary(t0: Test): Promise<{ port: number; script: { fn: Script }; requests: string[] }> {
+  const state = { fn: (() => ({ messages: [] })) as Script };
+  const requests: string[] = [];
+  const server: Server = createServer((sock) => {
+    let buf = Buffer.alloc(0);
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        const raw = buf.subarray(2, 2 + buf.readUInt16BE(0));
+        buf = buf.subarray(2 + raw.length);
+        const req = readMessage(raw);
+        const q = req.question[0]!;
+        requests.push(
+          q.type === TYPE.IXFR
+            ? `IXFR ${soaSerial(req.authority[0]!.rdata)}`
+            : q.type === TYPE.AXFR
+              ? 'AXFR'
+              : 'SOA',
+        );
+        const r = state.fn(req);
+        const msgs = r.messages.length ? r.messages : [[]];
+        msgs.forEach((answer, i) => {
+          if (r.cut && i === msgs.length - 1) return;
+          const m = buildMessage({ id: req.id, flags: 0x8400 | (r.rcode ?? 0), question: q, answer });
+          const f = Buffer.alloc(2);
+          f.writeUInt16BE(m.length);
+          sock.write(Buffer.concat([f, m]));
+        });
+        if (r.cut) sock.end();
+      }
+    });
+    sock.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t0.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const addr = server.address();
+  return { port: typeof addr === 'object' && addr ? addr.port : 0, script: state, requests };
+}
+
+function aOf(zone: Zone | undefined, owner: string): string[] {
+  const n = zone ? findNode(zone, nameFromText(`${owner}.${ORIGIN}`)) : null;
+  return (n?.rrsets.get(TYPE.A)?.rdatas ?? []).map((r) => [...r].join('.')).sort();
+}
+
+t.test('transfers against a scripted primary', async (tt) => {
+  const primary = await fakePrimary(tt);
+  const dataDir = tmpDir(tt);
+  const served = new Map<string, Publish>();
+  const logs: string[] = [];
+  const log = { info: (m: string) => logs.push(m), error: (m: string) => logs.push(m) };
+  const make = (): SecondaryManager =>
+    new SecondaryManager({ dataDir, keys: new Map(), log, publish: (z, p) => served.set(z, p) });
+  const zoneNow = (): Zone | undefined => {
+    const p = served.get(ORIGIN);
+    return p?.kind === 'zone' ? p.zone : undefined;
+  };
+  let serial = 1;
+  let v1 = [soa(1), ...base()];
+  const soaAnswer = (req: WireMessage): WireRecord[][] | null =>
+    req.question[0]!.type === TYPE.SOA ? [[soa(serial)]] : null;
+
+  // 1. AXFR in two messages.
+  primary.script.fn = (req) => ({ messages: soaAnswer(req) ?? [v1.slice(0, 2), [...v1.slice(2), soa(1)]] });
+  const m = make();
+  tt.teardown(() => m.stop());
+  await m.start([{ zone: ORIGIN, primaries: [{ host: '127.0.0.1', port: primary.port }], key: null }], []);
+  await m.refreshNow(ORIGIN);
+  tt.equal(zoneNow()?.serial, 1, 'AXFR: serial 1 served');
+  tt.same(aOf(zoneNow(), 'www'), ['192.0.2.1']);
+
+  // 2. IXFR 1 → 3 as two difference sequences across two messages (RFC 1995 §4).
+  serial = 3;
+  const [www1] = recs('www A 192.0.2.1');
+  const [www2] = recs('www A 192.0.2.2');
+  const [mail3] = recs('mail A 192.0.2.25');
+  primary.script.fn = (req) => ({
+    messages: soaAnswer(req) ?? [
+      [soa(3), soa(1), www1!, soa(2), www2!],
+      [soa(2), soa(3), mail3!, soa(3)],
+    ],
+  });
+  await m.refreshNow(ORIGIN);
+  tt.equal(zoneNow()?.serial, 3, 'IXFR: serial 3 served');
+  tt.same(aOf(zoneNow(), 'www'), ['192.0.2.2'], 'www changed by the first sequence');
+  tt.same(aOf(zoneNow(), 'mail'), ['192.0.2.25'], 'mail added by the second');
+  tt.same(primary.requests.slice(-2), ['SOA', 'IXFR 1'], 'asked for IXFR from serial 1');
+  tt.match(logs.join('\n'), 'IXFR serial 1 -> 3');
+
+  // 3. IXFR refused, AXFR cut off half-way: serial 3 stays.
+  serial = 4;
+  const v4 = [soa(4), ...base()];
+  primary.script.fn = (req) =>
+    soaAnswer(req)
+      ? { messages: soaAnswer(req)! }
+      : req.question[0]!.type === TYPE.IXFR
+        ? { messages: [[]], rcode: 5 }
+        : { messages: [v4.slice(0, 2), [...v4.slice(2), soa(4)]], cut: true };
+  await m.refreshNow(ORIGIN);
+  tt.equal(zoneNow()?.serial, 3, 'a truncated AXFR never replaces the good version');
+  tt.same(primary.requests.slice(-3), ['SOA', 'IXFR 3', 'AXFR'], 'IXFR refused → AXFR');
+  tt.match(logs.join('\n'), /AXFR serial 3 failed.*closed before the answer was complete/);
+
+  // 4. A version that fails the zone checks (CNAME beside other data): serial 3 stays.
+  serial = 5;
+  const bad = [soa(5), ...base(), ...recs('www CNAME ns1')];
+  primary.script.fn = (req) =>
+    soaAnswer(req)
+      ? { messages: soaAnswer(req)! }
+      : req.question[0]!.type === TYPE.IXFR
+        ? { messages: [[]], rcode: 4 }
+        : { messages: [[...bad, soa(5)]] };
+  await m.refreshNow(ORIGIN);
+  tt.equal(zoneNow()?.serial, 3, 'a broken version is not served');
+  tt.match(logs.join('\n'), 'POPDNS_E_CNAME_AND_OTHER');
+
+  // 5. IXFR that deletes a record we do not hold → AXFR.
+  serial = 6;
+  v1 = [soa(6), ...base(), ...recs('mail A 192.0.2.26')];
+  const [ghost] = recs('ghost A 192.0.2.99');
+  primary.script.fn = (req) =>
+    soaAnswer(req)
+      ? { messages: soaAnswer(req)! }
+      : req.question[0]!.type === TYPE.IXFR
+        ? { messages: [[soa(6), soa(3), ghost!, soa(6), soa(6)]] }
+        : { messages: [[...v1, soa(6)]] };
+  await m.refreshNow(ORIGIN);
+  tt.equal(zoneNow()?.serial, 6, 'IXFR that does not apply → AXFR: serial 6');
+  tt.same(aOf(zoneNow(), 'mail'), ['192.0.2.26']);
+  tt.match(logs.join('\n'), 'POPDNS_E_IXFR_MISMATCH');
+  m.stop();
+
+  // 6. Restart with the primary gone: the saved version is served at once.
+  served.clear();
+  const m2 = new SecondaryManager({ dataDir, keys: new Map(), log, publish: (z, p) => served.set(z, p) });
+  tt.teardown(() => m2.stop());
+  await m2.start([{ zone: ORIGIN, primaries: [{ host: '127.0.0.1', port: 1 }], key: null }], []);
+  tt.equal(zoneNow()?.serial, 6, 'restart: saved serial 6 served before any contact');
+  m2.stop();
+
+  // 7. A saved version whose last contact is older than the SOA expire (86400 s) is not served.
+  const statePath = m2.store.statePath(ORIGIN);
+  const st = JSON.parse(readFileSync(statePath, 'utf8')) as { lastContact: number };
+  st.lastContact -= 90_000;
+  writeFileSync(statePath, JSON.stringify(st));
+  served.clear();
+  const m3 = new SecondaryManager({ dataDir, keys: new Map(), log, publish: (z, p) => served.set(z, p) });
+  tt.teardown(() => m3.stop());
+  await m3.start([{ zone: ORIGIN, primaries: [{ host: '127.0.0.1', port: 1 }], key: null }], []);
+  tt.equal(served.get(ORIGIN)?.kind, 'unavailable', 'expired: SERVFAIL, not the stale data');
+  tt.match(m3.unready(), [`${ORIGIN} (expired)`], '/readyz names it');
+  tt.match(logs.join('\n'), 'POPDNS_E_ZONE_EXPIRED');
+  m3.stop();
+});
