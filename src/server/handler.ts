@@ -159,10 +159,13 @@ export class Handler {
   private cookieBytes = 0;
   private rrlName = 0;
 
-  /** UDP response rate limiting: pass, drop (null) or slip (TC=1); a valid server cookie passes. */
+  /** UDP response rate limiting: pass, drop (null) or slip (TC=1); a valid server cookie always passes. */
   private limit(out: Buffer | null, tcp: boolean): Buffer | null {
-    if (this.rrl === null || out === null || tcp || this.ipLen === 0 || this.cookie === COOKIE.VALID)
+    if (this.rrl === null || out === null || tcp || this.ipLen === 0) return out;
+    if (this.cookie === COOKIE.VALID) {
+      this.counters.rrl[RRL.PASS]! += 1;
       return out;
+    }
     const kind = responseKind(out, this.rrlName);
     const a = this.rrl.decide(this.ip, this.ipLen, kind, this.rrlName, this.clock!.ms);
     this.counters.rrl[a]! += 1;
