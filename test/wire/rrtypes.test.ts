@@ -420,3 +420,11 @@ t.test('every type through both zone formats: master file → YAML → master fi
   tt.same(built.diagnostics, []);
   tt.end();
 });
+
+t.test('character-string types with a syntax of their own (RFC 1183 §3.1, RFC 1712 §3)', (tt) => {
+  tt.throws(() => ours('X25 12a4'), /at least four decimal digits/);
+  tt.throws(() => ours('X25 123'), /at least four decimal digits/);
+  tt.throws(() => ours('GPOS north 116.8652 10.0'), /longitude "north" is not a real number/);
+  tt.equal(ours('GPOS -22.6882 116.8652 250.0').length, 3 + 8 + 8 + 5);
+  tt.end();
+});
