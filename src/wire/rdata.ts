@@ -1227,6 +1227,9 @@ const CODECS: Record<Kind, Codec> = {
   cstr: {
     parse(p, f) {
       const tok = take(p, f);
+      if (f.pattern && !f.pattern.re.test(tok.text)) {
+        throw new RdataError(`${p.tname} ${f.name} "${tok.text}" is not ${f.pattern.what}`, p.t - 1);
+      }
       cstr(p.out, unescapeBytes(tok.text, p.t - 1), p.t - 1);
     },
     read: (c) => readBytes(c, readU8(c)),

@@ -78,6 +78,8 @@ export interface Field {
   optional?: true;
   /** Smallest length in octets (ZONEMD digest: 12, RFC 8976 §2.2.4). */
   min?: number;
+  /** A character-string's text must match this (checked when reading presentation format). */
+  pattern?: { re: RegExp; what: string };
 }
 
 export interface RRTypeInfo {
@@ -94,6 +96,7 @@ export interface RRTypeInfo {
 }
 
 const f = (name: string, kind: Kind, extra: Partial<Field> = {}): Field => ({ name, kind, ...extra });
+const REAL = { re: /^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)$/, what: 'a real number' };
 
 const name1 = [f('target', 'name')];
 const dsFields = [f('keytag', 'u16'), f('algorithm', 'alg'), f('digesttype', 'u8'), f('digest', 'hex')];
@@ -153,7 +156,13 @@ export const RRTYPES: ReadonlyMap<number, RRTypeInfo> = new Map(
       { type: TYPE.TXT, fields: strings, text: true },
       { type: TYPE.RP, fields: [f('mbox', 'name'), f('txt', 'name')], lower: true },
       { type: TYPE.AFSDB, fields: [f('subtype', 'u16'), f('hostname', 'name')], lower: true },
-      { type: TYPE.X25, fields: [f('address', 'cstr')] },
+      {
+        type: TYPE.X25,
+        // RFC 1183 §3.1: an X.121 address, decimal digits (BIND wants at least four).
+        fields: [
+          f('address', 'cstr', { pattern: { re: /^[0-9]{4,}$/, what: 'at least four decimal digits' } }),
+        ],
+      },
       { type: TYPE.ISDN, fields: [f('address', 'cstr'), f('subaddress', 'cstr', { optional: true })] },
       { type: TYPE.RT, fields: prefName('host'), lower: true },
       { type: TYPE.NSAP, fields: [f('address', 'nsap')] },
@@ -165,7 +174,11 @@ export const RRTYPES: ReadonlyMap<number, RRTypeInfo> = new Map(
         fields: [f('preference', 'u16'), f('map822', 'name'), f('mapx400', 'name')],
         lower: true,
       },
-      { type: TYPE.GPOS, fields: [f('longitude', 'cstr'), f('latitude', 'cstr'), f('altitude', 'cstr')] },
+      {
+        type: TYPE.GPOS,
+        // RFC 1712 §3: each a real number as text.
+        fields: ['longitude', 'latitude', 'altitude'].map((n) => f(n, 'cstr', { pattern: REAL })),
+      },
       { type: TYPE.AAAA, fields: [f('address', 'ipv6')] },
       { type: TYPE.LOC, fields: [f('location', 'loc')], textOnly: true },
       { type: TYPE.NXT, fields: [f('next', 'name'), f('types', 'nxtbitmap')], lower: true, textOnly: true },

@@ -205,8 +205,9 @@ function labelText(name: Name, offset: number): string {
 class ZoneRRset implements RRset {
   sigs: Uint8Array[] | undefined = undefined;
   /**
-   * Where the zone file wrote the first record, packed by the builder (packPos) to one small integer
-   * so a million-record zone keeps no Position objects; -1 when unknown. Only duplicate warnings read it.
+   * Where the zone file wrote the first record, packed by the builder (duplicateTracker) into one
+   * small integer so a million-record zone keeps no Position objects; -1 when unknown. Only duplicate
+   * warnings read it.
    */
   at = -1;
   /** The single RDATA's backing store, offset and length; null once the set holds a list. */
@@ -309,6 +310,8 @@ function duplicateTracker(
   added(set: ZoneRRset, pos: Position): void;
   positionOf(set: ZoneRRset, index: number): string | null;
   report(rec: ZoneRecord, first: Position | string | null): void;
+  /** Lets go of the positions of later records once the zone is built. */
+  clear(): void;
 } {
   const files = [file];
   let lastFile = file;
@@ -343,6 +346,9 @@ function duplicateTracker(
         `duplicate ${typeToText(rec.type)} record at ${rel(rec.owner)} ignored: the same record as ${where ? `the one at ${where}` : 'an earlier one'} (RFC 2181 §5)`,
         rec.pos,
       );
+    },
+    clear() {
+      later.clear();
     },
   };
 }
@@ -528,6 +534,7 @@ export function zoneBuilder(origin: Name, file: string, opts: { now?: number } =
     parserDiagnostics: Diagnostic[],
     parsed?: Pick<ParsedZone, 'incomplete' | 'failedTypes'>,
   ): BuildResult => {
+    dup.clear();
     // One cause, one message: what is missing because the file could not be read (or a record of
     // that type could not be parsed) is not reported again as missing.
     if (parsed?.incomplete) return { zone: null, diagnostics: [...parserDiagnostics, ...diagnostics] };

@@ -22,7 +22,9 @@ import {
   tokenize,
 } from '../../src/wire/rdata.js';
 import { RRTYPES } from '../../src/wire/rrtypes.js';
-import { parseMasterFile } from '../../src/zone/masterfile.js';
+import { parseMasterFile, writeMasterFile } from '../../src/zone/masterfile.js';
+import { parseYamlZone, writeYamlZone } from '../../src/zone/yamlzone.js';
+import { buildZone } from '../../src/zone/zone.js';
 import { buildQuery, questionEnd, tcpExchange } from '../helpers/dns.js';
 import { startKnot, startKnotText } from '../helpers/knot.js';
 import { needTool } from '../helpers/peers.js';
@@ -396,5 +398,33 @@ t.test('docs/zone-format.md lists exactly the types of the table', (tt) => {
     listed,
     [...RRTYPES.keys()].sort((a, b) => a - b).map((n) => [typeToText(n), n]),
   );
+  tt.end();
+});
+
+t.test('every type through both zone formats: master file → YAML → master file', (tt) => {
+  const records = VECTORS.map((v, i) => `${owner(i, v)} ${v}`);
+  const first = parseMasterFile(zoneText(records), { file: 'every-type.zone', origin: O });
+  tt.same(first.diagnostics, [], 'the master file loads');
+  const key = (r: { owner: Uint8Array; type: number; rdata: Uint8Array }): string =>
+    `${Buffer.from(r.owner).toString('hex')}/${r.type}/${Buffer.from(r.rdata).toString('hex')}`;
+  const want = first.records.map(key).sort();
+  const yaml = writeYamlZone(O, first.records);
+  const fromYaml = parseYamlZone(yaml, { file: 'every-type.yaml', origin: O });
+  tt.same(fromYaml.diagnostics, [], 'the YAML popdns writes loads');
+  tt.same(fromYaml.records.map(key).sort(), want, 'YAML keeps every RDATA');
+  const again = parseMasterFile(writeMasterFile(O, fromYaml.records), { file: 'again.zone', origin: O });
+  tt.same(again.diagnostics, []);
+  tt.same(again.records.map(key).sort(), want, 'and so does the master file written from it');
+  const built = buildZone(first);
+  tt.ok(built.zone, 'the zone builds');
+  tt.same(built.diagnostics, []);
+  tt.end();
+});
+
+t.test('character-string types with a syntax of their own (RFC 1183 §3.1, RFC 1712 §3)', (tt) => {
+  tt.throws(() => ours('X25 12a4'), /at least four decimal digits/);
+  tt.throws(() => ours('X25 123'), /at least four decimal digits/);
+  tt.throws(() => ours('GPOS north 116.8652 10.0'), /longitude "north" is not a real number/);
+  tt.equal(ours('GPOS -22.6882 116.8652 250.0').length, 3 + 8 + 8 + 5);
   tt.end();
 });
