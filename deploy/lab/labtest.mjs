@@ -118,7 +118,10 @@ await s.stop();
 // 4. SIGTERM (drain) on popa during a steady stream: zero failed queries.
 s = new Stream(600);
 await sleep(2000);
-check([4, 6].every((fam) => s.since(0, fam).some((r) => r.id === 'popa.lab')), 'popa in service before the drain');
+check(
+  await until(() => [4, 6].every((fam) => s.since(0, fam).some((r) => r.id === 'popa.lab')), 10000),
+  'popa in service before the drain',
+);
 const termAt = Date.now();
 const stopping = spawn(LAB, ['dns-stop', 'popa', 'TERM'], { stdio: 'ignore' });
 const stopped = new Promise((r) => stopping.once('exit', r));
