@@ -116,7 +116,7 @@ for (const fam of [4, 6]) {
 await s.stop();
 
 // 4. SIGTERM (drain) on popa during a steady stream: zero failed queries.
-s = new Stream(600);
+s = new Stream(1600);
 await sleep(2000);
 check(
   await until(() => [4, 6].every((fam) => s.since(0, fam).some((r) => r.id === 'popa.lab')), 10000),
@@ -152,7 +152,7 @@ const digRcode = (name, type) =>
       timeout: 5000,
     }).stdout,
   )?.[1] ?? 'no answer';
-s = new Stream(600);
+s = new Stream(1200);
 await sleep(2000);
 const downsBefore = { popa: withdrawals('popa'), popb: withdrawals('popb') };
 check(digRcode('example.net', 'SOA') === 'NOERROR', 'example.net. served before the removal');
