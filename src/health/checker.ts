@@ -134,9 +134,13 @@ export class HealthChecker {
     // Which zones: the operator's list, else what the server says it serves (asked every round).
     let report: ZoneReport | null = null;
     if (this.deps.zoneStatus) {
-      const s = await this.deps.zoneStatus();
-      if (s.ok) report = this.lastReport = s.report;
-      else reasons.push(`zone status: ${s.detail}`);
+      try {
+        const s = await this.deps.zoneStatus();
+        if (s.ok) report = this.lastReport = s.report;
+        else reasons.push(`zone status: ${s.detail}`);
+      } catch (e) {
+        reasons.push(`zone status: ${(e as Error).message}`);
+      }
     }
     const following = this.zones === null;
     const known = report ?? this.lastReport;
@@ -209,9 +213,9 @@ export class HealthChecker {
     } catch (e) {
       reasons.push(`probe error: ${(e as Error).message}`);
     }
-    const report2 = { healthy: reasons.length === 0, reasons, immediate, probes };
-    this.lastRound = report2;
-    return report2;
+    const round = { healthy: reasons.length === 0, reasons, immediate, probes };
+    this.lastRound = round;
+    return round;
   }
 
   /**

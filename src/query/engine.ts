@@ -7,7 +7,8 @@
  * - positive answers carry no authority section;
  * - a CNAME chain is followed inside the answering zone only, at most MAX_CHAIN links, and a loop
  *   ends the chain (NOERROR with the records so far); queries for CNAME, RRSIG and NSEC are not followed;
- * - ANY returns a single RRset: the one with the lowest type number at the name (RFC 8482 §4.2).
+ * - ANY returns a single RRset: the one with the lowest type number at the name (RFC 8482 §4.2);
+ * - RRSIG returns the signatures of one RRset, chosen the same way (RFC 4035 §3.1.5 leaves the choice).
  */
 import { RCODE, TYPE } from '../wire/constants.js';
 import {
@@ -134,6 +135,8 @@ function answerAt(
         set = s;
       }
     }
+  } else if (qtype === TYPE.RRSIG) {
+    set = rrsigAnswer(node);
   } else {
     set = node.rrsets.get(qtype);
   }
@@ -148,6 +151,31 @@ function answerAt(
   if (!pushAnswer(ans, out)) return;
   if (owner && ans.dnssec) proveWildcardAnswer(zone, owner, node.parent!.name, ans);
   additional(zone, out, ans);
+}
+
+/**
+ * A question for type RRSIG: RFC 4035 §3.1.5 lets the server return all the RRSIGs at the name or
+ * some of them. popdns returns the RRSIGs covering one RRset — the signed one with the lowest type
+ * number, as for ANY (RFC 8482) and like Knot — with that RRset's TTL (RFC 4034 §3), whatever the DO
+ * bit. No RRSIGs at the name (an unsigned zone): no data.
+ */
+function rrsigAnswer(node: ZoneNode): RRset | undefined {
+  let best = 0x10000;
+  let covered: RRset | undefined;
+  for (const [t, s] of node.rrsets) {
+    if (t < best && s.sigs !== undefined && s.sigs.length > 0) {
+      best = t;
+      covered = s;
+    }
+  }
+  if (!covered?.sigs) return undefined;
+  return {
+    owner: covered.owner,
+    type: TYPE.RRSIG,
+    class: covered.class,
+    ttl: covered.ttl,
+    rdatas: covered.sigs,
+  };
 }
 
 /** Adds an RRset to the answer section; false if it is already there (a CNAME loop). */

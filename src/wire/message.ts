@@ -54,7 +54,8 @@ function lower(b: number): number {
  *
  * Whatever the verdict, `questionEnd` > 12 says the question was read (the response echoes it) and
  * `hasEdns` says the query carried one valid OPT (the response carries one too: RFC 6891 §7), so
- * FORMERR and NOTIMP answers keep both whenever they could be read.
+ * FORMERR and NOTIMP answers keep both whenever they could be read. A message that cannot be walked
+ * to its end (or has two OPTs, or one outside the additional section) has no valid OPT.
  *
  * Records before the additional section are accepted only where a request carries them: an IXFR
  * query's SOA in the authority section (RFC 1995 §3); NOTIFY and UPDATE (RFC 1996, RFC 2136) are
@@ -112,7 +113,7 @@ export function parseQuery(msg: Uint8Array, q: QueryInfo): number {
     // Several questions (or none): nothing to echo, but an OPT after them still counts.
     for (let i = 0; i < qd; i++) {
       p = skipName(msg, p);
-      if (p < 0 || p + 4 > len) return PARSE.FORMERR;
+      if (p < 0 || p + 4 > len) return malformed(q);
       p += 4;
     }
   }
@@ -122,11 +123,11 @@ export function parseQuery(msg: Uint8Array, q: QueryInfo): number {
   for (let r = 0; r < total; r++) {
     const nameStart = p;
     p = skipName(msg, p);
-    if (p < 0 || p + 10 > len) return PARSE.FORMERR;
+    if (p < 0 || p + 10 > len) return malformed(q);
     const type = (msg[p]! << 8) | msg[p + 1]!;
     const rdlen = (msg[p + 8]! << 8) | msg[p + 9]!;
     const rdStart = p + 10;
-    if (rdStart + rdlen > len) return PARSE.FORMERR;
+    if (rdStart + rdlen > len) return malformed(q);
     if (type === TYPE.TSIG) {
       // RFC 8945 §5.2: one TSIG RR, the last record of the additional section.
       if (r !== total - 1 || r < an + ns) return PARSE.FORMERR;
@@ -143,10 +144,10 @@ export function parseQuery(msg: Uint8Array, q: QueryInfo): number {
         const end = rdStart + rdlen;
         let nsid = false;
         while (o < end) {
-          if (o + 4 > end) return PARSE.FORMERR;
+          if (o + 4 > end) return malformed(q);
           const code = (msg[o]! << 8) | msg[o + 1]!;
           const olen = (msg[o + 2]! << 8) | msg[o + 3]!;
-          if (o + 4 + olen > end) return PARSE.FORMERR;
+          if (o + 4 + olen > end) return malformed(q);
           if (code === EDNS_OPTION.NSID) nsid = true;
           else if (code === EDNS_OPTION.COOKIE && q.cookieAt === 0) {
             q.cookieAt = o + 4;
@@ -163,12 +164,23 @@ export function parseQuery(msg: Uint8Array, q: QueryInfo): number {
     }
     p = rdStart + rdlen;
   }
-  if (p !== len || optMisplaced) return PARSE.FORMERR;
+  if (p !== len || optMisplaced) return malformed(q);
   if (q.opcode !== OPCODE.QUERY) return PARSE.NOTIMP;
   if (qd !== 1) return PARSE.FORMERR;
   // An IXFR query carries the client's SOA in the authority section (RFC 1995 §3); nothing else may.
   if (an !== 0 || (ns !== 0 && q.qtype !== TYPE.IXFR)) return PARSE.FORMERR;
   return PARSE.OK;
+}
+
+/**
+ * A message whose records cannot be walked (running past the end, bytes left over, OPTs out of place):
+ * FORMERR with no OPT, like Knot — the OPT of a malformed message is not trusted to be one.
+ */
+function malformed(q: QueryInfo): number {
+  q.hasEdns = false;
+  q.dnssecOk = false;
+  q.nsidRequested = false;
+  return PARSE.FORMERR;
 }
 
 /** The offset just past the (possibly compressed) name at `p`, walked without decoding; -1 if it runs out. */

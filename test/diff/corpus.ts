@@ -71,6 +71,22 @@ export const HAND_CASES: Case[] = [
   { name: 'example.org.', type: 'A' },
   { name: 'com.', type: 'NS' },
   { name: '.', type: 'NS' },
+  // issue 10: the same DNAME twice in a chain; SVCB/HTTPS additionals; meta and reserved qtypes;
+  // the DNSSEC qtypes at the apex, a leaf and a delegation of an unsigned zone
+  { name: 'x.dd.tricky.test.', type: 'A' },
+  { name: 'x.dd.tricky.test.', type: 'CNAME' },
+  { name: 'svc2.tricky.test.', type: 'HTTPS' },
+  { name: 'svcalias.tricky.test.', type: 'HTTPS' },
+  { name: '_dns.ns1.tricky.test.', type: 'SVCB' },
+  ...['TYPE0', 'OPT', 'TYPE249', 'TYPE250', 'TYPE128', 'TYPE253', 'TYPE254', 'TYPE65535'].map((type) => ({
+    name: 'www.tricky.test.',
+    type,
+  })),
+  { name: 'nope.tricky.test.', type: 'TYPE0' },
+  { name: 'example.org.', type: 'TYPE0' },
+  ...['tricky.test.', 'host.tricky.test.', 'deleg.tricky.test.', 'child.tricky.test.'].flatMap((name) =>
+    ['RRSIG', 'NSEC', 'NSEC3', 'DNSKEY', 'DS', 'NSEC3PARAM', 'CDS'].map((type) => ({ name, type })),
+  ),
 ];
 
 /** Every owner × common types and its own type, plus a missing name below and beside each owner. */

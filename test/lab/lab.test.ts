@@ -1,8 +1,9 @@
 /**
  * The anycast lab (deploy/lab/lab.sh): two PoPs running bird + popdns + popdns health behind a router
  * with ECMP, in network namespaces the lab creates: failover, drain, a zone removed on every PoP (no
- * withdrawal), and a zone whose new version fails to load on one PoP (that PoP withdraws). Needs root, iproute2, bird2 and dig; skipped with
- * a message elsewhere, and required in CI (POPDNS_REQUIRE_PEERS=1).
+ * withdrawal), and a zone whose new version fails to load on one PoP (that PoP withdraws). Needs
+ * root, iproute2, bird2 and dig; skipped with a message elsewhere, and required in CI
+ * (POPDNS_REQUIRE_PEERS=1).
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -21,8 +22,13 @@ t.test('anycast failover with real BGP', async (t) => {
     !needTool(t, 'dig', 'bind9-dnsutils')
   )
     return;
+  // The lab's node processes (popdns, the probe, the query stream) run as in production: without
+  // tap's NODE_OPTIONS loader and process-info hooks, which slow every start and every exit.
+  const base = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && !/^(_TAPJS_|TAP)/.test(k)),
+  );
   const env = {
-    ...process.env,
+    ...base,
     LAB_DIR: join(tmpDir(t, 'popdns-lab-'), 'lab'),
     LAB_NS_PREFIX: `pdl${process.pid}`,
   };
