@@ -299,6 +299,9 @@ export class PopdnsServer {
       return `${errors.map((e) => e.message).join('; ')}; not serving ${zone.originText} with broken keys [POPDNS_E_KEY]`;
     }
     if (keys.length === 0) {
+      if (prev?.dnssec?.presigned) {
+        return `${zone.originText} was served pre-signed, and this version of the file has no signatures: keeping the signed version (set dnssec: false to unsign on purpose) [POPDNS_E_KEYS_MISSING]`;
+      }
       if (prev?.dnssec) {
         return `no keys for ${zone.originText} in ${this.cfg.keys} any more, but the zone was signed: keeping the signed version (set dnssec: false to unsign on purpose) [POPDNS_E_KEYS_MISSING]`;
       }
