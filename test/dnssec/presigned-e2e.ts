@@ -162,8 +162,8 @@ function signWith(v: Variant, zone: string, file: string, keyDir: string, key: s
 export function testVariant(top: Test, v: Variant): void {
   top.test(`${v.label}: served as signed; Unbound, delv and Knot agree`, async (t) => {
     const tool = v.tool === 'ldns' ? 'ldns-signzone' : 'dnssec-signzone';
-    const pkg = v.tool === 'ldns' ? 'ldnsutils' : 'bind9';
-    if (!needTool(t, tool, pkg) || !needTool(t, 'dnssec-dsfromkey', 'bind9')) return;
+    const pkg = v.tool === 'ldns' ? 'ldnsutils' : 'bind9-utils';
+    if (!needTool(t, tool, pkg) || !needTool(t, 'dnssec-dsfromkey', 'bind9-utils')) return;
     if (!needTool(t, 'unbound', 'unbound') || !needTool(t, 'dig', 'bind9-dnsutils')) return;
     const dir = tmpDir(t);
     const src = join(dir, 'src');
