@@ -307,7 +307,12 @@ export class PopdnsServer {
    */
   private sign(zone: Zone, parsed: ParsedZone, prev: Zone | undefined): string | null {
     const origin = zone.originText.toLowerCase();
-    const plan = signingPlan(zone, parsed, this.cfg, prev?.dnssec !== undefined);
+    const plan = signingPlan(
+      zone,
+      parsed,
+      this.cfg,
+      prev?.dnssec ? (prev.dnssec.presigned ? 'presigned' : 'signed') : false,
+    );
     if (plan.kind === 'refuse') return plan.message;
     if (plan.kind === 'unsigned') {
       if (plan.disabled) this.sigCaches.delete(origin);

@@ -19,13 +19,14 @@ export type SigningPlan =
 /**
  * Decides how `zone` is served. Settings: the zone file's own `dnssec:` (YAML), else the config's
  * `dnssec:` entry for its origin. Keys: BIND key files in `keysDir`. `wasSigned`: the previous version
- * was signed (keys that vanished then keep the old version instead of unsigning it by accident).
+ * was signed by popdns (`'signed'`) or arrived signed (`'presigned'`); keys or signatures that vanished
+ * then keep the old version instead of unsigning the zone by accident.
  */
 export function signingPlan(
   zone: Zone,
   parsed: ParsedZone,
   cfg: { keys: string; dnssec: Map<string, ZoneDnssecSettings | false> },
-  wasSigned: boolean,
+  wasSigned: 'signed' | 'presigned' | false,
 ): SigningPlan {
   const origin = zone.originText.toLowerCase();
   const settings = parsed.dnssec !== undefined ? parsed.dnssec : cfg.dnssec.get(origin);
@@ -42,6 +43,12 @@ export function signingPlan(
     };
   }
   if (keys.length === 0) {
+    if (wasSigned === 'presigned') {
+      return {
+        kind: 'refuse',
+        message: `${zone.originText} was served pre-signed, and this version of the file has no signatures: keeping the signed version (set dnssec: false to unsign on purpose) [POPDNS_E_KEYS_MISSING]`,
+      };
+    }
     if (wasSigned) {
       return {
         kind: 'refuse',

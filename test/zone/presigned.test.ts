@@ -6,7 +6,7 @@
  * does when it also has keys for such a zone. Signatures here are placeholders: nothing is verified.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { checkZones } from '../../src/cli/check.js';
@@ -294,6 +294,21 @@ t.test(
     server = new PopdnsServer(cfg, log);
     tt.equal(server.loadZones().failed, 0, 'dnssec: false (popdns never signs it): loads');
     tt.ok(server.handler.zones.find(N('example.com.'))?.dnssec?.presigned, 'and serves its own signatures');
+
+    // The signer ships a file without signatures: never unsigned by accident.
+    cfg.dnssec.delete('example.com.');
+    rmSync(keys, { recursive: true });
+    server = new PopdnsServer(cfg, log);
+    tt.equal(server.loadZones().failed, 0);
+    const unsigned = ZONE.split('\n').filter((l) => !/ (RRSIG|NSEC|DNSKEY) /.test(l));
+    writeFileSync(join(zones, 'example.com.zone'), unsigned.join('\n'));
+    errors.length = 0;
+    tt.equal(server.reload().failed, 1, 'an unsigned version of a pre-signed zone is refused');
+    tt.ok(errors.some((e) => e.includes('was served pre-signed') && e.includes('[POPDNS_E_KEYS_MISSING]')));
+    tt.ok(
+      server.handler.zones.find(N('example.com.'))?.dnssec?.presigned,
+      'the signed version keeps serving',
+    );
     tt.end();
   },
 );
