@@ -43,6 +43,8 @@ t4 TXT "a\\1b"
 t5 TXT a\\256
 n\\12x A 192.0.2.2
 ok TXT "a\\"b\\\\c\\065"
+q TXT "open\\
+www2 A 192.0.2.5
 `,
     { file: 'example.com.zone', origin: nameFromText('example.com.') },
   );
@@ -51,6 +53,7 @@ ok TXT "a\\"b\\\\c\\065"
     '8:10 error POPDNS_E_ESCAPE',
     '9:9 error POPDNS_E_ESCAPE',
     '10:2 error POPDNS_E_ESCAPE',
+    '12:12 error POPDNS_E_ESCAPE',
   ]);
   tt.match(z.diagnostics[0]!.message, /backslash at the end of a line/);
   tt.match(z.diagnostics[1]!.message, /needs three digits/);
@@ -58,6 +61,7 @@ ok TXT "a\\"b\\\\c\\065"
   const owners = z.records.map((r) => nameToText(r.owner));
   tt.ok(owners.includes('www.example.com.'), 'the line after the trailing backslash is its own record');
   tt.notOk(owners.includes('t3.example.com.'));
+  tt.ok(owners.includes('www2.example.com.'), 'also after a backslash ending a line inside quotes');
   const ok = z.records.find((r) => nameToText(r.owner) === 'ok.example.com.')!;
   tt.same(Buffer.from(ok.rdata).toString('latin1'), '\x06a"b\\cA');
   tt.end();
