@@ -14,6 +14,7 @@ import { TYPE } from '../../src/wire/constants.js';
 import { nameFromText, nameToText } from '../../src/wire/name.js';
 import { loadZone } from '../../src/zone/load.js';
 import { parseMasterFile } from '../../src/zone/masterfile.js';
+import { looksAbsolute } from '../../src/zone/namechecks.js';
 import type { Diagnostic } from '../../src/zone/types.js';
 import { tmpDir } from '../helpers/peers.js';
 
@@ -148,6 +149,18 @@ x.d TXT "hidden"
   tt.equal(msg('POPDNS_W_NO_ADDRESS'), "MX 'mail.example.com.' of @ has no address records (A or AAAA)");
   tt.match(msg('POPDNS_W_TARGET_IS_ADDRESS'), /^MX '192\.0\.2\.25\.' of @ is an address/);
   tt.match(msg('POPDNS_W_OCCLUDED'), /^A at a\.d is below the DNAME at d/);
+  tt.equal(
+    msg('POPDNS_W_RELATIVE_LOOKS_ABSOLUTE'),
+    'CNAME target www.cdn.example.net.example.com. ends in example.net.example.com.: a name written without its final dot? (write www.cdn.example.net. if it is absolute)',
+  );
+  // Names outside the zone, and regional sub-names like de.example.com, are not flagged.
+  const o = nameFromText('example.');
+  tt.equal(looksAbsolute(nameFromText('ns.example.com.'), o, 1), null);
+  tt.equal(looksAbsolute(nameFromText('shop.de.example.com.'), nameFromText('example.com.'), 2), null);
+  tt.equal(
+    looksAbsolute(nameFromText('www.example.de.example.com.'), nameFromText('example.com.'), 2),
+    'example.de',
+  );
   tt.end();
 });
 
