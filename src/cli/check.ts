@@ -95,6 +95,8 @@ export function checkZones(paths: string[], ctx: CheckContext = {}): CheckSummar
   }
   const files = expandZonePaths(existing);
   const seen = new Map<string, string>();
+  /** Every zone name the files give, whether the zone loads or not (for the config's dnssec entries). */
+  const named = new Set<string>();
   const ok: string[] = [];
   const zones: { file: string; zone: Zone }[] = [];
   const cfg = ctx.cfg ?? defaultConfig(VERSION, 1);
@@ -109,6 +111,7 @@ export function checkZones(paths: string[], ctx: CheckContext = {}): CheckSummar
       });
     }
     const { parsed, result: res } = loadZone(file, undefined, ctx.origin);
+    if (!parsed.incomplete) named.add(nameToText(parsed.origin).toLowerCase());
     diags.push(...[...res.diagnostics].sort(byPosition));
     let zone = res.zone;
     if (zone) {
@@ -150,7 +153,6 @@ export function checkZones(paths: string[], ctx: CheckContext = {}): CheckSummar
     }
   }
   if (ctx.configFile && ctx.cfg) {
-    const loaded = new Set([...seen.keys()].map((k) => nameToText(Buffer.from(k, 'latin1')).toLowerCase()));
     let text = '';
     try {
       text = readFileSync(ctx.configFile, 'utf8');
@@ -158,7 +160,7 @@ export function checkZones(paths: string[], ctx: CheckContext = {}): CheckSummar
       // read once already by the config loader; positions fall back to 1:1
     }
     for (const zone of ctx.cfg.dnssec.keys()) {
-      if (loaded.has(zone)) continue;
+      if (named.has(zone)) continue;
       const bare = zone.replace(/\.$/, '').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
       const lines = text.split('\n');
       const ln = lines.findIndex((l) => new RegExp(`^\\s+["']?${bare}\\.?["']?\\s*:`, 'i').test(l));

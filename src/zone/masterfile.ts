@@ -156,6 +156,7 @@ function* scan(text: string, file: string, diags: Diagnostic[]): Generator<Entry
       const startLine = line;
       let j = i + 1;
       let closed = false;
+      let cutShort = false;
       while (j < n) {
         const d = text.charCodeAt(j);
         if (d === BACKSLASH) {
@@ -164,6 +165,13 @@ function* scan(text: string, file: string, diags: Diagnostic[]): Generator<Entry
             diags.push(diag('error', 'POPDNS_E_ESCAPE', e, { file, line, col: j - lineStart + 1 }));
             cur.bad = true;
             j++;
+            const next = j < n ? text.charCodeAt(j) : LF;
+            if (next === LF || next === CR) {
+              // A backslash ending the line inside quotes: the string (and entry) end here, so the
+              // next line is read on its own instead of as the rest of an unterminated string.
+              cutShort = true;
+              break;
+            }
             continue;
           }
           j += e;
@@ -178,6 +186,10 @@ function* scan(text: string, file: string, diags: Diagnostic[]): Generator<Entry
           lineStart = j + 1;
         }
         j++;
+      }
+      if (cutShort) {
+        i = j;
+        continue;
       }
       if (!closed) {
         diags.push(

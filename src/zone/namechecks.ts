@@ -4,7 +4,7 @@
  * wire-format names; nothing here fails a zone on its own.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { labelOffsets, type Name } from '../wire/name.js';
+import { isSubdomainOf, labelOffsets, type Name } from '../wire/name.js';
 
 /**
  * Top-level domains that flag a relative name as meant to be absolute (`www.cdn.example.net` with no
@@ -122,7 +122,7 @@ function label(name: Name, off: number): string {
  * labels in the origin (the root zone has none: nothing is flagged there).
  */
 export function looksAbsolute(name: Name, origin: Name, originLabels: number): string | null {
-  if (originLabels === 0) return null;
+  if (originLabels === 0 || !isSubdomainOf(name, origin)) return null;
   const offs = labelOffsets(name);
   const above = offs.length - originLabels;
   if (above < 2) return null;
@@ -137,7 +137,7 @@ export function looksAbsolute(name: Name, origin: Name, originLabels: number): s
       same =
         label(name, offs[above - originLabels + i]!).toLowerCase() === label(origin, oOffs[i]!).toLowerCase();
     }
-    if (same) return 'the zone name twice';
+    if (same) return oOffs.map((o) => label(origin, o)).join('.');
   }
   return null;
 }

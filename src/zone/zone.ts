@@ -425,7 +425,7 @@ export function zoneBuilder(origin: Name, file: string, opts: { now?: number } =
     if (hint === null) return;
     warn(
       'POPDNS_W_RELATIVE_LOOKS_ABSOLUTE',
-      `${what} ${nameToText(name)} ends in ${hint} below the zone name: a relative name written without its final dot? (add the dot if it is absolute)`,
+      `${what} ${nameToText(name)} ends in ${hint}.${zone.originText}: a name written without its final dot? (write ${nameToText(name).slice(0, -zone.originText.length)} if it is absolute)`,
       pos,
     );
   };

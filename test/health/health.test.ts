@@ -453,10 +453,10 @@ t.test('the probe learns zone names from the head of each file, as the server na
   const m = zoneFileMap(dir);
   t.same(
     [...m.keys()].sort(),
-    ['example.com.', 'example.net.', 'example.org.', 'late.test.'],
-    'an $ORIGIN after the first record does not name the zone',
+    ['db.', 'example.com.', 'example.org.', 'late.test.'],
+    'the file name names the zone ($ORIGIN only sets the base for relative names); a YAML origin: key wins',
   );
-  t.equal(m.get('example.net.'), join(dir, 'db.zone'));
+  t.equal(m.get('db.'), join(dir, 'db.zone'));
 });
 
 /**

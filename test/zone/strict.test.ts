@@ -14,6 +14,7 @@ import { TYPE } from '../../src/wire/constants.js';
 import { nameFromText, nameToText } from '../../src/wire/name.js';
 import { loadZone } from '../../src/zone/load.js';
 import { parseMasterFile } from '../../src/zone/masterfile.js';
+import { looksAbsolute } from '../../src/zone/namechecks.js';
 import type { Diagnostic } from '../../src/zone/types.js';
 import { tmpDir } from '../helpers/peers.js';
 
@@ -43,6 +44,8 @@ t4 TXT "a\\1b"
 t5 TXT a\\256
 n\\12x A 192.0.2.2
 ok TXT "a\\"b\\\\c\\065"
+q TXT "open\\
+www2 A 192.0.2.5
 `,
     { file: 'example.com.zone', origin: nameFromText('example.com.') },
   );
@@ -51,6 +54,7 @@ ok TXT "a\\"b\\\\c\\065"
     '8:10 error POPDNS_E_ESCAPE',
     '9:9 error POPDNS_E_ESCAPE',
     '10:2 error POPDNS_E_ESCAPE',
+    '12:12 error POPDNS_E_ESCAPE',
   ]);
   tt.match(z.diagnostics[0]!.message, /backslash at the end of a line/);
   tt.match(z.diagnostics[1]!.message, /needs three digits/);
@@ -58,6 +62,7 @@ ok TXT "a\\"b\\\\c\\065"
   const owners = z.records.map((r) => nameToText(r.owner));
   tt.ok(owners.includes('www.example.com.'), 'the line after the trailing backslash is its own record');
   tt.notOk(owners.includes('t3.example.com.'));
+  tt.ok(owners.includes('www2.example.com.'), 'also after a backslash ending a line inside quotes');
   const ok = z.records.find((r) => nameToText(r.owner) === 'ok.example.com.')!;
   tt.same(Buffer.from(ok.rdata).toString('latin1'), '\x06a"b\\cA');
   tt.end();
@@ -144,6 +149,18 @@ x.d TXT "hidden"
   tt.equal(msg('POPDNS_W_NO_ADDRESS'), "MX 'mail.example.com.' of @ has no address records (A or AAAA)");
   tt.match(msg('POPDNS_W_TARGET_IS_ADDRESS'), /^MX '192\.0\.2\.25\.' of @ is an address/);
   tt.match(msg('POPDNS_W_OCCLUDED'), /^A at a\.d is below the DNAME at d/);
+  tt.equal(
+    msg('POPDNS_W_RELATIVE_LOOKS_ABSOLUTE'),
+    'CNAME target www.cdn.example.net.example.com. ends in example.net.example.com.: a name written without its final dot? (write www.cdn.example.net. if it is absolute)',
+  );
+  // Names outside the zone, and regional sub-names like de.example.com, are not flagged.
+  const o = nameFromText('example.');
+  tt.equal(looksAbsolute(nameFromText('ns.example.com.'), o, 1), null);
+  tt.equal(looksAbsolute(nameFromText('shop.de.example.com.'), nameFromText('example.com.'), 2), null);
+  tt.equal(
+    looksAbsolute(nameFromText('www.example.de.example.com.'), nameFromText('example.com.'), 2),
+    'example.de',
+  );
   tt.end();
 });
 
