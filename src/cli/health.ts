@@ -111,7 +111,11 @@ export async function runHealth(flags: HealthFlags): Promise<void> {
   }
   const h = cfg.health;
   const targets = (h.targets ?? cfg.listen).map(probeTarget);
-  const zones = h.zones ?? [...zoneFileMap(cfg.zones).keys()];
+  // Secondary zones come from the config (catalog members are covered by /readyz, which names any
+  // zone not served): an expired one answers SERVFAIL and counts as unhealthy.
+  const zones = h.zones ?? [
+    ...new Set([...zoneFileMap(cfg.zones).keys(), ...cfg.secondaries.map((s) => s.zone.toLowerCase())]),
+  ];
   if (zones.length === 0 && !h.canary) {
     log(
       `popdns health: no zones to probe in ${cfg.zones} and no health.zones or health.canary [POPDNS_E_CONFIG]`,
