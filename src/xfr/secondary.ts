@@ -483,8 +483,18 @@ export class SecondaryManager {
           );
           continue;
         }
-        if (cur.catalog !== catName) {
-          if (claimed.has(m.zone)) continue;
+        if (claimed.has(m.zone)) {
+          this.warnOnce(
+            `${catName}/${m.zone}`,
+            `popdns: catalog ${catName}: member ${m.zone} is listed by another catalog too; ignored here [POPDNS_W_CATALOG_CONFLICT]`,
+          );
+          continue;
+        }
+        if (cur.catalog === catName) {
+          // §5.4: our own coo names another catalog that lists it: that one takes it over.
+          if (m.coo && m.coo !== catName && this.catalogMembers.get(m.coo)?.some((x) => x.zone === m.zone))
+            continue;
+        } else {
           // §5.4: another catalog owns it; it moves only when the owner's coo points here.
           const owner = this.catalogMembers.get(cur.catalog ?? '')?.find((x) => x.zone === m.zone);
           if (owner && owner.coo !== catName) {

@@ -38,6 +38,46 @@ t.test('deploy/popdns.yaml is a valid, complete example', (tt) => {
   tt.equal(cfg.health.stateFile, '/run/popdns/anycast.conf');
   tt.equal(cfg.keys, '/etc/popdns/keys');
   tt.same(cfg.dnssec.get('example.net.'), { denial: 'nsec3', validity: 14 * 86400 });
+  tt.same(cfg.secondaries, [
+    {
+      zone: 'example.org.',
+      primaries: [
+        { host: '192.0.2.1', port: 53 },
+        { host: '2001:db8::1', port: 53 },
+      ],
+      key: 'xfr.example.net.',
+    },
+  ]);
+  tt.same(cfg.catalogs, [
+    { zone: 'catalog.example.net.', primaries: [{ host: '192.0.2.1', port: 53 }], key: 'xfr.example.net.' },
+  ]);
+  tt.throws(
+    () =>
+      parseConfig(
+        'secondaries:\n  - { zone: a.test, primaries: ["192.0.2.1:53"], key: nokey }\n',
+        'x.yaml',
+        defaultConfig('t', 1),
+      ),
+    { message: /x\.yaml:2:5: error: key nokey\. of a\.test\. is not in tsig-keys/ },
+  );
+  tt.throws(
+    () =>
+      parseConfig(
+        'secondaries:\n  - { zone: a.test, primaries: [192.0.2.1:53] }\ncatalogs:\n  - { zone: a.test, primaries: [192.0.2.1:53] }\n',
+        'x.yaml',
+        defaultConfig('t', 1),
+      ),
+    { message: /named more than once/ },
+  );
+  tt.throws(
+    () =>
+      parseConfig(
+        'secondaries:\n  - { zone: a.test, primaries: ["nowhere:53"] }\n',
+        'x.yaml',
+        defaultConfig('t', 1),
+      ),
+    { message: /x\.yaml:2:\d+: error: secondaries\.primaries: address "nowhere:53"/ },
+  );
   tt.throws(() => parseConfig('zones: z\nlisen: 1.2.3.4:53\n', 'x.yaml', defaultConfig('t', 1)), {
     message: /x\.yaml:2:1: error: unknown setting "lisen"/,
   });

@@ -5,6 +5,7 @@
  * (SERVFAIL, /readyz 503), and after the transfers the secondary answers every query of the
  * differential corpus like the primary.
  */
+import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import t from 'tap';
 import { typeFromText } from '../../src/wire/constants.js';
@@ -16,7 +17,7 @@ import { generateCases } from '../diff/corpus.js';
 import { tolerated } from '../diff/tolerances.js';
 import { buildQuery, tcpExchange, udpExchange } from '../helpers/dns.js';
 import { normalizeWire } from '../helpers/knot.js';
-import { freePort, needTool } from '../helpers/peers.js';
+import { freePort, hasTool, needTool } from '../helpers/peers.js';
 import {
   httpText,
   KEY_NAME,
@@ -146,6 +147,10 @@ t.test('popdns secondary of knotd', async (tt) => {
   tt.match(metrics, /popdns_notify_received_total\{result="accepted"\} [1-9]/, 'NOTIFY counted');
   tt.match(metrics, /popdns_xfr_in_total\{type="IXFR",result="success"\} [1-9]/, 'IXFR counted');
   tt.match(metrics, /popdns_zone_role\{zone="p\.test\.",role="secondary"\} 1/, 'role secondary');
+  if (hasTool('promtool')) {
+    const r = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
+    tt.equal(r.status, 0, `promtool check metrics: ${r.stdout}${r.stderr}`);
+  }
 
   // Every corpus zone transferred: the secondary answers like the primary.
   const names = Object.keys(corpusZones);

@@ -44,7 +44,10 @@ type Script = (req: WireMessage) => { messages: WireRecord[][]; rcode?: number; 
 async function fakePrimary(t0: Test): Promise<{ port: number; script: { fn: Script }; requests: string[] }> {
   const state = { fn: (() => ({ messages: [] })) as Script };
   const requests: string[] = [];
+  const open = new Set<import('node:net').Socket>();
   const server: Server = createServer((sock) => {
+    open.add(sock);
+    sock.on('close', () => open.delete(sock));
     let buf = Buffer.alloc(0);
     sock.on('data', (d) => {
       buf = Buffer.concat([buf, d]);
@@ -75,7 +78,13 @@ async function fakePrimary(t0: Test): Promise<{ port: number; script: { fn: Scri
     sock.on('error', () => {});
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t0.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  t0.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of open) s.destroy();
+        server.close(() => resolve());
+      }),
+  );
   const addr = server.address();
   return { port: typeof addr === 'object' && addr ? addr.port : 0, script: state, requests };
 }
@@ -193,4 +202,98 @@ t.test('transfers against a scripted primary', async (tt) => {
   tt.match(m3.unready(), [`${ORIGIN} (expired)`], '/readyz names it');
   tt.match(logs.join('\n'), 'POPDNS_E_ZONE_EXPIRED');
   m3.stop();
+  await new Promise((r) => setTimeout(r, 200)); // state writes in flight finish before the dir goes
+});
+
+t.test('catalog members: add, reset (§5.6), change of ownership (§5.4), removal', async (tt) => {
+  const primary = await fakePrimary(tt);
+  const zones = new Map<string, { serial: number; body: string }>();
+  const zoneRecs = (name: string): WireRecord[] => {
+    const z = zones.get(name)!;
+    return parseZoneFile(
+      `${name}zone`,
+      `$ORIGIN ${name}\n$TTL 300\n@ SOA ns1.invalid. host.invalid. ${z.serial} 3600 600 86400 300\n@ NS ns1.invalid.\n${z.body}`,
+    ).records.map((r) => ({ owner: r.owner, type: r.type, class: r.class, ttl: r.ttl, rdata: r.rdata }));
+  };
+  let memberAxfrs = 0;
+  primary.script.fn = (req) => {
+    const q = req.question[0]!;
+    const name = Buffer.from(q.name).toString('latin1');
+    const key = [...zones.keys()].find((k) => Buffer.from(nameFromText(k)).toString('latin1') === name);
+    if (!key) return { messages: [[]], rcode: 9 };
+    const all = zoneRecs(key);
+    if (q.type === TYPE.SOA) return { messages: [[all[0]!]] };
+    if (key === 'm.test.') memberAxfrs++;
+    return { messages: [[...all, all[0]!]] };
+  };
+  const setZone = (name: string, body: string): void => {
+    zones.set(name, { serial: (zones.get(name)?.serial ?? 0) + 1, body });
+  };
+  setZone('cat-a.test.', 'version TXT "2"\nid1.zones PTR m.test.');
+  setZone('cat-b.test.', 'version TXT "2"');
+  setZone('m.test.', 'www A 192.0.2.7');
+  const served = new Map<string, Publish>();
+  const logs: string[] = [];
+  const log = { info: (m: string) => logs.push(m), error: (m: string) => logs.push(m) };
+  const m = new SecondaryManager({
+    dataDir: tmpDir(tt),
+    keys: new Map(),
+    log,
+    publish: (z, p) => served.set(z, p),
+  });
+  tt.teardown(() => m.stop());
+  const peer = [{ host: '127.0.0.1', port: primary.port }];
+  await m.start(
+    [],
+    [
+      { zone: 'cat-a.test.', primaries: peer, key: null },
+      { zone: 'cat-b.test.', primaries: peer, key: null },
+    ],
+  );
+  const catalogs = async (): Promise<void> => {
+    await m.refreshNow('cat-a.test.');
+    await m.refreshNow('cat-b.test.');
+    await m.refreshNow('m.test.');
+  };
+  await catalogs();
+  tt.equal(served.get('m.test.')?.kind, 'zone', 'member of catalog A served');
+  tt.equal(served.has('cat-a.test.'), false, 'the catalog itself is not served');
+  const catalogOf = (): string | null => m.status().find((s) => s.zone === 'm.test.')?.catalog ?? null;
+  tt.equal(catalogOf(), 'cat-a.test.');
+  tt.equal(memberAxfrs, 1);
+
+  // §5.6: a new unique ID resets the member: its data goes and it is transferred again.
+  setZone('cat-a.test.', 'version TXT "2"\nid2.zones PTR m.test.');
+  await catalogs();
+  tt.match(logs.join('\n'), 'member m.test. reset (id id1 -> id2)');
+  tt.equal(served.get('m.test.')?.kind, 'zone', 'served again after the reset');
+  tt.equal(memberAxfrs, 2, 'transferred afresh');
+
+  // Listed by catalog B too, without coo in A: stays with A.
+  setZone('cat-b.test.', 'version TXT "2"\nid2.zones PTR m.test.');
+  await catalogs();
+  tt.equal(catalogOf(), 'cat-a.test.', 'no coo: ownership stays');
+  tt.match(logs.join('\n'), 'POPDNS_W_CATALOG_CONFLICT');
+
+  // §5.4: A's coo names B: the member moves, keeping its data (same unique ID).
+  setZone('cat-a.test.', 'version TXT "2"\nid2.zones PTR m.test.\ncoo.id2.zones PTR cat-b.test.');
+  await catalogs();
+  tt.equal(catalogOf(), 'cat-b.test.', 'moved to catalog B');
+  tt.equal(memberAxfrs, 2, 'data kept: no new transfer');
+
+  // A drops it: B owns it, nothing changes. B drops it: removed.
+  setZone('cat-a.test.', 'version TXT "2"');
+  await catalogs();
+  tt.equal(served.get('m.test.')?.kind, 'zone', 'still served (owned by B)');
+  setZone('cat-b.test.', 'version TXT "2"');
+  await catalogs();
+  tt.equal(served.get('m.test.')?.kind, 'removed', 'removed from its catalog: no longer served');
+
+  // A catalog with another version is ignored as a whole.
+  setZone('cat-a.test.', 'version TXT "1"\nid9.zones PTR n.test.');
+  await catalogs();
+  tt.equal(served.has('n.test.'), false, 'version 1 catalog ignored');
+  tt.match(logs.join('\n'), 'POPDNS_E_CATALOG_VERSION');
+  m.stop();
+  await new Promise((r) => setTimeout(r, 200)); // state writes in flight finish before the dir goes
 });
