@@ -210,10 +210,9 @@ t.test('catalog members: add, reset (§5.6), change of ownership (§5.4), remova
   const zones = new Map<string, { serial: number; body: string }>();
   const zoneRecs = (name: string): WireRecord[] => {
     const z = zones.get(name)!;
-    return parseZoneFile(
-      `${name}zone`,
-      `$ORIGIN ${name}\n$TTL 300\n@ SOA ns1.invalid. host.invalid. ${z.serial} 3600 600 86400 300\n@ NS ns1.invalid.\n${z.body}`,
-    ).records.map((r) => ({ owner: r.owner, type: r.type, class: r.class, ttl: r.ttl, rdata: r.rdata }));
+    return parseZoneFile(`${name}zone`, {
+      text: `$ORIGIN ${name}\n$TTL 300\n@ SOA ns1.invalid. host.invalid. ${z.serial} 3600 600 86400 300\n@ NS ns1.invalid.\n${z.body}`,
+    }).records.map((r) => ({ owner: r.owner, type: r.type, class: r.class, ttl: r.ttl, rdata: r.rdata }));
   };
   let memberAxfrs = 0;
   primary.script.fn = (req) => {
