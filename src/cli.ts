@@ -8,6 +8,7 @@ import { runHealth } from './cli/health.js';
 import { runKeygen } from './cli/keygen.js';
 import { runServe } from './cli/serve.js';
 import { runSign } from './cli/sign.js';
+import * as log from './log/log.js';
 import { VERSION } from './version.js';
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -120,6 +121,6 @@ program
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
-  process.stderr.write(`popdns: ${e instanceof Error ? e.message : String(e)}\n`);
+  log.error('cli', e instanceof Error ? e.message : String(e));
   process.exitCode = 1;
 });

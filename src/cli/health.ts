@@ -12,6 +12,7 @@ import { HealthMetrics } from '../health/metrics.js';
 import { probe, type ProbeTarget } from '../health/probe.js';
 import { ConfigError, defaultConfig, loadConfigFile, type ServerConfig } from '../server/config.js';
 import { formatListen, type ListenAddr } from '../server/listen.js';
+import { configureLog, write as logWrite } from '../log/log.js';
 import { VERSION } from '../version.js';
 import { originFromFileName } from '../zone/masterfile.js';
 import { listZoneFiles } from '../zone/load.js';
@@ -22,8 +23,8 @@ export interface HealthFlags {
   once?: boolean;
 }
 
-const log = (m: string): void => {
-  process.stderr.write(`${new Date().toISOString()} ${m}\n`);
+const log = (m: string, level: 'info' | 'warn' | 'error' = 'info'): void => {
+  logWrite(level, 'health', m);
 };
 
 /** A wildcard listen address is probed on loopback. */
@@ -105,17 +106,16 @@ export async function runHealth(flags: HealthFlags): Promise<void> {
   try {
     cfg = loadConfigFile(flags.config, defaultConfig(VERSION, availableParallelism()));
   } catch (e) {
-    log(`popdns health: ${(e as Error).message}`);
+    log((e as Error).message, 'error');
     process.exitCode = e instanceof ConfigError ? 2 : 1;
     return;
   }
+  configureLog({ format: cfg.logFormat });
   const h = cfg.health;
   const targets = (h.targets ?? cfg.listen).map(probeTarget);
   const zones = h.zones ?? [...zoneFileMap(cfg.zones).keys()];
   if (zones.length === 0 && !h.canary) {
-    log(
-      `popdns health: no zones to probe in ${cfg.zones} and no health.zones or health.canary [POPDNS_E_CONFIG]`,
-    );
+    log(`no zones to probe in ${cfg.zones} and no health.zones or health.canary [POPDNS_E_CONFIG]`, 'error');
     process.exitCode = 2;
     return;
   }
@@ -149,13 +149,16 @@ export async function runHealth(flags: HealthFlags): Promise<void> {
     try {
       metricsServer = await metrics.listen(h.metrics.host, h.metrics.port);
     } catch (e) {
-      log(`popdns health: cannot listen for metrics on ${formatListen(h.metrics)}: ${(e as Error).message}`);
+      log(
+        `cannot listen for metrics on ${formatListen(h.metrics)}: ${(e as Error).message} [POPDNS_E_LISTEN]`,
+        'error',
+      );
       process.exitCode = 1;
       return;
     }
   }
   log(
-    `popdns health: probing ${targets.map(formatListen).join(', ')} (${h.transports.join('+')}) for ` +
+    `probing ${targets.map(formatListen).join(', ')} (${h.transports.join('+')}) for ` +
       `${zones.join(', ')} every ${h.intervalMs} ms; rise ${h.rise}, fall ${h.fall}; prefixes ` +
       `${h.prefixes.map((p) => `${p.prefix} (${p.protocol})`).join(', ') || 'none'} via ${h.birdSocket}`,
   );
@@ -166,7 +169,7 @@ export async function runHealth(flags: HealthFlags): Promise<void> {
   const stop = (sig: string): void => {
     if (stopping) return;
     stopping = true;
-    log(`popdns health: ${sig}: withdrawing and exiting`);
+    log(`${sig}: withdrawing and exiting`);
     if (timer) clearTimeout(timer);
     wake?.();
   };

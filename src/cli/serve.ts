@@ -15,6 +15,7 @@ import {
   type WorkerMessage,
   WorkerPool,
 } from '../server/workers.js';
+import * as log from '../log/log.js';
 import { VERSION } from '../version.js';
 
 export interface ServeFlags {
@@ -46,22 +47,20 @@ export function resolveConfig(flags: ServeFlags): ServerConfig {
   return cfg;
 }
 
-const out = (m: string): void => {
-  process.stdout.write(`${m}\n`);
-};
-const err = (m: string): void => {
-  process.stderr.write(`${m}\n`);
-};
+const C = 'serve';
+const out = (m: string, f?: log.LogFields): void => log.info(C, m, f);
+const err = (m: string, f?: log.LogFields): void => log.error(C, m, f);
 
 export async function runServe(flags: ServeFlags): Promise<void> {
   let cfg: ServerConfig;
   try {
     cfg = resolveConfig(flags);
   } catch (e) {
-    err(`popdns: ${(e as Error).message}`);
+    err((e as Error).message);
     process.exitCode = e instanceof ConfigError ? 2 : 1;
     return;
   }
+  log.configureLog({ format: cfg.logFormat });
   if (cluster.isWorker) return runWorker(cfg);
   if (cfg.workers > 1) return runPrimary(cfg);
   return runSingle(cfg);
@@ -84,33 +83,37 @@ async function startMetrics(
     out(`metrics http://${formatListen(cfg.metrics)}/metrics`);
     return s;
   } catch (e) {
-    err(
-      `popdns: cannot serve metrics on ${formatListen(cfg.metrics)}: ${(e as Error).message} [POPDNS_E_LISTEN]`,
-    );
+    err(`cannot serve metrics on ${formatListen(cfg.metrics)}: ${(e as Error).message}`, {
+      code: 'POPDNS_E_LISTEN',
+    });
     process.exit(1);
   }
 }
 
-/** SIGTERM/SIGINT: readyz 503 at once, keep answering for the drain period, then close. */
+/**
+ * SIGTERM: readyz 503 at once, keep answering for the drain period (so the health probe withdraws
+ * the anycast prefix first), then close and exit 0. A second SIGTERM, or SIGINT (Ctrl-C: an
+ * interactive user wants the server gone now, not in 5 s), exits at once, without a drain.
+ */
 function onDrain(cfg: ServerConfig, setDraining: () => void, close: () => Promise<void>): void {
   let draining = false;
-  const drain = (sig: string): void => {
-    if (draining) {
-      err(`popdns: ${sig} again: stopping now`);
-      process.exit(0);
-    }
+  const now = (why: string): void => {
+    out(`${why}: stopping now, no drain`);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => {
+    if (draining) return now('SIGTERM again');
     draining = true;
     setDraining();
-    out(`popdns: ${sig}: draining for ${cfg.drainSeconds}s (readyz 503, still answering)`);
+    out(`SIGTERM: draining for ${cfg.drainSeconds}s (readyz 503, still answering)`);
     setTimeout(() => {
       void close().then(() => {
-        out('popdns: drained, exiting');
+        out('drained, exiting');
         process.exit(0);
       });
     }, cfg.drainSeconds * 1000);
-  };
-  process.on('SIGTERM', () => drain('SIGTERM'));
-  process.on('SIGINT', () => drain('SIGINT'));
+  });
+  process.on('SIGINT', () => now('SIGINT'));
 }
 
 async function runSingle(cfg: ServerConfig): Promise<void> {
@@ -118,7 +121,7 @@ async function runSingle(cfg: ServerConfig): Promise<void> {
   try {
     await server.start();
   } catch (e) {
-    err(`popdns: ${(e as Error).message}`);
+    err((e as Error).message);
     process.exit(1);
   }
   let draining = false;
@@ -146,7 +149,7 @@ async function runPrimary(cfg: ServerConfig): Promise<void> {
   try {
     lines = await pool.start(cfg.workers);
   } catch (e) {
-    err(`popdns: ${(e as Error).message}`);
+    err((e as Error).message);
     await pool.close();
     process.exit(1);
   }
@@ -162,7 +165,8 @@ async function runPrimary(cfg: ServerConfig): Promise<void> {
   out(`ready: identity ${cfg.identity}, ${cfg.workers} workers on ${mode}`);
   process.on('SIGHUP', () => pool.reloadRolling());
   cluster.on('exit', (w, code, signal) => {
-    if (!draining) err(`popdns: worker ${w.process.pid} died (${signal ?? code}); readyz now 503`);
+    if (!draining)
+      err(`worker ${w.process.pid} died (${signal ?? code}); readyz now 503`, { code: 'POPDNS_E_WORKER' });
   });
   onDrain(
     cfg,
@@ -182,18 +186,22 @@ async function runWorker(cfg: ServerConfig): Promise<void> {
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => {});
   process.on('disconnect', () => process.exit(0));
-  const lines: string[] = [];
+  // Every worker loads the same zones: worker 0 speaks for all of them, the others only say what
+  // went wrong before they were ready (a failure there is theirs alone).
   const first = process.env.POPDNS_WORKER === '0';
-  const log: Logger = {
-    info: (m) => {
-      if (!server.ready) lines.push(m);
-      else if (first) out(m);
+  log.configureLog({ context: { worker: Number(process.env.POPDNS_WORKER ?? 0) } });
+  const wlog: Logger = {
+    info: (m, f) => {
+      if (first) log.info('server', m, f);
     },
-    error: (m) => {
-      if (first || !server.ready) err(m);
+    warn: (m, f) => {
+      if (first || !server.ready) log.warn('server', m, f);
+    },
+    error: (m, f) => {
+      if (first || !server.ready) log.error('server', m, f);
     },
   };
-  const server = new PopdnsServer(cfg, log);
+  const server = new PopdnsServer(cfg, wlog);
   server.shared = udpReusePortSupported() ? 'reuseport' : 'cluster';
   try {
     await server.start();
@@ -214,5 +222,5 @@ async function runWorker(cfg: ServerConfig): Promise<void> {
       void server.close().then(() => process.exit(0));
     }
   });
-  send({ kind: 'ready', lines, zones: server.handler.zones.zones.length });
+  send({ kind: 'ready', lines: [], zones: server.handler.zones.zones.length });
 }

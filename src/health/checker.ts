@@ -34,7 +34,8 @@ export interface CheckerDeps {
   probe: ProbeFn;
   readyz: (() => Promise<ReadyState>) | null;
   bird: AnycastControl;
-  log: (msg: string) => void;
+  /** One log line (level defaults to info). */
+  log: (msg: string, level?: 'info' | 'warn' | 'error') => void;
   now: () => number;
   maintenance: (path: string) => boolean;
   /** Origin → zone file, for the serial-lag check (empty when unused). */
@@ -198,7 +199,8 @@ export class HealthChecker {
     this.lastTransition = this.deps.now();
     this.transitions[change.to ? 'up' : 'down']++;
     this.deps.log(
-      `popdns-health: ${change.to ? 'DOWN -> UP, announcing' : 'UP -> DOWN, withdrawing'}: ${change.why}`,
+      `${change.to ? 'DOWN -> UP, announcing' : 'UP -> DOWN, withdrawing'}: ${change.why}`,
+      change.to ? 'info' : 'warn',
     );
     return true;
   }
@@ -209,8 +211,8 @@ export class HealthChecker {
       const said = await this.deps.bird.apply(this.announced);
       if (!this.birdInSync || this.birdErrors > 0) {
         if (this.birdErrors > 0)
-          this.deps.log(`popdns-health: BIRD reachable again after ${this.birdErrors} failed attempts`);
-        this.deps.log(`popdns-health: BIRD: ${said.join('; ')}`);
+          this.deps.log(`BIRD reachable again after ${this.birdErrors} failed attempts`);
+        this.deps.log(`BIRD: ${said.join('; ')}`);
       }
       this.birdInSync = true;
       this.birdErrors = 0;
@@ -218,7 +220,7 @@ export class HealthChecker {
     } catch (e) {
       const msg = (e as Error).message;
       if (this.birdErrors === 0 || msg !== this.lastBirdError)
-        this.deps.log(`popdns-health: BIRD: ${msg}; retrying every round`);
+        this.deps.log(`BIRD: ${msg}; retrying every round [POPDNS_E_BIRD]`, 'error');
       this.birdErrors++;
       this.birdInSync = false;
       this.lastBirdError = msg;

@@ -12,10 +12,12 @@ import {
   type HealthConfig,
   parseDurationMs,
 } from '../health/config.js';
+import { type LogFormat, logFormat, parseLogFormat } from '../log/log.js';
 import { nameFromText } from '../wire/name.js';
 import type { ZoneDnssecSettings } from '../zone/types.js';
 import { parseDnssecSettings } from '../zone/yamlzone.js';
 import { parsePeriod } from '../wire/rdata.js';
+import { defaultControlSocket } from './control-path.js';
 import { type ListenAddr, parseListen } from './listen.js';
 import { TCP_DEFAULTS, type TcpOptions } from './tcp.js';
 
@@ -41,6 +43,12 @@ export interface ServerConfig {
   keys: string;
   /** Per-zone DNSSEC settings (lower-case origin with trailing dot), for zones that cannot carry them. */
   dnssec: Map<string, ZoneDnssecSettings | false>;
+  /** Control socket path (`control:`); null = none. Default: defaultControlSocket(). */
+  control: string | null;
+  /** True when `control` came from the defaults (a socket that cannot be opened is then a warning). */
+  controlDefault: boolean;
+  /** `log-format: text | json`. */
+  logFormat: LogFormat;
 }
 
 export class ConfigError extends Error {
@@ -66,6 +74,9 @@ export function defaultConfig(version: string, cores: number): ServerConfig {
     health: cloneHealth(HEALTH_DEFAULTS),
     keys: 'keys',
     dnssec: new Map(),
+    control: defaultControlSocket(),
+    controlDefault: true,
+    logFormat: logFormat(),
   };
 }
 
@@ -84,6 +95,8 @@ const KEYS = [
   'health',
   'keys',
   'dnssec',
+  'control',
+  'log-format',
 ] as const;
 
 function cloneHealth(h: HealthConfig): HealthConfig {
@@ -293,6 +306,16 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
           const settings = parseDnssecSettings(zp.value as Node, (_code, msg, n) => fail(n, msg));
           if (settings !== undefined) cfg.dnssec.set(zone.toLowerCase(), settings);
         }
+        break;
+      }
+      case 'control':
+        cfg.control = off(v) ? null : str(v, 'control');
+        cfg.controlDefault = false;
+        break;
+      case 'log-format': {
+        const f = parseLogFormat(str(v, 'log-format'));
+        if (!f) fail(v, 'log-format is text or json');
+        cfg.logFormat = f as LogFormat;
         break;
       }
       default:
