@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { runCheck } from './cli/check.js';
 import { runConvert } from './cli/convert.js';
+import { ctlVerbsHelp, runCtl } from './cli/ctl.js';
 import { runDs } from './cli/ds.js';
 import { runHealth } from './cli/health.js';
 import { runKeygen } from './cli/keygen.js';
@@ -41,6 +42,7 @@ program
   .option('--metrics <addr:port>', 'metrics and health listener (default 127.0.0.1:9153)')
   .option('--workers <n>', 'worker processes (default: one per core)', positiveInt)
   .option('--keys <dir>', 'DNSSEC keys: every zone with keys here is signed (default ./keys)')
+  .option('--control <path>', 'control socket for popdns ctl, or off (default: see popdns ctl --help)')
   .action(async (opts) => {
     await runServe(opts);
   });
@@ -119,6 +121,30 @@ program
   .action(async (opts: { config: string; once?: boolean }) => {
     await runHealth(opts);
   });
+
+program
+  .command('ctl')
+  .description('control a running popdns serve over its Unix socket (reload, status, zone-dump)')
+  .argument('<command>', 'reload, status, zone-dump (see below)')
+  .argument('[args...]', 'zone names')
+  .option('--socket <path>', 'control socket (default: /run/popdns/popdns.sock when /run/popdns exists)')
+  .option('--config <file>', 'take the socket path from this config file (control:)')
+  .option('--json', 'print the answer as JSON')
+  .option('--timeout <seconds>', 'give up after this long (default: wait for the answer)')
+  .addHelpText(
+    'after',
+    () =>
+      `\n${ctlVerbsHelp()}\nExit status: 0 done, 1 the command failed (e.g. a zone did not load), 2 bad usage or no server.\n`,
+  )
+  .action(
+    async (
+      command: string,
+      args: string[],
+      opts: { socket?: string; config?: string; json?: boolean; timeout?: string },
+    ) => {
+      process.exitCode = await runCtl(command, args, opts);
+    },
+  );
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   log.error('cli', e instanceof Error ? e.message : String(e));

@@ -15,7 +15,11 @@ import {
   type WorkerMessage,
   WorkerPool,
 } from '../server/workers.js';
+import { runLocal } from '../ctl/index.js';
+import { type Dispatch, localDispatch, poolDispatch } from '../ctl/dispatch.js';
+import { startControlSocket } from '../ctl/socket.js';
 import * as log from '../log/log.js';
+import type { ProcessInfo } from '../server/status.js';
 import { VERSION } from '../version.js';
 
 export interface ServeFlags {
@@ -26,6 +30,7 @@ export interface ServeFlags {
   metrics?: string;
   workers?: number;
   keys?: string;
+  control?: string;
 }
 
 /** Defaults, then the config file, then flags. */
@@ -44,6 +49,10 @@ export function resolveConfig(flags: ServeFlags): ServerConfig {
   if (flags.metrics) cfg.metrics = flags.metrics === 'off' ? null : parseListen(flags.metrics);
   if (flags.workers) cfg.workers = flags.workers;
   if (flags.keys) cfg.keys = flags.keys;
+  if (flags.control) {
+    cfg.control = flags.control === 'off' ? null : flags.control;
+    cfg.controlDefault = false;
+  }
   return cfg;
 }
 
@@ -90,6 +99,32 @@ async function startMetrics(
   }
 }
 
+/** When this process started (Unix ms): what `popdns ctl status` reports as the uptime. */
+const STARTED = Date.now();
+
+/**
+ * Opens the control socket (`control:`). One that cannot be opened is fatal when configured, a
+ * warning when it is the default path (the server still serves; `popdns ctl` will not reach it).
+ */
+async function startControl(cfg: ServerConfig, dispatch: Dispatch): Promise<void> {
+  if (!cfg.control) return;
+  try {
+    const { close } = await startControlSocket(cfg.control, dispatch);
+    process.on('exit', close);
+    out(`control socket ${cfg.control}`);
+  } catch (e) {
+    const msg = `cannot open the control socket ${cfg.control}: ${(e as Error).message}`;
+    if (cfg.controlDefault) {
+      log.warn(C, `${msg}; popdns ctl will not reach this server (set control: in the config)`, {
+        code: 'POPDNS_W_CONTROL',
+      });
+      return;
+    }
+    err(msg, { code: 'POPDNS_E_CONTROL' });
+    process.exit(1);
+  }
+}
+
 /**
  * SIGTERM: readyz 503 at once, keep answering for the drain period (so the health probe withdraws
  * the anycast prefix first), then close and exit 0. A second SIGTERM, or SIGINT (Ctrl-C: an
@@ -131,6 +166,17 @@ async function runSingle(cfg: ServerConfig): Promise<void> {
     () => server.ready,
     () => draining,
   );
+  const proc = (): ProcessInfo => ({
+    startedAt: STARTED,
+    workers: 1,
+    draining,
+    pid: process.pid,
+    version: `popdns ${VERSION}`,
+  });
+  await startControl(
+    cfg,
+    localDispatch(() => ({ server, proc: proc() })),
+  );
   out(`ready: identity ${cfg.identity}, ${server.handler.zones.zones.length} zones, 1 process`);
   process.on('SIGHUP', () => void server.reloadStepwise());
   onDrain(
@@ -161,6 +207,14 @@ async function runPrimary(cfg: ServerConfig): Promise<void> {
     () => pool.alive === cfg.workers,
     () => draining,
   );
+  const proc = (): ProcessInfo => ({
+    startedAt: STARTED,
+    workers: pool.alive,
+    draining,
+    pid: process.pid,
+    version: `popdns ${VERSION}`,
+  });
+  await startControl(cfg, poolDispatch(pool, proc));
   const mode = udpReusePortSupported() ? 'SO_REUSEPORT sockets' : 'shared sockets (node:cluster)';
   out(`ready: identity ${cfg.identity}, ${cfg.workers} workers on ${mode}`);
   process.on('SIGHUP', () => pool.reloadRolling());
@@ -218,6 +272,10 @@ async function runWorker(cfg: ServerConfig): Promise<void> {
       });
     } else if (m.kind === 'reload') {
       void server.reloadStepwise().then(() => send({ kind: 'reloaded' }));
+    } else if (m.kind === 'ctl') {
+      void runLocal({ server, proc: m.proc as ProcessInfo }, m.verb, m.args).then((o) =>
+        send({ kind: 'ctl', id: m.id, out: o }),
+      );
     } else if (m.kind === 'close') {
       void server.close().then(() => process.exit(0));
     }

@@ -19,9 +19,15 @@ export type WorkerMessage =
   | { kind: 'ready'; lines: string[]; zones: number }
   | { kind: 'failed'; error: string }
   | { kind: 'snapshot'; id: number; data: MetricsInput }
-  | { kind: 'reloaded' };
+  | { kind: 'reloaded' }
+  | { kind: 'ctl'; id: number; out: unknown };
 
-export type PrimaryMessage = { kind: 'snapshot'; id: number } | { kind: 'reload' } | { kind: 'close' };
+export type PrimaryMessage =
+  | { kind: 'snapshot'; id: number }
+  | { kind: 'reload' }
+  | { kind: 'close' }
+  /** A control request (`popdns ctl`), run by the worker; `proc` describes the serving process. */
+  | { kind: 'ctl'; id: number; verb: string; args: string[]; proc: unknown };
 
 export class WorkerPool {
   private readonly workers: Worker[] = [];
@@ -129,6 +135,35 @@ export class WorkerPool {
       reloads.failure = Math.max(reloads.failure, p.reloads.failure);
     }
     return { counters, zones, reloads };
+  }
+
+  /** Indexes of the workers that can take a request now. */
+  liveWorkers(): number[] {
+    return this.workers.flatMap((w, i) => (w.isConnected() ? [i] : []));
+  }
+
+  /**
+   * Sends a control request to worker `index` and waits for its answer (no time limit: a reload
+   * takes as long as it takes). Resolves null if the worker dies first.
+   */
+  ctl(index: number, verb: string, args: string[], proc: unknown): Promise<unknown> {
+    const w = this.workers[index];
+    if (!w || !w.isConnected()) return Promise.resolve(null);
+    const id = ++this.seq;
+    return new Promise((resolve) => {
+      const finish = (v: unknown): void => {
+        w.off('message', onMsg);
+        w.off('exit', onExit);
+        resolve(v);
+      };
+      const onMsg = (m: WorkerMessage): void => {
+        if (m.kind === 'ctl' && m.id === id) finish(m.out);
+      };
+      const onExit = (): void => finish(null);
+      w.on('message', onMsg);
+      w.once('exit', onExit);
+      w.send({ kind: 'ctl', id, verb, args, proc } satisfies PrimaryMessage);
+    });
   }
 
   get alive(): number {
