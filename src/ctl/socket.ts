@@ -119,7 +119,7 @@ export async function startControlSocket(
     await listen();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
-    if (await answering(path)) throw new Error(`${path} is in use by another running server`);
+    if (await answering(path)) throw new Error(`${path} is in use by another running server`, { cause: e });
     unlinkSync(path);
     await listen();
   }
