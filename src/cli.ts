@@ -26,7 +26,11 @@ const program = new Command();
 program
   .name('popdns')
   .description('Authoritative DNS server for anycast points of presence')
-  .version(VERSION);
+  .version(VERSION)
+  // Usage errors (unknown option, bad flag value) exit 2, like a bad config; --help and --version 0.
+  .exitOverride((e) => {
+    process.exit(e.exitCode === 0 ? 0 : 2);
+  });
 
 program
   .command('serve')
@@ -35,7 +39,7 @@ program
   .option('--zones <dir>', 'directory of zone files (default ./zones)')
   .option(
     '--listen <addr:port>',
-    'listen address, repeatable; IPv6 in brackets (default 127.0.0.1:5353 and [::1]:5353)',
+    'listen address, repeatable; IPv6 in brackets (default 127.0.0.1:1053 and [::1]:1053)',
     collect,
   )
   .option('--identity <name>', 'server identity for CHAOS id.server and NSID (default: the host name)')
@@ -43,6 +47,23 @@ program
   .option('--workers <n>', 'worker processes (default: one per core)', positiveInt)
   .option('--keys <dir>', 'DNSSEC keys: every zone with keys here is signed (default ./keys)')
   .option('--control <path>', 'control socket for popdns ctl, or off (default: see popdns ctl --help)')
+  .addHelpText(
+    'after',
+    `
+Signals:
+  SIGHUP   reload: re-read changed zone files; a file that fails keeps its previous version
+           (popdns ctl reload does the same and reports the result per zone)
+  SIGTERM  drain: /readyz turns 503 at once (the health probe withdraws the anycast prefix),
+           answering continues for the drain period (drain:, default 5s), then exit 0;
+           a second SIGTERM exits at once
+  SIGINT   (Ctrl-C) exit at once, without a drain
+
+Exit status:
+  0  stopped by a signal (after the drain)
+  1  could not start: a listener could not be bound, no zone loaded, metrics or control socket failed
+  2  bad configuration or flags (file:line:col in the message)
+`,
+  )
   .action(async (opts) => {
     await runServe(opts);
   });
@@ -50,11 +71,15 @@ program
 program
   .command('check')
   .description('check zone files (or directories of them) exactly as the server loads them')
-  .argument('[paths...]', 'zone files or directories', [])
+  .argument('[paths...]', 'zone files or directories (default: ./zones)')
   .option('--strict', 'warnings fail the check too')
-  .option('-q, --quiet', 'print problems only')
-  .action((paths: string[], opts: { strict?: boolean; quiet?: boolean }) => {
-    process.exitCode = runCheck(paths, opts);
+  .option('-q, --quiet', 'print problems only: no list of good zones, no summary')
+  .addHelpText(
+    'after',
+    '\nExit status: 0 no errors, 1 errors (or warnings with --strict, or no zone files).\n',
+  )
+  .action((paths: string[] | undefined, opts: { strict?: boolean; quiet?: boolean }) => {
+    process.exitCode = runCheck(paths ?? [], opts);
   });
 
 program

@@ -55,7 +55,7 @@ export class ConfigError extends Error {
   readonly code = 'POPDNS_E_CONFIG';
 }
 
-export const DEFAULT_LISTEN = ['127.0.0.1:5353', '[::1]:5353'];
+export const DEFAULT_LISTEN = ['127.0.0.1:1053', '[::1]:1053'];
 
 export function defaultConfig(version: string, cores: number): ServerConfig {
   const id = hostname();
