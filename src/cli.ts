@@ -6,6 +6,7 @@ import { runConvert } from './cli/convert.js';
 import { ctlVerbsHelp, runCtl } from './cli/ctl.js';
 import { runDs } from './cli/ds.js';
 import { runHealth } from './cli/health.js';
+import { commandDetail } from './cli/help.js';
 import { runKeygen } from './cli/keygen.js';
 import { runServe } from './cli/serve.js';
 import { runSign } from './cli/sign.js';
@@ -25,6 +26,7 @@ function positiveInt(value: string): number {
 const program = new Command();
 program
   .name('popdns')
+  .helpCommand(false)
   .description('Authoritative DNS server for anycast points of presence')
   .version(VERSION)
   // Usage errors (unknown option, bad flag value) exit 2, like a bad config; --help and --version 0.
@@ -145,6 +147,23 @@ program
   .option('--once', 'run one round of checks, print the verdict and exit 0 (healthy) or 1; BIRD untouched')
   .action(async (opts: { config: string; once?: boolean }) => {
     await runHealth(opts);
+  });
+
+program
+  .command('help')
+  .description('the usage and the full description of a command (from docs/cli.md)')
+  .argument('[command]', 'a popdns command')
+  .action((name?: string) => {
+    const cmd = name ? program.commands.find((c) => c.name() === name) : undefined;
+    if (!name) return program.outputHelp();
+    if (!cmd) {
+      log.error('cli', `no command "${name}" (popdns --help lists them)`, { code: 'POPDNS_E_USAGE' });
+      process.exitCode = 2;
+      return;
+    }
+    cmd.outputHelp();
+    const detail = commandDetail(name);
+    if (detail) process.stdout.write(`\n${detail}\n`);
   });
 
 program
