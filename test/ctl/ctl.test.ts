@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { defaultConfig, loadConfigFile, parseConfig } from '../../src/server/config.js';
 import { parseZoneFile } from '../../src/zone/load.js';
 import { freePort, startProcess, tmpDir } from '../helpers/peers.js';
 
@@ -30,6 +31,18 @@ function ctl(sock: string, ...args: string[]): Promise<Run> {
     c.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+t.test('deploy/popdns.yaml documents control and log-format', (t) => {
+  const cfg = loadConfigFile('deploy/popdns.yaml', defaultConfig('test', 2));
+  t.equal(cfg.control, '/run/popdns/popdns.sock');
+  t.equal(cfg.controlDefault, false);
+  t.equal(cfg.logFormat, 'text');
+  t.throws(() => parseConfig('log-format: xml\n', 'x.yaml', defaultConfig('t', 1)), {
+    message: /x\.yaml:1:13: error: log-format is text or json/,
+  });
+  t.equal(parseConfig('control: false\n', 'x.yaml', defaultConfig('t', 1)).control, null);
+  t.end();
+});
 
 t.test('popdns ctl against a server with two workers', async (t) => {
   const dir = tmpDir(t);
