@@ -531,6 +531,8 @@ export class PopdnsServer {
         return { ok: false, loaded: 0, failed: 0, removed: 0, zones: [] };
       } finally {
         this.reloading = null;
+        // A SIGHUP that came meanwhile was folded into this run: give it its full reload now.
+        if (this.reloadAgain) void this.reloadStepwise();
       }
     };
     this.reloading = run();
