@@ -3,12 +3,15 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { type CheckOptions, runCheck } from './cli/check.js';
 import { runConvert } from './cli/convert.js';
+import { ctlVerbsHelp, runCtl } from './cli/ctl.js';
 import { runDs } from './cli/ds.js';
 import { runHealth } from './cli/health.js';
+import { commandDetail } from './cli/help.js';
 import { runKeygen } from './cli/keygen.js';
 import { runServe } from './cli/serve.js';
 import { runSign } from './cli/sign.js';
 import { runTsigKeygen } from './cli/tsigkeygen.js';
+import * as log from './log/log.js';
 import { VERSION } from './version.js';
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -24,8 +27,13 @@ function positiveInt(value: string): number {
 const program = new Command();
 program
   .name('popdns')
+  .helpCommand(false)
   .description('Authoritative DNS server for anycast points of presence')
-  .version(VERSION);
+  .version(VERSION)
+  // Usage errors (unknown option, bad flag value) exit 2, like a bad config; --help and --version 0.
+  .exitOverride((e) => {
+    process.exit(e.exitCode === 0 ? 0 : 2);
+  });
 
 program
   .command('serve')
@@ -34,13 +42,31 @@ program
   .option('--zones <dir>', 'directory of zone files (default ./zones)')
   .option(
     '--listen <addr:port>',
-    'listen address, repeatable; IPv6 in brackets (default 127.0.0.1:5353 and [::1]:5353)',
+    'listen address, repeatable; IPv6 in brackets (default 127.0.0.1:1053 and [::1]:1053)',
     collect,
   )
   .option('--identity <name>', 'server identity for CHAOS id.server and NSID (default: the host name)')
   .option('--metrics <addr:port>', 'metrics and health listener (default 127.0.0.1:9153)')
   .option('--workers <n>', 'worker processes (default: one per core)', positiveInt)
   .option('--keys <dir>', 'DNSSEC keys: every zone with keys here is signed (default ./keys)')
+  .option('--control <path>', 'control socket for popdns ctl, or off (default: see popdns ctl --help)')
+  .addHelpText(
+    'after',
+    `
+Signals:
+  SIGHUP   reload: re-read changed zone files; a file that fails keeps its previous version
+           (popdns ctl reload does the same and reports the result per zone)
+  SIGTERM  drain: /readyz turns 503 at once (the health probe withdraws the anycast prefix),
+           answering continues for the drain period (drain:, default 5s), then exit 0;
+           a second SIGTERM exits at once
+  SIGINT   (Ctrl-C) exit at once, without a drain
+
+Exit status:
+  0  stopped by a signal (after the drain)
+  1  could not start: a listener could not be bound, no zone loaded, metrics or control socket failed
+  2  bad configuration or flags (file:line:col in the message)
+`,
+  )
   .action(async (opts) => {
     await runServe(opts);
   });
@@ -48,9 +74,9 @@ program
 program
   .command('check')
   .description('check zone files (or directories of them) exactly as the server loads them')
-  .argument('[paths...]', 'zone files or directories', [])
+  .argument('[paths...]', 'zone files or directories (default: ./zones)')
   .option('--strict', 'warnings fail the check too')
-  .option('-q, --quiet', 'print problems only')
+  .option('-q, --quiet', 'print problems only: no list of good zones, no summary')
   .option(
     '--config <file>',
     'check what `serve --config FILE` would load: its zones, keys and dnssec settings',
@@ -58,8 +84,12 @@ program
   .option('--keys <dir>', 'DNSSEC keys directory, as for serve (default ./keys)')
   .option('--origin <zone>', 'the zone name of the one file given (default: from the file name)')
   .option('--against <addr:port>', 'compare serials and content with a running server')
-  .action(async (paths: string[], opts: CheckOptions) => {
-    process.exitCode = await runCheck(paths, opts);
+  .addHelpText(
+    'after',
+    '\nExit status: 0 no errors, 1 errors (or warnings with --strict, or no zone files).\n',
+  )
+  .action(async (paths: string[] | undefined, opts: CheckOptions) => {
+    process.exitCode = await runCheck(paths ?? [], opts);
   });
 
 program
@@ -139,7 +169,48 @@ program
     await runHealth(opts);
   });
 
+program
+  .command('help')
+  .description('the usage and the full description of a command (from docs/cli.md)')
+  .argument('[command]', 'a popdns command')
+  .action((name?: string) => {
+    const cmd = name ? program.commands.find((c) => c.name() === name) : undefined;
+    if (!name) return program.outputHelp();
+    if (!cmd) {
+      log.error('cli', `no command "${name}" (popdns --help lists them)`, { code: 'POPDNS_E_USAGE' });
+      process.exitCode = 2;
+      return;
+    }
+    cmd.outputHelp();
+    const detail = commandDetail(name);
+    if (detail) process.stdout.write(`\n${detail}\n`);
+  });
+
+program
+  .command('ctl')
+  .description('control a running popdns serve over its Unix socket (reload, status, zone-dump)')
+  .argument('<command>', 'reload, status, zone-dump (see below)')
+  .argument('[args...]', 'zone names')
+  .option('--socket <path>', 'control socket (default: /run/popdns/popdns.sock when /run/popdns exists)')
+  .option('--config <file>', 'take the socket path from this config file (control:)')
+  .option('--json', 'print the answer as JSON')
+  .option('--timeout <seconds>', 'give up after this long (default: wait for the answer)')
+  .addHelpText(
+    'after',
+    () =>
+      `\n${ctlVerbsHelp()}\nExit status: 0 done, 1 the command failed (e.g. a zone did not load), 2 bad usage or no server.\n`,
+  )
+  .action(
+    async (
+      command: string,
+      args: string[],
+      opts: { socket?: string; config?: string; json?: boolean; timeout?: string },
+    ) => {
+      process.exitCode = await runCtl(command, args, opts);
+    },
+  );
+
 program.parseAsync(process.argv).catch((e: unknown) => {
-  process.stderr.write(`popdns: ${e instanceof Error ? e.message : String(e)}\n`);
+  log.error('cli', e instanceof Error ? e.message : String(e));
   process.exitCode = 1;
 });

@@ -237,6 +237,7 @@ export async function runCheck(paths: string[], opts: CheckOptions): Promise<num
   }
   const missingOnly = s.files === 0 && s.lines.some((l) => l.endsWith('[POPDNS_E_NOT_FOUND]'));
   const failed = s.errors > 0 || (opts.strict === true && s.warnings > 0) || s.files === 0;
+  if (opts.quiet && s.files > 0) return failed ? 1 : 0;
   if (!missingOnly) {
     process.stderr.write(
       `checked ${s.files} zone file${s.files === 1 ? '' : 's'}: ${s.errors} error${s.errors === 1 ? '' : 's'}, ${s.warnings} warning${s.warnings === 1 ? '' : 's'}${s.files === 0 ? ' (no zone files found)' : ''}\n`,

@@ -39,6 +39,14 @@ export function convertZone(
 
 export function runConvert(input: string, output: string, opts: { to?: string; origin?: string }): number {
   const to = (opts.to as ZoneFormat | undefined) ?? formatOfPath(output);
+  const named = output === '-' ? null : formatOfPath(output);
+  if (named !== null && to !== named) {
+    // The server picks the parser by extension: x.yaml holding master-file text would not load.
+    process.stderr.write(
+      `popdns convert: --to ${to} but "${output}" is named like a ${named === 'yaml' ? 'YAML' : 'RFC 1035'} file: the server would read it as one; name it *.${to === 'yaml' ? 'yaml' : 'zone'} [POPDNS_E_USAGE]\n`,
+    );
+    return 2;
+  }
   if (to !== 'yaml' && to !== 'zone') {
     process.stderr.write(
       `popdns convert: cannot tell the output format of "${output}": name it *.yaml or *.zone, or pass --to yaml|zone [POPDNS_E_USAGE]\n`,

@@ -19,6 +19,7 @@ import { probe, type ProbeTarget } from '../health/probe.js';
 import { ConfigError, defaultConfig, loadConfigFile, type ServerConfig } from '../server/config.js';
 import { formatListen, type ListenAddr } from '../server/listen.js';
 import type { ZoneReport } from '../server/zonestatus.js';
+import { configureLog, write as logWrite } from '../log/log.js';
 import { VERSION } from '../version.js';
 import { listZoneFiles, zoneNameFromHead } from '../zone/load.js';
 import { nameToText } from '../wire/name.js';
@@ -28,8 +29,8 @@ export interface HealthFlags {
   once?: boolean;
 }
 
-const log = (m: string): void => {
-  process.stderr.write(`${new Date().toISOString()} ${m}\n`);
+const log = (m: string, level: 'info' | 'warn' | 'error' = 'info'): void => {
+  logWrite(level, 'health', m);
 };
 
 /** A wildcard listen address is probed on loopback. */
@@ -107,10 +108,11 @@ export async function runHealth(flags: HealthFlags): Promise<void> {
   try {
     cfg = loadConfigFile(flags.config, defaultConfig(VERSION, availableParallelism()));
   } catch (e) {
-    log(`popdns health: ${(e as Error).message}`);
+    log((e as Error).message, 'error');
     process.exitCode = e instanceof ConfigError ? 2 : 1;
     return;
   }
+  configureLog({ format: cfg.logFormat });
   const h = cfg.health;
   const targets = (h.targets ?? cfg.listen).map(probeTarget);
   const readyUrl = h.readyzOff
@@ -150,13 +152,16 @@ export async function runHealth(flags: HealthFlags): Promise<void> {
     try {
       metricsServer = await metrics.listen(h.metrics.host, h.metrics.port);
     } catch (e) {
-      log(`popdns health: cannot listen for metrics on ${formatListen(h.metrics)}: ${(e as Error).message}`);
+      log(
+        `cannot listen for metrics on ${formatListen(h.metrics)}: ${(e as Error).message} [POPDNS_E_LISTEN]`,
+        'error',
+      );
       process.exitCode = 1;
       return;
     }
   }
   log(
-    `popdns health: probing ${targets.map(formatListen).join(', ')} (${h.transports.join('+')}) for ` +
+    `probing ${targets.map(formatListen).join(', ')} (${h.transports.join('+')}) for ` +
       `${h.zones?.join(', ') ?? (statusUrl ? `the zones ${statusUrl} lists` : `the zone files in ${cfg.zones}`)} every ${h.intervalMs} ms; rise ${h.rise}, fall ${h.fall}; prefixes ` +
       `${h.prefixes.map((p) => `${p.prefix} (${p.protocol})`).join(', ') || 'none'} via ${h.birdSocket}`,
   );
@@ -167,7 +172,7 @@ export async function runHealth(flags: HealthFlags): Promise<void> {
   const stop = (sig: string): void => {
     if (stopping) return;
     stopping = true;
-    log(`popdns health: ${sig}: withdrawing and exiting`);
+    log(`${sig}: withdrawing and exiting`);
     if (timer) clearTimeout(timer);
     wake?.();
   };

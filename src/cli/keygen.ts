@@ -29,6 +29,11 @@ function usage(message: string): number {
 
 /** Generates one key; prints its file base name (`Kexample.com.+013+12345`). Returns the exit code. */
 export function runKeygen(zoneText: string, opts: KeygenOptions): number {
+  // Key file names carry the zone name: one with spaces or odd characters would become
+  // `Kbad\032zone.+…` files no tool expects. Zone names are host-name-like (RFC 1123, plus `_`).
+  if (zoneText !== '.' && !/^([A-Za-z0-9_-]+\.)*[A-Za-z0-9_-]+\.?$/.test(zoneText)) {
+    return usage(`"${zoneText}" is not a zone name (letters, digits, "-" and "_" in dot-separated labels)`);
+  }
   let zone: Name;
   try {
     zone = nameFromText(zoneText, ROOT);

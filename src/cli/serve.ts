@@ -15,6 +15,11 @@ import {
   type WorkerMessage,
   WorkerPool,
 } from '../server/workers.js';
+import { runLocal } from '../ctl/index.js';
+import { type Dispatch, localDispatch, poolDispatch } from '../ctl/dispatch.js';
+import { startControlSocket } from '../ctl/socket.js';
+import * as log from '../log/log.js';
+import type { ProcessInfo } from '../server/status.js';
 import { VERSION } from '../version.js';
 import { gatherZoneStatus, type ZoneReport } from '../server/zonestatus.js';
 import { attachSecondaries, attachSecondariesPrimary, attachSecondariesWorker } from '../xfr/host.js';
@@ -30,6 +35,7 @@ export interface ServeFlags {
   metrics?: string;
   workers?: number;
   keys?: string;
+  control?: string;
 }
 
 /** Defaults, then the config file, then flags. */
@@ -48,25 +54,27 @@ export function resolveConfig(flags: ServeFlags): ServerConfig {
   if (flags.metrics) cfg.metrics = flags.metrics === 'off' ? null : parseListen(flags.metrics);
   if (flags.workers) cfg.workers = flags.workers;
   if (flags.keys) cfg.keys = flags.keys;
+  if (flags.control) {
+    cfg.control = flags.control === 'off' ? null : flags.control;
+    cfg.controlDefault = false;
+  }
   return cfg;
 }
 
-const out = (m: string): void => {
-  process.stdout.write(`${m}\n`);
-};
-const err = (m: string): void => {
-  process.stderr.write(`${m}\n`);
-};
+const C = 'serve';
+const out = (m: string, f?: log.LogFields): void => log.info(C, m, f);
+const err = (m: string, f?: log.LogFields): void => log.error(C, m, f);
 
 export async function runServe(flags: ServeFlags): Promise<void> {
   let cfg: ServerConfig;
   try {
     cfg = resolveConfig(flags);
   } catch (e) {
-    err(`popdns: ${(e as Error).message}`);
+    err((e as Error).message);
     process.exitCode = e instanceof ConfigError ? 2 : 1;
     return;
   }
+  log.configureLog({ format: cfg.logFormat });
   if (cluster.isWorker) return runWorker(cfg);
   if (cfg.workers > 1) return runPrimary(cfg);
   return runSingle(cfg);
@@ -93,33 +101,63 @@ async function startMetrics(
     out(`metrics http://${formatListen(cfg.metrics)}/metrics`);
     return s;
   } catch (e) {
-    err(
-      `popdns: cannot serve metrics on ${formatListen(cfg.metrics)}: ${(e as Error).message} [POPDNS_E_LISTEN]`,
-    );
+    err(`cannot serve metrics on ${formatListen(cfg.metrics)}: ${(e as Error).message}`, {
+      code: 'POPDNS_E_LISTEN',
+    });
     process.exit(1);
   }
 }
 
-/** SIGTERM/SIGINT: readyz 503 at once, keep answering for the drain period, then close. */
+/** When this process started (Unix ms): what `popdns ctl status` reports as the uptime. */
+const STARTED = Date.now();
+
+/**
+ * Opens the control socket (`control:`). One that cannot be opened is fatal when configured, a
+ * warning when it is the default path (the server still serves; `popdns ctl` will not reach it).
+ */
+async function startControl(cfg: ServerConfig, dispatch: Dispatch): Promise<void> {
+  if (!cfg.control) return;
+  try {
+    const { close } = await startControlSocket(cfg.control, dispatch);
+    process.on('exit', close);
+    out(`control socket ${cfg.control}`);
+  } catch (e) {
+    const msg = `cannot open the control socket ${cfg.control}: ${(e as Error).message}`;
+    if (cfg.controlDefault) {
+      log.warn(C, `${msg}; popdns ctl will not reach this server (set control: in the config)`, {
+        code: 'POPDNS_W_CONTROL',
+      });
+      return;
+    }
+    err(msg, { code: 'POPDNS_E_CONTROL' });
+    process.exit(1);
+  }
+}
+
+/**
+ * SIGTERM: readyz 503 at once, keep answering for the drain period (so the health probe withdraws
+ * the anycast prefix first), then close and exit 0. A second SIGTERM, or SIGINT (Ctrl-C: an
+ * interactive user wants the server gone now, not in 5 s), exits at once, without a drain.
+ */
 function onDrain(cfg: ServerConfig, setDraining: () => void, close: () => Promise<void>): void {
   let draining = false;
-  const drain = (sig: string): void => {
-    if (draining) {
-      err(`popdns: ${sig} again: stopping now`);
-      process.exit(0);
-    }
+  const now = (why: string): void => {
+    out(`${why}: stopping now, no drain`);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => {
+    if (draining) return now('SIGTERM again');
     draining = true;
     setDraining();
-    out(`popdns: ${sig}: draining for ${cfg.drainSeconds}s (readyz 503, still answering)`);
+    out(`SIGTERM: draining for ${cfg.drainSeconds}s (readyz 503, still answering)`);
     setTimeout(() => {
       void close().then(() => {
-        out('popdns: drained, exiting');
+        out('drained, exiting');
         process.exit(0);
       });
     }, cfg.drainSeconds * 1000);
-  };
-  process.on('SIGTERM', () => drain('SIGTERM'));
-  process.on('SIGINT', () => drain('SIGINT'));
+  });
+  process.on('SIGINT', () => now('SIGINT'));
 }
 
 /**
@@ -144,7 +182,7 @@ async function runSingle(cfg: ServerConfig): Promise<void> {
     secondaries = await attachSecondaries(server, cfg, { info: out, error: err });
     await server.start();
   } catch (e) {
-    err(`popdns: ${(e as Error).message}`);
+    err((e as Error).message);
     process.exit(1);
   }
   let draining = false;
@@ -160,6 +198,17 @@ async function runSingle(cfg: ServerConfig): Promise<void> {
     () => draining,
     () => gatherZoneStatus(server.zones(), cfg.zones),
     () => secondaries?.unready() ?? [],
+  );
+  const proc = (): ProcessInfo => ({
+    startedAt: STARTED,
+    workers: 1,
+    draining,
+    pid: process.pid,
+    version: `popdns ${VERSION}`,
+  });
+  await startControl(
+    cfg,
+    localDispatch(() => ({ server, proc: proc() })),
   );
   out(`ready: identity ${cfg.identity}, ${server.handler.zones.zones.length} zones, 1 process`);
   process.on('SIGHUP', () => void server.reloadStepwise());
@@ -198,7 +247,7 @@ async function runPrimary(cfg: ServerConfig): Promise<void> {
     lines = await pool.start(cfg.workers);
     secondaries?.sendAll();
   } catch (e) {
-    err(`popdns: ${(e as Error).message}`);
+    err((e as Error).message);
     await pool.close();
     process.exit(1);
   }
@@ -223,11 +272,20 @@ async function runPrimary(cfg: ServerConfig): Promise<void> {
     async () => gatherZoneStatus((await pool.collect()).zones, cfg.zones),
     () => secondaries?.notReady() ?? [],
   );
+  const proc = (): ProcessInfo => ({
+    startedAt: STARTED,
+    workers: pool.alive,
+    draining,
+    pid: process.pid,
+    version: `popdns ${VERSION}`,
+  });
+  await startControl(cfg, poolDispatch(pool, proc));
   const mode = udpReusePortSupported() ? 'SO_REUSEPORT sockets' : 'shared sockets (node:cluster)';
   out(`ready: identity ${cfg.identity}, ${cfg.workers} workers on ${mode}`);
   process.on('SIGHUP', () => pool.reloadRolling());
   cluster.on('exit', (w, code, signal) => {
-    if (!draining) err(`popdns: worker ${w.process.pid} died (${signal ?? code}); readyz now 503`);
+    if (!draining)
+      err(`worker ${w.process.pid} died (${signal ?? code}); readyz now 503`, { code: 'POPDNS_E_WORKER' });
   });
   onDrain(
     cfg,
@@ -247,21 +305,25 @@ async function runWorker(cfg: ServerConfig): Promise<void> {
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => {});
   process.on('disconnect', () => process.exit(0));
-  const lines: string[] = [];
+  // Every worker loads the same zones: worker 0 speaks for all of them, the others only say what
+  // went wrong before they were ready (a failure there is theirs alone).
   const first = process.env.POPDNS_WORKER === '0';
+  log.configureLog({ context: { worker: Number(process.env.POPDNS_WORKER ?? 0) } });
   // Every worker loads the same zones, so only worker 0 prints what they all would; transfers are
   // served by whichever worker took the connection, so every worker prints its own.
   const own = (m: string): boolean => m.startsWith('popdns: xfr ');
-  const log: Logger = {
-    info: (m) => {
-      if (!server.ready) lines.push(m);
-      else if (first || own(m)) out(m);
+  const wlog: Logger = {
+    info: (m, f) => {
+      if (first || own(m)) log.info('server', m, f);
     },
-    error: (m) => {
-      if (first || !server.ready || own(m)) err(m);
+    warn: (m, f) => {
+      if (first || !server.ready || own(m)) log.warn('server', m, f);
+    },
+    error: (m, f) => {
+      if (first || !server.ready || own(m)) log.error('server', m, f);
     },
   };
-  const server = new PopdnsServer(cfg, log);
+  const server = new PopdnsServer(cfg, wlog);
   server.shared = udpReusePortSupported() ? 'reuseport' : 'cluster';
   attachSecondariesWorker(server, cfg, send);
   if (first && cfg.transfer.notify.length > 0) {
@@ -289,9 +351,13 @@ async function runWorker(cfg: ServerConfig): Promise<void> {
       });
     } else if (m.kind === 'reload') {
       void server.reloadStepwise().then(() => send({ kind: 'reloaded' }));
+    } else if (m.kind === 'ctl') {
+      void runLocal({ server, proc: m.proc as ProcessInfo }, m.verb, m.args).then((o) =>
+        send({ kind: 'ctl', id: m.id, out: o }),
+      );
     } else if (m.kind === 'close') {
       void server.close().then(() => process.exit(0));
     }
   });
-  send({ kind: 'ready', lines, zones: server.handler.zones.zones.length });
+  send({ kind: 'ready', lines: [], zones: server.handler.zones.zones.length });
 }

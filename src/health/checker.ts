@@ -43,7 +43,8 @@ export interface CheckerDeps {
   probe: ProbeFn;
   readyz: (() => Promise<ReadyState>) | null;
   bird: AnycastControl;
-  log: (msg: string) => void;
+  /** One log line (level defaults to info). */
+  log: (msg: string, level?: 'info' | 'warn' | 'error') => void;
   now: () => number;
   maintenance: (path: string) => boolean;
   /** The server's zone-status report (`/zones`); null when the server has no metrics listener. */
@@ -314,7 +315,8 @@ export class HealthChecker {
     this.lastTransition = this.deps.now();
     this.transitions[change.to ? 'up' : 'down']++;
     this.deps.log(
-      `popdns-health: ${change.to ? 'DOWN -> UP, announcing' : 'UP -> DOWN, withdrawing'}: ${change.why}`,
+      `${change.to ? 'DOWN -> UP, announcing' : 'UP -> DOWN, withdrawing'}: ${change.why}`,
+      change.to ? 'info' : 'warn',
     );
     return true;
   }
@@ -325,8 +327,8 @@ export class HealthChecker {
       const said = await this.deps.bird.apply(this.announced);
       if (!this.birdInSync || this.birdErrors > 0) {
         if (this.birdErrors > 0)
-          this.deps.log(`popdns-health: BIRD reachable again after ${this.birdErrors} failed attempts`);
-        this.deps.log(`popdns-health: BIRD: ${said.join('; ')}`);
+          this.deps.log(`BIRD reachable again after ${this.birdErrors} failed attempts`);
+        this.deps.log(`BIRD: ${said.join('; ')}`);
       }
       this.birdInSync = true;
       this.birdErrors = 0;
@@ -334,7 +336,7 @@ export class HealthChecker {
     } catch (e) {
       const msg = (e as Error).message;
       if (this.birdErrors === 0 || msg !== this.lastBirdError)
-        this.deps.log(`popdns-health: BIRD: ${msg}; retrying every round`);
+        this.deps.log(`BIRD: ${msg}; retrying every round [POPDNS_E_BIRD]`, 'error');
       this.birdErrors++;
       this.birdInSync = false;
       this.lastBirdError = msg;

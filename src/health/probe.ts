@@ -102,11 +102,20 @@ export function probe(
     if (transport === 'udp') {
       const s = createSocket(target.family === 6 ? 'udp6' : 'udp4');
       cleanup = () => s.close();
-      s.on('error', (e) => finish({ ok: false, detail: e.message, serial: null }));
+      // A connected socket hears the ICMP port-unreachable of a closed port (ECONNREFUSED at once)
+      // instead of waiting out the timeout, and accepts answers from that address only.
+      s.on('error', (e: NodeJS.ErrnoException) =>
+        finish({
+          ok: false,
+          detail:
+            e.code === 'ECONNREFUSED' ? 'connection refused (nothing listens on that UDP port)' : e.message,
+          serial: null,
+        }),
+      );
       s.on('message', (m) => {
         if (m.length >= 2 && m.readUInt16BE(0) === id) finish(judgeResponse(m, id, qtype));
       });
-      s.send(query, target.port, target.host);
+      s.connect(target.port, target.host, () => s.send(query));
     } else {
       const len = Buffer.alloc(2);
       len.writeUInt16BE(query.length);

@@ -16,11 +16,13 @@ import { parseCookiesSection } from '../cookies/config.js';
 import type { CookieConfig } from '../cookies/cookies.js';
 import { parseRrlSection } from '../rrl/config.js';
 import type { RrlConfig } from '../rrl/rrl.js';
+import { type LogFormat, logFormat, parseLogFormat } from '../log/log.js';
 import { nameFromText } from '../wire/name.js';
 import type { ZoneDnssecSettings } from '../zone/types.js';
 import { parseDnssecSettings } from '../zone/yamlzone.js';
 import { parsePeriod } from '../wire/rdata.js';
 import type { SecondarySpec } from '../xfr/secondary.js';
+import { defaultControlSocket } from './control-path.js';
 import { type ListenAddr, parseListen } from './listen.js';
 import {
   checkPrimaryConfig,
@@ -61,13 +63,19 @@ export interface ServerConfig extends PrimaryConfig {
   secondaries: SecondarySpec[];
   /** RFC 9432 catalog zones whose members this server follows (`catalogs:`). */
   catalogs: SecondarySpec[];
+  /** Control socket path (`control:`); null = none. Default: defaultControlSocket(). */
+  control: string | null;
+  /** True when `control` came from the defaults (a socket that cannot be opened is then a warning). */
+  controlDefault: boolean;
+  /** `log-format: text | json`. */
+  logFormat: LogFormat;
 }
 
 export class ConfigError extends Error {
   readonly code = 'POPDNS_E_CONFIG';
 }
 
-export const DEFAULT_LISTEN = ['127.0.0.1:5353', '[::1]:5353'];
+export const DEFAULT_LISTEN = ['127.0.0.1:1053', '[::1]:1053'];
 
 export function defaultConfig(version: string, cores: number): ServerConfig {
   const id = hostname();
@@ -92,6 +100,9 @@ export function defaultConfig(version: string, cores: number): ServerConfig {
     transfer: { allow: [], notify: [] },
     secondaries: [],
     catalogs: [],
+    control: defaultControlSocket(),
+    controlDefault: true,
+    logFormat: logFormat(),
   };
 }
 
@@ -115,6 +126,8 @@ const KEYS = [
   ...PRIMARY_KEYS,
   'secondaries',
   'catalogs',
+  'control',
+  'log-format',
 ] as const;
 
 function cloneHealth(h: HealthConfig): HealthConfig {
@@ -347,6 +360,16 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
       case 'catalogs':
         cfg.catalogs = parseSecondaries(v, 'catalogs', fail, str, specNodes);
         break;
+      case 'control':
+        cfg.control = off(v) ? null : str(v, 'control');
+        cfg.controlDefault = false;
+        break;
+      case 'log-format': {
+        const f = parseLogFormat(str(v, 'log-format'));
+        if (!f) fail(v, 'log-format is text or json');
+        cfg.logFormat = f as LogFormat;
+        break;
+      }
       default:
         fail(pair.key as Node, `unknown setting "${k}" (known: ${KEYS.join(', ')})`);
     }

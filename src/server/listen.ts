@@ -1,4 +1,4 @@
-/** Listen addresses: `127.0.0.1:5353`, `[::1]:5353`, `0.0.0.0:53`. */
+/** Listen addresses: `127.0.0.1:1053`, `[::1]:1053`, `0.0.0.0:53`. */
 export interface ListenAddr {
   host: string;
   port: number;

@@ -7,10 +7,13 @@ import { createSocket, type Socket } from 'node:dgram';
 import { Cookies } from '../cookies/cookies.js';
 import { RateLimiter } from '../rrl/rrl.js';
 import { mkdirSync, readdirSync } from 'node:fs';
+import * as log from '../log/log.js';
+import type { LogFields } from '../log/log.js';
 import { nameToText } from '../wire/name.js';
 import { SignatureCache, signZone } from '../dnssec/signzone.js';
 import { TYPE } from '../wire/constants.js';
 import { listZoneFiles, loadZoneSteps, runSteps } from '../zone/load.js';
+import { originFromFileName } from '../zone/masterfile.js';
 import { serialNotRaised } from '../zone/serial.js';
 import { signingPlan } from './signingplan.js';
 import { formatDiagnostic, type ParsedZone } from '../zone/types.js';
@@ -26,22 +29,55 @@ import { XfrPrimary } from '../xfr/primary.js';
 
 export type { ZoneStatus } from './zonestatus.js';
 
+/**
+ * What one reload did to one zone file (for `popdns ctl reload` and the log).
+ * `loaded`: parsed and now served; `unchanged`: files untouched, kept as loaded; `failed`: rejected
+ * whole (the previous version, if any, keeps serving: `serial` is what is served); `removed`: gone.
+ */
+export interface ZoneOutcome {
+  /** Origin with trailing dot (from the file name when the file never loaded). */
+  zone: string;
+  file: string;
+  result: 'loaded' | 'unchanged' | 'failed' | 'removed';
+  /** Serial served before this reload; null when the zone was not served. */
+  serialOld: number | null;
+  /** Serial served after it; null when none. */
+  serial: number | null;
+  records: number | null;
+  /** Wall time spent on this zone (parse, check, sign), in seconds. */
+  seconds: number;
+  /** First error, `file:line:col: error: message [CODE]`; null unless failed. */
+  error: string | null;
+}
+
 export interface ReloadResult {
   ok: boolean;
   loaded: number;
   failed: number;
   removed: number;
+  /** One entry per zone file looked at (all of them, or the zones asked for). */
+  zones: ZoneOutcome[];
 }
 
+/** Where the server's log lines go: by default the process log (src/log), component `server`. */
 export interface Logger {
-  info(msg: string): void;
-  error(msg: string): void;
+  info(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+  /** Optional: loggers without it get warnings through `error`. */
+  warn?(msg: string, fields?: LogFields): void;
 }
 
-const consoleLogger: Logger = {
-  info: (m) => process.stdout.write(`${m}\n`),
-  error: (m) => process.stderr.write(`${m}\n`),
+const defaultLogger: Logger = {
+  info: (m, f) => log.info('server', m, f),
+  warn: (m, f) => log.warn('server', m, f),
+  error: (m, f) => log.error('server', m, f),
 };
+
+/** Lower-case origin with its trailing dot. */
+function originKey(name: string): string {
+  const n = name.toLowerCase();
+  return n.endsWith('.') ? n : `${n}.`;
+}
 
 /**
  * dgram's `lookup` for the listener sockets, which only ever send to rinfo.address, an IP literal:
@@ -100,7 +136,7 @@ export class PopdnsServer {
 
   constructor(
     readonly cfg: ServerConfig,
-    private readonly log: Logger = consoleLogger,
+    private readonly log: Logger = defaultLogger,
   ) {
     this.handler = new Handler(
       {
@@ -144,8 +180,15 @@ export class PopdnsServer {
     return runSteps(this.loadZonesSteps(force));
   }
 
-  /** loadZones in steps: yields between chunks of each RFC 1035 file it parses (see reloadStepwise). */
-  private *loadZonesSteps(force: boolean): Generator<void, ReloadResult, void> {
+  /**
+   * loadZones in steps: yields between chunks of each RFC 1035 file it parses (see reloadStepwise).
+   * `only` (lower-case origins with trailing dot) limits the reload to those zones, re-reading them
+   * even when their files did not change; every other zone stays as it is.
+   */
+  private *loadZonesSteps(
+    force: boolean,
+    only: Set<string> | null = null,
+  ): Generator<void, ReloadResult, void> {
     let files: string[];
     try {
       files = listZoneFiles(this.cfg.zones);
@@ -153,13 +196,21 @@ export class PopdnsServer {
       // A server with only secondary zones may have no zone directory at all.
       const onlySecondaries = this.hasSecondaries() && this.zoneFiles.size === 0;
       if (!onlySecondaries || (e as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.log.error(
-          `popdns: cannot read zone directory ${this.cfg.zones}: ${(e as Error).message} [POPDNS_E_ZONES_DIR]`,
-        );
-        return { ok: false, loaded: 0, failed: 1, removed: 0 };
+        this.log.error(`cannot read zone directory ${this.cfg.zones}: ${(e as Error).message}`, {
+          code: 'POPDNS_E_ZONES_DIR',
+        });
+        return { ok: false, loaded: 0, failed: 1, removed: 0, zones: [] };
       }
       files = [];
     }
+    const outcomes: ZoneOutcome[] = [];
+    const wanted = (file: string): boolean => {
+      if (only === null) return true;
+      const prevOrigin = this.zoneFiles.get(file)?.originText ?? this.status.get(file)?.origin;
+      if (prevOrigin) return only.has(originKey(prevOrigin));
+      const o = originFromFileName(file);
+      return o !== null && only.has(originKey(nameToText(o)));
+    };
     let loaded = 0;
     let failed = 0;
     let removed = 0;
@@ -173,9 +224,23 @@ export class PopdnsServer {
     }
     for (const file of files) {
       const prevZone = this.zoneFiles.get(file);
+      if (!wanted(file)) {
+        // Not asked for: served as it is (a new file waits for a full reload).
+        if (prevZone) {
+          next.set(file, prevZone);
+          byOrigin.set(prevZone.originText.toLowerCase(), file);
+        }
+        continue;
+      }
       const src = this.sources.get(file);
       // A zone popdns signs is re-read (its signatures may be due); one that arrived signed is not.
-      if (!force && prevZone && (!prevZone.dnssec || prevZone.dnssec.presigned) && src !== undefined) {
+      if (
+        !force &&
+        only === null &&
+        prevZone &&
+        (!prevZone.dnssec || prevZone.dnssec.presigned) &&
+        src !== undefined
+      ) {
         const keyPrefix = `k${prevZone.originText.toLowerCase()}+`; // compared lower-cased
         if (
           sourceStamp(src.paths) === src.stamp &&
@@ -184,18 +249,29 @@ export class PopdnsServer {
           next.set(file, prevZone);
           byOrigin.set(prevZone.originText.toLowerCase(), file);
           loaded++;
+          outcomes.push({
+            zone: prevZone.originText,
+            file,
+            result: 'unchanged',
+            serialOld: prevZone.serial,
+            serial: prevZone.serial,
+            records: prevZone.recordCount,
+            seconds: 0,
+            error: null,
+          });
           continue;
         }
       }
+      const started = performance.now();
       const included: string[] = [];
       const before = sourceStamp([file]);
       const { parsed, result: res } = yield* loadZoneSteps(file, included);
-      let firstError: string | null = null;
+      const errors: string[] = [];
       for (const d of res.diagnostics) {
-        if (d.severity === 'error') firstError ??= formatDiagnostic(d);
-        // Errors, and signatures of a pre-signed zone running out (the other signer may have stopped).
-        if (d.severity === 'error' || d.code.startsWith('POPDNS_W_RRSIG_EXPIR'))
-          this.log.error(formatDiagnostic(d));
+        if (d.severity === 'error') errors.push(formatDiagnostic(d));
+        // Signatures of a pre-signed zone running out (the other signer may have stopped).
+        else if (d.code.startsWith('POPDNS_W_RRSIG_EXPIR'))
+          (this.log.warn ?? this.log.error)(formatDiagnostic(d));
       }
       const prev = this.zoneFiles.get(file);
       let zone = res.zone;
@@ -206,8 +282,7 @@ export class PopdnsServer {
       if (zone) {
         const problem = this.sign(zone, parsed, prev);
         if (problem) {
-          firstError = `${file}:1:1: error: ${problem}`;
-          this.log.error(firstError);
+          errors.push(`${file}:1:1: error: ${problem}`);
           zone = null;
         }
       }
@@ -215,14 +290,34 @@ export class PopdnsServer {
         const key = zone.originText.toLowerCase();
         const other = byOrigin.get(key);
         if (other) {
-          firstError = `${file}:1:1: error: zone ${zone.originText} is also defined in ${other} [POPDNS_E_DUPLICATE_ZONE]`;
-          this.log.error(firstError);
+          errors.push(
+            `${file}:1:1: error: zone ${zone.originText} is also defined in ${other} [POPDNS_E_DUPLICATE_ZONE]`,
+          );
           zone = null;
         } else byOrigin.set(key, file);
       }
+      for (const e of errors) this.log.error(e);
+      const seconds = Math.round(performance.now() - started) / 1000;
       if (zone) {
         next.set(file, zone);
         loaded++;
+        outcomes.push({
+          zone: zone.originText,
+          file,
+          result: 'loaded',
+          serialOld: prev?.serial ?? null,
+          serial: zone.serial,
+          records: zone.recordCount,
+          seconds,
+          error: null,
+        });
+        this.log.info(`zone ${zone.originText} loaded`, {
+          serial_old: prev?.serial ?? null,
+          serial: zone.serial,
+          records: zone.recordCount,
+          seconds,
+          source: file,
+        });
         // Stamped as it was before reading: a change made while parsing is picked up next time.
         const incl = sourceStamp(included);
         if (before !== null && incl !== null) {
@@ -240,13 +335,27 @@ export class PopdnsServer {
           loadedAt: Date.now() / 1000,
           loadFailures: was?.loadFailures ?? 0,
           sigExpiry: zone.dnssec?.expires ?? null,
+          denial: zone.dnssec ? (zone.dnssec.nsec3 ? 'nsec3' : zone.dnssec.nsecChain ? 'nsec' : null) : null,
           fileOrigin: zone.originText,
-          lastError: was?.lastError ?? null,
+          lastError: null,
           lastErrorAt: was?.lastErrorAt ?? null,
           failingSince: null,
         });
       } else {
         failed++;
+        const firstError = errors[0] ?? `${file}:1:1: error: zone not loaded [POPDNS_E_ZONE]`;
+        const o = originFromFileName(file);
+        const name = prev?.originText ?? this.status.get(file)?.origin ?? (o ? nameToText(o) : file);
+        outcomes.push({
+          zone: name || file,
+          file,
+          result: 'failed',
+          serialOld: prev?.serial ?? null,
+          serial: prev?.serial ?? null,
+          records: prev?.recordCount ?? null,
+          seconds,
+          error: firstError,
+        });
         const now = Date.now() / 1000;
         const st = this.status.get(file) ?? {
           origin: '',
@@ -256,29 +365,42 @@ export class PopdnsServer {
           loadedAt: 0,
           loadFailures: 0,
           sigExpiry: null,
+          denial: null,
         };
         st.loadFailures++;
         st.fileOrigin = parsed.origin.length > 1 ? nameToText(parsed.origin) : (st.fileOrigin ?? null);
-        st.lastError = firstError ?? `${file}:1:1: error: zone not loaded [POPDNS_E_ZONE]`;
+        st.lastError = firstError;
         st.lastErrorAt = now;
         st.failingSince ??= now;
         this.status.set(file, st);
-        if (prev) {
-          next.set(file, prev);
-          this.log.error(
-            `popdns: ${file}: keeping the previous version of ${prev.originText} (serial ${prev.serial})`,
-          );
-        }
+        this.log.error(
+          prev
+            ? `zone ${prev.originText} failed to load: keeping the previous version`
+            : `zone ${name || file} failed to load: not served`,
+          { serial: prev?.serial ?? null, seconds, source: file, code: 'POPDNS_E_ZONE_LOAD' },
+        );
+        if (prev) next.set(file, prev);
       }
     }
-    for (const file of this.zoneFiles.keys()) {
-      if (!files.includes(file)) {
+    for (const [file, z] of this.zoneFiles) {
+      if (!files.includes(file) && (only === null || only.has(originKey(z.originText)))) {
         removed++;
         this.status.delete(file);
-        this.log.info(`popdns: ${file} is gone: zone ${this.zoneFiles.get(file)!.originText} removed`);
-      }
+        outcomes.push({
+          zone: z.originText,
+          file,
+          result: 'removed',
+          serialOld: z.serial,
+          serial: null,
+          records: null,
+          seconds: 0,
+          error: null,
+        });
+        this.log.info(`zone ${z.originText} removed: its file is gone`, { source: file });
+      } else if (!files.includes(file)) next.set(file, z);
     }
-    for (const file of [...this.status.keys()]) if (!files.includes(file)) this.status.delete(file);
+    for (const file of [...this.status.keys()])
+      if (!files.includes(file) && !next.has(file)) this.status.delete(file);
     for (const file of [...this.sources.keys()]) if (!next.has(file)) this.sources.delete(file);
     const before = new Map(this.zoneFiles);
     this.zoneFiles.clear();
@@ -288,7 +410,7 @@ export class PopdnsServer {
     // New versions: IXFR history and NOTIFY (src/xfr).
     for (const [f, z] of next) if (before.get(f) !== z) this.xfr.zoneChanged(before.get(f) ?? null, z);
     this.scheduleRefresh();
-    return { ok: failed === 0, loaded, failed, removed };
+    return { ok: failed === 0, loaded, failed, removed, zones: outcomes };
   }
 
   /** Signature caches by origin: a reload re-signs only what changed (and what is due for refresh). */
@@ -329,7 +451,7 @@ export class PopdnsServer {
       zone.negativeSoa.sigs = zone.apex.rrsets.get(TYPE.SOA)?.sigs ?? [];
       this.signStats.set(origin, r);
       this.log.info(
-        `popdns: zone ${zone.originText} signed (${policy.denial}${policy.denial === 'nsec3' && policy.nsec3OptOut ? ' opt-out' : ''}, keys ${keys.map((k) => k.tag).join(' ')}): ${r.signatures} new signatures, ${r.reused} reused`,
+        `zone ${zone.originText} signed (${policy.denial}${policy.denial === 'nsec3' && policy.nsec3OptOut ? ' opt-out' : ''}, keys ${keys.map((k) => k.tag).join(' ')}): ${r.signatures} new signatures, ${r.reused} reused`,
       );
       return null;
     } catch (e) {
@@ -354,7 +476,7 @@ export class PopdnsServer {
     const ms = Math.min(Math.max(60_000, next * 1000 - Date.now()), 0x7fffffff);
     this.refreshAt = Date.now() + ms;
     this.refreshTimer = setTimeout(() => {
-      this.log.info('popdns: signatures due for refresh: re-signing');
+      this.log.info('signatures due for refresh: re-signing');
       void this.reloadStepwise();
     }, ms);
     this.refreshTimer.unref();
@@ -436,7 +558,13 @@ export class PopdnsServer {
    * event loop serves the queries that arrived. A SIGHUP during a reload runs one more reload after it
    * (the files may have changed again), never two at once. What SIGHUP and the refresh timer use.
    */
-  reloadStepwise(): Promise<ReloadResult> {
+  reloadStepwise(zones?: readonly string[]): Promise<ReloadResult> {
+    if (zones && zones.length > 0) {
+      // A reload of named zones (popdns ctl reload ZONE…) runs on its own, after any running one.
+      const only = new Set(zones.map(originKey));
+      const after = this.reloading ?? Promise.resolve(null);
+      return after.then(() => this.reloadOnly(only));
+    }
     if (this.reloading) {
       this.reloadAgain = true;
       return this.reloading;
@@ -451,8 +579,8 @@ export class PopdnsServer {
       } catch (e) {
         // Nothing was swapped: the zones in service stay as they were.
         this.reloads.failure++;
-        this.log.error(`popdns: reload failed: ${(e as Error).message} [POPDNS_E_RELOAD]`);
-        r = { ok: false, loaded: 0, failed: 0, removed: 0 };
+        this.log.error(`reload failed: ${(e as Error).message}`, { code: 'POPDNS_E_RELOAD' });
+        r = { ok: false, loaded: 0, failed: 0, removed: 0, zones: [] };
       } finally {
         this.reloading = null;
       }
@@ -465,12 +593,32 @@ export class PopdnsServer {
   private reloading: Promise<ReloadResult> | null = null;
   private reloadAgain = false;
 
+  /** Reloads the zones in `only` (re-read even when unchanged), as the stepwise reload does. */
+  private reloadOnly(only: Set<string>): Promise<ReloadResult> {
+    const run = async (): Promise<ReloadResult> => {
+      try {
+        return this.reloaded(await stepwise(this.loadZonesSteps(true, only)));
+      } catch (e) {
+        this.reloads.failure++;
+        this.log.error(`reload failed: ${(e as Error).message}`, { code: 'POPDNS_E_RELOAD' });
+        return { ok: false, loaded: 0, failed: 0, removed: 0, zones: [] };
+      } finally {
+        this.reloading = null;
+        // A SIGHUP that came meanwhile was folded into this run: give it its full reload now.
+        if (this.reloadAgain) void this.reloadStepwise();
+      }
+    };
+    this.reloading = run();
+    return this.reloading;
+  }
+
   private reloaded(r: ReloadResult): ReloadResult {
     if (r.ok) this.reloads.success++;
     else this.reloads.failure++;
-    this.log.info(
-      `popdns: reload ${r.ok ? 'done' : 'done with errors'}: ${r.loaded} zones loaded, ${r.failed} failed, ${r.removed} removed`,
-    );
+    const unchanged = r.zones.filter((z) => z.result === 'unchanged').length;
+    const fields = { loaded: r.loaded - unchanged, unchanged, failed: r.failed, removed: r.removed };
+    if (r.ok) this.log.info('reload done', fields);
+    else this.log.error('reload done with errors', { ...fields, code: 'POPDNS_E_RELOAD' });
     return r;
   }
 
@@ -501,7 +649,7 @@ export class PopdnsServer {
       // In a cluster worker without reusePort, exclusive: false shares the primary's socket.
       s.bind({ address: addr.host, port: addr.port, exclusive: this.shared !== 'cluster' }, () => {
         s.off('error', reject);
-        s.on('error', (e) => this.log.error(`popdns: udp ${formatListen(addr)}: ${e.message}`));
+        s.on('error', (e) => this.log.error(`udp ${formatListen(addr)}: ${e.message}`));
         try {
           s.setRecvBufferSize(4 * 1024 * 1024);
           s.setSendBufferSize(4 * 1024 * 1024);
@@ -545,8 +693,12 @@ export class PopdnsServer {
           addr.family === 6 &&
           (err.code === 'EADDRNOTAVAIL' || err.code === 'EAFNOSUPPORT')
         ) {
-          this.log.error(
-            `popdns: warning: ${formatListen(addr)} is not available on this host (no IPv6?); skipped`,
+          (this.log.warn ?? this.log.error).call(
+            this.log,
+            `${formatListen(addr)} is not available on this host (no IPv6?); skipped`,
+            {
+              code: 'POPDNS_W_LISTEN_SKIPPED',
+            },
           );
           continue;
         }
@@ -572,13 +724,6 @@ export class PopdnsServer {
     const r = this.loadZones();
     if (r.loaded === 0 && !this.hasSecondaries()) {
       throw new Error(`no zone loaded from ${this.cfg.zones} [POPDNS_E_NO_ZONES]`);
-    }
-    for (const z of this.handler.zones.zones) {
-      if (z.servfail) continue; // a secondary zone not loaded yet
-      const st = [...this.status.values()].find((s) => s.origin === z.originText);
-      this.log.info(
-        `zone ${nameToText(z.origin)} serial ${z.serial} records ${z.recordCount} file ${st?.file ?? z.file}`,
-      );
     }
     try {
       await this.listen();

@@ -25,7 +25,8 @@ export type WorkerMessage =
   /** A worker now serves this version of a secondary zone (serial null: SERVFAIL or removed). */
   | { kind: 'secondary-loaded'; zone: string; serial: number | null }
   /** Worker 0: a zone's serial changed and its changeset is on disk (the primary sends NOTIFY). */
-  | { kind: 'xfr-serial'; origin: number[]; serial: number; ttl: number; rdata: number[] };
+  | { kind: 'xfr-serial'; origin: number[]; serial: number; ttl: number; rdata: number[] }
+  | { kind: 'ctl'; id: number; out: unknown };
 
 export type PrimaryMessage =
   | { kind: 'snapshot'; id: number }
@@ -40,7 +41,9 @@ export type PrimaryMessage =
       state: 'zone' | 'unavailable' | 'removed';
       path: string;
       serial: number;
-    };
+    }
+  /** A control request (`popdns ctl`), run by the worker; `proc` describes the serving process. */
+  | { kind: 'ctl'; id: number; verb: string; args: string[]; proc: unknown };
 
 export class WorkerPool {
   private readonly workers: Worker[] = [];
@@ -161,6 +164,35 @@ export class WorkerPool {
   /** The workers still connected (to send one of them a message). */
   connected(): Worker[] {
     return this.workers.filter((w) => w.isConnected());
+  }
+
+  /** Indexes of the workers that can take a request now. */
+  liveWorkers(): number[] {
+    return this.workers.flatMap((w, i) => (w.isConnected() ? [i] : []));
+  }
+
+  /**
+   * Sends a control request to worker `index` and waits for its answer (no time limit: a reload
+   * takes as long as it takes). Resolves null if the worker dies first.
+   */
+  ctl(index: number, verb: string, args: string[], proc: unknown): Promise<unknown> {
+    const w = this.workers[index];
+    if (!w || !w.isConnected()) return Promise.resolve(null);
+    const id = ++this.seq;
+    return new Promise((resolve) => {
+      const finish = (v: unknown): void => {
+        w.off('message', onMsg);
+        w.off('exit', onExit);
+        resolve(v);
+      };
+      const onMsg = (m: WorkerMessage): void => {
+        if (m.kind === 'ctl' && m.id === id) finish(m.out);
+      };
+      const onExit = (): void => finish(null);
+      w.on('message', onMsg);
+      w.once('exit', onExit);
+      w.send({ kind: 'ctl', id, verb, args, proc } satisfies PrimaryMessage);
+    });
   }
 
   get alive(): number {

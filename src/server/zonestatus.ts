@@ -21,6 +21,8 @@ export interface ZoneStatus {
   loadFailures: number;
   /** Signed zones: Unix time (s) when the earliest RRSIG expires; null when unsigned. */
   sigExpiry: number | null;
+  /** Signed zones: the denial of existence in use; null when unsigned. */
+  denial?: 'nsec' | 'nsec3' | null;
   /** The origin the file declares, also when it failed to load (null when it cannot be read). */
   fileOrigin?: string | null;
   /** The files the served version was read from (the file and its $INCLUDEs) and their stamp. */

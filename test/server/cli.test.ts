@@ -92,7 +92,10 @@ t.test('dig against popdns serve; SIGHUP reloads; SIGTERM drains', async (tt) =>
   const dir = tmpDir(tt);
   writeFileSync(join(dir, 'example.test.zone'), ZONE);
   const p = await startPopdns(tt, dir);
-  tt.match(p.output(), /zone example\.test\. serial 1 records 4 file /);
+  tt.match(
+    p.output(),
+    /info server: zone example\.test\. loaded serial=1 records=4 seconds=[0-9.]+ source=\S+example\.test\.zone/,
+  );
   tt.match(p.output(), new RegExp(`listening udp 127\\.0\\.0\\.1:${p.port}`));
   tt.match(p.output(), new RegExp(`listening tcp 127\\.0\\.0\\.1:${p.port}`));
   const dig = (...args: string[]): string =>
