@@ -75,7 +75,7 @@ t.test('popdns serve vs knotd over the wire', async (tt) => {
   if (!needTool(tt, 'knotd', 'knot')) return;
   const dir = tmpDir(tt);
   for (const f of files) copyFileSync(f, join(dir, basename(f)));
-  const [knot, ours] = await Promise.all([startKnot(tt, parsed), startPopdns(tt, dir)]);
+  const [knot, ours] = await Promise.all([startKnot(tt, parsed), startPopdns(tt, dir, ['--workers', '1'])]);
   const variants: { label: string; tcp: boolean; edns: boolean; bufsize?: number; mixed?: boolean }[] = [
     { label: 'udp no-edns', tcp: false, edns: false },
     { label: 'udp edns 512', tcp: false, edns: true, bufsize: 512 },
@@ -129,7 +129,7 @@ t.test('error responses vs knotd', async (tt) => {
   if (!needTool(tt, 'knotd', 'knot')) return;
   const dir = tmpDir(tt);
   for (const f of files) copyFileSync(f, join(dir, basename(f)));
-  const [knot, ours] = await Promise.all([startKnot(tt, parsed), startPopdns(tt, dir)]);
+  const [knot, ours] = await Promise.all([startKnot(tt, parsed), startPopdns(tt, dir, ['--workers', '1'])]);
   const hex = (x: string): Buffer => Buffer.from(x.replace(/\s+/g, ''), 'hex');
   const Q = '03777777 06747269636b79 0474657374 00 0001 0001'; // www.tricky.test. A IN
   const OPT = '00 0029 04d0 00 00 8000 0000'; // UDP 1232, DO

@@ -380,8 +380,9 @@ t.test('popdns health against a real popdns and a real BIRD', async (t) => {
   });
   t.equal(once2.status, 0, `--once: healthy (${once2.stdout.trim()})`);
 
+  // Announced = the transition logged and then pushed to BIRD (state file written, protocols enabled).
   const health = await startProcess(t, process.execPath, ['dist/cli.js', 'health', '--config', config], (o) =>
-    o.includes('DOWN -> UP'),
+    /DOWN -> UP[^]*BIRD: [^\n]*enabled/.test(o),
   );
   t.match(readFileSync(stateFile, 'utf8'), /ANYCAST4_DISABLED = 0;/, 'state file says announced');
   if (hasTool('birdc')) {

@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import t from 'tap';
-import { needTool, REQUIRE_PEERS, tmpDir } from '../helpers/peers.js';
+import { needTool, plainEnv, REQUIRE_PEERS, tmpDir } from '../helpers/peers.js';
 
 t.test('anycast failover with real BGP', async (t) => {
   if (process.env.POPDNS_LAB !== '1') {
@@ -28,12 +28,9 @@ t.test('anycast failover with real BGP', async (t) => {
   )
     return;
   // The lab's node processes (popdns, the probe, the query stream) run as in production: without
-  // tap's NODE_OPTIONS loader and process-info hooks, which slow every start and every exit.
-  const base = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && !/^(_TAPJS_|TAP)/.test(k)),
-  );
+  // tap's loader and process-info hooks, which slow every start and every exit.
   const env = {
-    ...base,
+    ...plainEnv(),
     LAB_DIR: join(tmpDir(t, 'popdns-lab-'), 'lab'),
     LAB_NS_PREFIX: `pdl${process.pid}`,
   };
