@@ -302,7 +302,7 @@ export function attachPresigned(zone: Zone, posOf: (set: RRset) => Position, now
     if (!rrsigs) continue;
     node.rrsets.delete(TYPE.RRSIG);
     prune(node);
-    if (node.occluded) continue; // below a cut or DNAME: never served (the occluded check says so)
+    if (node.occluded) continue; // below a cut or DNAME: not authoritative, never served
     const pos = posOf(rrsigs);
     const signed: RRset[] = [];
     for (const rd of rrsigs.rdatas) {
