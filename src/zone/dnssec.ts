@@ -216,6 +216,18 @@ export const EXPIRY_WARNING_SECONDS = 3 * 86400;
 /** At most this many warnings of one code name an RRset; one more line counts the rest. */
 const MAX_NAMED = 10;
 
+/**
+ * Takes a node left with no RRsets and no children out of the tree, and its parents that are left
+ * empty by that (names that only held RRSIGs or NSEC3s are not names of the zone).
+ */
+function prune(node: ZoneNode): void {
+  let n: ZoneNode | null = node;
+  while (n?.parent && n.rrsets.size === 0 && n.children.size === 0) {
+    n.parent.children.delete(n);
+    n = n.parent;
+  }
+}
+
 /** A zone that popdns did not sign itself but that arrived signed: a DNSKEY at the apex and RRSIGs. */
 export function isPresigned(zone: Zone, rrsigCount: number): boolean {
   return rrsigCount > 0 && zone.apex.rrsets.has(TYPE.DNSKEY);
@@ -289,7 +301,8 @@ export function attachPresigned(zone: Zone, posOf: (set: RRset) => Position, now
     if (node.rrsets.has(TYPE.NSEC3)) nsec3Nodes.push(node);
     if (!rrsigs) continue;
     node.rrsets.delete(TYPE.RRSIG);
-    if (node.occluded) continue; // below a cut or DNAME: never served (the occluded check says so)
+    prune(node);
+    if (node.occluded) continue; // below a cut or DNAME: not authoritative, never served
     const pos = posOf(rrsigs);
     const signed: RRset[] = [];
     for (const rd of rrsigs.rdatas) {
@@ -388,7 +401,7 @@ export function attachPresigned(zone: Zone, posOf: (set: RRset) => Position, now
   for (const node of nsec3Nodes) {
     const set = node.rrsets.get(TYPE.NSEC3)!;
     node.rrsets.delete(TYPE.NSEC3);
-    if (node.rrsets.size === 0 && node.children.size === 0 && node.parent) node.parent.children.delete(node);
+    prune(node);
     if (node.occluded) continue;
     const hash = node.parent === apex ? base32hexLabel(node.label) : null;
     if (!hash || hash.length === 0) {

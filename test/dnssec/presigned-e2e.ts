@@ -1,6 +1,6 @@
 /**
- * The end-to-end check of pre-signed zones, run by presigned-ldns.test.ts and presigned-bind.test.ts
- * (one file per signer keeps each under the test runner's time limit).
+ * The end-to-end check of pre-signed zones, run by the presigned-*.test.ts files
+ * (a few variants per file keeps each under the test runner's time limit).
  *
  * Pre-signed zones as real validators see them: a parent zone (with an empty non-terminal, a wildcard,
  * a CNAME to the wildcard, a secure delegation with DS, insecure delegations, and an empty

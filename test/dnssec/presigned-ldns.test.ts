@@ -1,5 +1,5 @@
-/** Zones pre-signed by ldns-signzone, served by popdns: see presigned-e2e.ts. */
+/** Zones pre-signed by ldns-signzone (NSEC; NSEC3), served by popdns: see presigned-e2e.ts. */
 import t from 'tap';
 import { testVariant, VARIANTS } from './presigned-e2e.js';
 
-for (const v of VARIANTS) if (v.tool === 'ldns') testVariant(t, v);
+for (const v of VARIANTS) if (v.tool === 'ldns' && !v.optOut) testVariant(t, v);

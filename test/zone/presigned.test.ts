@@ -62,6 +62,7 @@ www AAAA 2001:db8::1
 www ${sig('AAAA', 3, OK, 'example.com.', '20261205000000')}
 www 180 NSEC example.com. A AAAA RRSIG NSEC
 www 180 ${sig('NSEC', 3, OK)}
+ghost.deep ${sig('A', 4, OK)}
 `;
 
 function build(text: string, now = NOW) {
@@ -116,6 +117,8 @@ t.test('RRSIGs go on the RRset they cover; the delegation NS and glue stay unsig
   tt.ok(find('POPDNS_W_RRSIG_IGNORED', 'sub.example.com. NS at a delegation point'), 'NS at a cut');
   tt.ok(find('POPDNS_W_RRSIG_IGNORED', 'www.example.com. MX, which the zone does not have'), 'no such RRset');
   tt.ok(find('POPDNS_W_RRSIG_SIGNER', 'by other.example.'), 'another zone signed it');
+  tt.ok(find('POPDNS_W_RRSIG_IGNORED', 'ghost.deep.example.com. A, which the zone does not have'));
+  tt.equal(findNode(zone, N('deep.example.com.')), null, 'a name with only an RRSIG is no name of the zone');
   tt.notOk(codes.includes('POPDNS_W_TTL_MISMATCH'), 'RRSIGs over RRsets of other TTLs are no TTL mismatch');
   tt.notOk(codes.includes('POPDNS_W_NSEC_CHAIN'), 'the chain is whole');
   tt.notOk(
