@@ -400,7 +400,7 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
       rdata = isTextType(type) ? txtFromText(s) : fromPresentation(s, node);
     } else if (isMap(node)) {
       const m = node as YAMLMap;
-      const misread = misreadMapping(m, type);
+      const misread = misreadMapping(m);
       if (misread) {
         err('POPDNS_E_YAML_TYPE', `${tname} value ${misread}`, m);
         return null;
@@ -560,24 +560,17 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
   return parsed;
 }
 
-/** Field names a record value's mapping may have: ttl, value, strings (TXT), and structured fields. */
-const VALUE_KEYS = new Set(['ttl', 'value', 'strings']);
-
 /**
  * When a record value that YAML read as a mapping was meant as a plain string, the hint to quote it:
- * an unquoted IPv6 address ending in `::` (`AAAA: 2001:db8::` is the key `2001:db8:` with no value), or
- * `TXT: a: b`. Null for the mappings the format defines ({ value, ttl }, structured fields).
+ * a single key with no value, as an unquoted IPv6 address ending in `::` reads (`AAAA: [2001:db8::]`).
  */
-function misreadMapping(m: YAMLMap, type: number): string | null {
+function misreadMapping(m: YAMLMap): string | null {
   const pairs = m.items;
   if (pairs.length === 0) return null;
   const keys = pairs.map((p) => (isScalar(p.key) ? String(p.key.value) : ''));
   const v = pairs[0]!.value;
   if (pairs.length === 1 && (v === null || (isScalar(v) && v.value === null))) {
     return `reads as a YAML mapping (the key "${keys[0]}" with no value), not a string: quote it: '${keys[0]}:'`;
-  }
-  if ((type === TYPE.A || type === TYPE.AAAA) && !keys.every((k) => VALUE_KEYS.has(k))) {
-    return `reads as a YAML mapping (keys ${keys.map((k) => `"${k}"`).join(', ')}), not an address: quote the value`;
   }
   return null;
 }
