@@ -243,13 +243,16 @@ async function runWorker(cfg: ServerConfig): Promise<void> {
   process.on('disconnect', () => process.exit(0));
   const lines: string[] = [];
   const first = process.env.POPDNS_WORKER === '0';
+  // Every worker loads the same zones, so only worker 0 prints what they all would; transfers are
+  // served by whichever worker took the connection, so every worker prints its own.
+  const own = (m: string): boolean => m.startsWith('popdns: xfr ');
   const log: Logger = {
     info: (m) => {
       if (!server.ready) lines.push(m);
-      else if (first) out(m);
+      else if (first || own(m)) out(m);
     },
     error: (m) => {
-      if (first || !server.ready) err(m);
+      if (first || !server.ready || own(m)) err(m);
     },
   };
   const server = new PopdnsServer(cfg, log);

@@ -176,6 +176,7 @@ export class IxfrHistory {
     try {
       if (fresh) this.rewrite(p, [entry]);
       else {
+        const created = !existsSync(p);
         const fd = openSync(p, 'a');
         try {
           writeSync(fd, entry);
@@ -183,6 +184,7 @@ export class IxfrHistory {
         } finally {
           closeSync(fd);
         }
+        if (created) this.syncDir();
         if (statSync(p).size > this.maxBytes) this.trim(zone);
       }
     } catch (e) {
@@ -281,6 +283,11 @@ export class IxfrHistory {
       closeSync(fd);
     }
     renameSync(tmp, p);
+    this.syncDir();
+  }
+
+  /** Makes a new or renamed file's directory entry durable. */
+  private syncDir(): void {
     const dfd = openSync(this.dir, 'r');
     try {
       fsyncSync(dfd);

@@ -432,6 +432,7 @@ export class XfrPrimary implements TransferHooks {
       }
       if (msgs.length === 1) out = msgs[0]!;
     }
+    const soaOnly = !out;
     if (!out) {
       // Too big for UDP (or the whole zone): the SOA alone, so the client retries over TCP (RFC 1995 §2).
       const soa = {
@@ -445,6 +446,11 @@ export class XfrPrimary implements TransferHooks {
     }
     const signed = key ? tsigSign(out, key, { requestMac: req.tsig.mac! }).message : out;
     this.counters.transfer('ixfr-udp', 'ok', signed.length);
+    const sent = soaOnly ? `${p.style} too big: SOA only` : p.style;
+    if (soaOnly) counts.records = 1;
+    this.log.info(
+      `popdns: xfr out: zone ${zone.originText} peer ${peer} type ${sent} over UDP serial ${p.from ?? '-'} → ${zone.serial} records ${counts.records} messages 1 bytes ${signed.length} seconds 0.000${key ? ` key ${key.name}` : ''}`,
+    );
     return signed;
   }
 

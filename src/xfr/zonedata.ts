@@ -113,6 +113,47 @@ function diffRdatas(
   for (const r of newR) if (!olds.has(key(r))) d.added.push({ owner, type, ttl: newTtl, rdata: r });
 }
 
+/** Scratch for labelBytes: a length byte and up to 63 label bytes. */
+const LABEL = new Uint8Array(64);
+
+/** A node's label as a length byte and its bytes, in a reused scratch buffer (valid until the next call). */
+function labelBytes(label: string): Uint8Array {
+  LABEL[0] = label.length;
+  for (let i = 0; i < label.length; i++) LABEL[1 + i] = label.charCodeAt(i);
+  return LABEL;
+}
+
+/**
+ * The record-level difference of two nodes with the same owner. The owner name (built from the labels
+ * up to the apex for most nodes) is only made when something differs.
+ */
+function diffNode(o: ZoneNode, nw: ZoneNode, apex: boolean, d: ZoneDiff): void {
+  const before = d.removed.length + d.added.length;
+  let owner: Name | null = null;
+  const name = (): Name => (owner ??= nw.name);
+  for (const so of o.rrsets.values()) {
+    const sn = nw.rrsets.get(so.type);
+    if (sn && sn.ttl === so.ttl && sameList(so.rdatas, sn.rdatas) && sameList(so.sigs ?? [], sn.sigs ?? []))
+      continue;
+    const own = name();
+    if (!(apex && so.type === TYPE.SOA))
+      diffRdatas(own, so.type, so.ttl, so.rdatas, sn?.ttl ?? 0, sn?.rdatas ?? [], d);
+    diffRdatas(own, TYPE.RRSIG, so.ttl, so.sigs ?? [], sn?.ttl ?? 0, sn?.sigs ?? [], d);
+  }
+  if (
+    nw.rrsets.size !== o.rrsets.size ||
+    d.removed.length + d.added.length !== before ||
+    nw.rrsets.size > 1
+  ) {
+    for (const sn of nw.rrsets.values()) {
+      if (o.rrsets.has(sn.type)) continue;
+      const own = name();
+      if (!(apex && sn.type === TYPE.SOA)) diffRdatas(own, sn.type, 0, [], sn.ttl, sn.rdatas, d);
+      diffRdatas(own, TYPE.RRSIG, 0, [], sn.ttl, sn.sigs ?? [], d);
+    }
+  }
+}
+
 function allOf(node: ZoneNode, into: XfrRecord[], apex: ZoneNode | null): void {
   const stack = [node];
   while (stack.length > 0) {
@@ -144,29 +185,25 @@ export function* diffZones(
   let n = 0;
   while (stack.length > 0) {
     const [o, nw] = stack.pop()!;
-    const owner = nw.name;
-    for (const so of o.rrsets.values()) {
-      const sn = nw.rrsets.get(so.type);
-      const isApexSoa = o === oldZ.apex && so.type === TYPE.SOA;
-      if (!isApexSoa) diffRdatas(owner, so.type, so.ttl, so.rdatas, sn?.ttl ?? 0, sn?.rdatas ?? [], d);
-      diffRdatas(owner, TYPE.RRSIG, so.ttl, so.sigs ?? [], sn?.ttl ?? 0, sn?.sigs ?? [], d);
-    }
-    for (const sn of nw.rrsets.values()) {
-      if (o.rrsets.has(sn.type)) continue;
-      if (!(nw === newZ.apex && sn.type === TYPE.SOA))
-        diffRdatas(owner, sn.type, 0, [], sn.ttl, sn.rdatas, d);
-      diffRdatas(owner, TYPE.RRSIG, 0, [], sn.ttl, sn.sigs ?? [], d);
-    }
+    diffNode(o, nw, o === oldZ.apex, d);
+    // Children matched by label bytes (no allocation per lookup); the new side is only walked for
+    // additions when some of its children had no match.
+    const newKids = nw.children;
+    let matched = 0;
     for (const oc of o.children.values()) {
       if (!oc) continue;
-      const nc = nw.children.get(oc.label);
-      if (nc && nc.label === oc.label) stack.push([oc, nc]);
-      else allOf(oc, d.removed, null);
+      const nc = newKids.size > 0 ? newKids.find(labelBytes(oc.label), 0) : undefined;
+      if (nc && nc.label === oc.label) {
+        matched++;
+        stack.push([oc, nc]);
+      } else allOf(oc, d.removed, null);
     }
-    for (const nc of nw.children.values()) {
-      if (!nc) continue;
-      const oc = o.children.get(nc.label);
-      if (!oc || oc.label !== nc.label) allOf(nc, d.added, null);
+    if (matched < newKids.size) {
+      for (const nc of newKids.values()) {
+        if (!nc) continue;
+        const oc = o.children.size > 0 ? o.children.find(labelBytes(nc.label), 0) : undefined;
+        if (!oc || oc.label !== nc.label) allOf(nc, d.added, null);
+      }
     }
     if (d.removed.length + d.added.length > maxRecords) return null;
     if (++n % 256 === 0) yield null;

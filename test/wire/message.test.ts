@@ -78,6 +78,22 @@ t.test('parseQuery: drop, FORMERR and NOTIMP cases', (tt) => {
     PARSE.NOTIMP,
     'opcode UPDATE (5)',
   );
+  // NOTIFY carries the SOA in the answer section (RFC 1996 §3.7): read whole, then NOTIMP; a
+  // malformed one is FORMERR. A TSIG RR that is not the last record is FORMERR (RFC 8945 §5.2).
+  const soaRR = hex('c00c 0006 0001 00000258 0016 00 00 00000001 00000000 00000000 00000000 00000000');
+  const notifyWithSoa = Buffer.concat([QUERY.subarray(0, 33), soaRR, QUERY.subarray(33)]);
+  notifyWithSoa.writeUInt16BE(0x2000, 2);
+  notifyWithSoa.writeUInt16BE(1, 6);
+  tt.equal(parseQuery(notifyWithSoa, q), PARSE.NOTIMP, 'NOTIFY with its SOA in the answer');
+  tt.equal(parseQuery(notifyWithSoa.subarray(0, 40), q), PARSE.FORMERR, 'NOTIFY whose SOA is cut short');
+  const tsigRR = hex('00 00fa 00ff 00000000 0000');
+  const tsigFirst = Buffer.concat([QUERY.subarray(0, 33), tsigRR, QUERY.subarray(33)]);
+  tsigFirst.writeUInt16BE(2, 10);
+  tt.equal(parseQuery(tsigFirst, q), PARSE.FORMERR, 'TSIG before OPT');
+  const tsigLast = Buffer.concat([QUERY, tsigRR]);
+  tsigLast.writeUInt16BE(2, 10);
+  tt.equal(parseQuery(tsigLast, q), PARSE.OK, 'TSIG last');
+  tt.equal(q.tsigAt, QUERY.length, 'tsigAt points at its owner name');
   tt.equal(parseQuery(QUERY.subarray(0, 20), q), PARSE.FORMERR, 'question cut short');
   tt.equal(
     parseQuery(hex('0001 0000 0001 0000 0000 0000 c00c 0001 0001'), q),
