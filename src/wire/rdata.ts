@@ -103,14 +103,27 @@ function unescapeBytes(s: string, tok: number): number[] {
         if (v > 255) throw new RdataError(`escape \\${d} is out of range`, tok);
         out.push(v);
         i += 3;
+      } else if (/^[0-9]/.test(d)) {
+        // RFC 1035 §5.1: a digit after the backslash starts \DDD, exactly three digits.
+        throw new RdataError(`escape \\${d} is not \\DDD (three decimal digits)`, tok);
       } else if (i + 1 < s.length) {
-        out.push(s.charCodeAt(i + 1) & 0xff);
-        i++;
+        const next = s.codePointAt(i + 1)!;
+        if (next > 0x7f) {
+          // \X escapes one character: a non-ASCII one is its UTF-8 bytes, as unescaped.
+          for (const b of Buffer.from(String.fromCodePoint(next), 'utf8')) out.push(b);
+          i += next > 0xffff ? 2 : 1;
+        } else {
+          out.push(next);
+          i++;
+        }
       } else {
         throw new RdataError('dangling backslash', tok);
       }
     } else if (ch > 0x7f) {
-      for (const b of Buffer.from(s[i]!, 'utf8')) out.push(b);
+      // One character (a surrogate pair is one), as its UTF-8 bytes.
+      const cp = s.codePointAt(i)!;
+      for (const b of Buffer.from(String.fromCodePoint(cp), 'utf8')) out.push(b);
+      if (cp > 0xffff) i++;
     } else {
       out.push(ch);
     }

@@ -314,3 +314,16 @@ t.test(
     tt.end();
   },
 );
+
+t.test('RFC 1035 §5.1 escapes in RDATA text: \\DDD is exactly three digits, \\X one character', (tt) => {
+  // "A" is 0x41 = \065; a length octet then the bytes (RFC 1035 §3.3.14).
+  tt.equal(enc(TYPE.TXT, '"\\065b"'), '024162');
+  tt.equal(enc(TYPE.TXT, '"a\\"b"'), '03612262');
+  for (const bad of ['"a\\1x"', '"a\\12"', '"\\256"']) {
+    tt.throws(() => enc(TYPE.TXT, bad), { code: 'POPDNS_E_RDATA' }, `${bad} refused`);
+  }
+  // Text keeps UTF-8: an escaped or plain non-ASCII character is its UTF-8 bytes, astral ones too.
+  tt.equal(enc(TYPE.TXT, '"\\ü"'), '02c3bc');
+  tt.equal(enc(TYPE.TXT, '"😀"'), '04f09f9880');
+  tt.end();
+});
