@@ -59,9 +59,12 @@ t.test('check --config loads what serve would: keys, dnssec settings, the config
   tt.equal(ok.errors, 0, ok.problems.join('\n'));
   tt.match(
     ok.ok.join('\n'),
-    /signed\.example\.yaml: signed\.example\. serial 1, \d+ records, signed \(nsec3\)/,
+    /signed\.example\.yaml: signed\.example\. serial 1, \d+ records, signed \(NSEC3\), signatures valid until /,
   );
-  tt.match(ok.ok.join('\n'), /plain\.example\.zone: plain\.example\. serial 1, \d+ records, signed \(nsec\)/);
+  tt.match(
+    ok.ok.join('\n'),
+    /plain\.example\.zone: plain\.example\. serial 1, \d+ records, signed \(NSEC\), signatures valid until /,
+  );
   // The config itself is checked: an unknown key is an error with its position, and nothing else runs.
   writeFileSync(cfg, `zones: ${dir}/zones\nkeyz: ${keys}\n`);
   const bad = spawnSync(process.execPath, [CLI, 'check', '--config', cfg], { encoding: 'utf8' });
