@@ -30,6 +30,7 @@ import {
   type PrimaryConfig,
 } from '../xfr/config.js';
 import { TCP_DEFAULTS, type TcpOptions } from './tcp.js';
+import { checkUpdatePolicies, parseUpdatesSection, type UpdatePolicies } from '../update/config.js';
 
 export interface ServerConfig extends PrimaryConfig {
   zones: string;
@@ -61,6 +62,8 @@ export interface ServerConfig extends PrimaryConfig {
   secondaries: SecondarySpec[];
   /** RFC 9432 catalog zones whose members this server follows (`catalogs:`). */
   catalogs: SecondarySpec[];
+  /** RFC 2136 update policies (`updates:`, src/update); a zone not listed refuses updates. */
+  updates: UpdatePolicies;
 }
 
 export class ConfigError extends Error {
@@ -92,6 +95,7 @@ export function defaultConfig(version: string, cores: number): ServerConfig {
     transfer: { allow: [], notify: [] },
     secondaries: [],
     catalogs: [],
+    updates: new Map(),
   };
 }
 
@@ -115,6 +119,7 @@ const KEYS = [
   ...PRIMARY_KEYS,
   'secondaries',
   'catalogs',
+  'updates',
 ] as const;
 
 function cloneHealth(h: HealthConfig): HealthConfig {
@@ -149,6 +154,7 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
     tsigKeys: new Map(base.tsigKeys),
     secondaries: [...base.secondaries],
     catalogs: [...base.catalogs],
+    updates: new Map(base.updates),
   };
   if (doc.contents === null) return cfg;
   const top = doc.contents;
@@ -347,12 +353,16 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
       case 'catalogs':
         cfg.catalogs = parseSecondaries(v, 'catalogs', fail, str, specNodes);
         break;
+      case 'updates':
+        cfg.updates = parseUpdatesSection(v, fail);
+        break;
       default:
         fail(pair.key as Node, `unknown setting "${k}" (known: ${KEYS.join(', ')})`);
     }
   }
   checkPrimaryConfig(cfg, fail);
   checkSecondaries(cfg, specNodes, top, fail);
+  checkUpdatePolicies(cfg.updates, cfg.tsigKeys, fail, top);
   return cfg;
 }
 
