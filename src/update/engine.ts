@@ -7,6 +7,7 @@
  */
 import { CLASS, RCODE, TYPE, typeToText } from '../wire/constants.js';
 import {
+  readName,
   isSubdomainOf,
   labelCount,
   type Name,
@@ -15,9 +16,9 @@ import {
   nameToText,
 } from '../wire/name.js';
 import { rdataEquals, rdataToText } from '../wire/rdata.js';
-import { readMessage, soaSerial, WireFormatError, type WireRecord } from '../wire/records.js';
+import { readRdata, soaSerial, type WireRecord } from '../wire/records.js';
 import { serialNewer } from '../zone/serial.js';
-import { formatDiagnostic, type ZoneRecord } from '../zone/types.js';
+import { formatDiagnostic } from '../zone/types.js';
 import { type Zone, zoneBuilder } from '../zone/zone.js';
 import type { XfrRecord } from '../xfr/zonedata.js';
 import { zoneRRsets } from '../xfr/zonedata.js';
@@ -60,20 +61,51 @@ export interface ParsedUpdate {
  * decode; compressed names in owners and RDATA are expanded.
  */
 export function parseUpdate(msg: Uint8Array): ParsedUpdate | string {
-  let m;
-  try {
-    m = readMessage(msg);
-  } catch (e) {
-    return e instanceof WireFormatError ? e.message : String(e);
-  }
-  const q = m.question[0];
-  return {
-    id: m.id,
-    zone: q ? { name: q.name, type: q.type, class: q.class } : null,
-    zoneCount: m.question.length,
-    prereqs: m.answer,
-    updates: m.authority,
+  if (msg.length < 12) return 'message shorter than a DNS header';
+  const u16 = (o: number): number => (msg[o]! << 8) | msg[o + 1]!;
+  const counts = [u16(4), u16(6), u16(8), u16(10)];
+  let p = 12;
+  const name = (): Name => {
+    const r = readName(msg, p);
+    p = r.next;
+    return r.name;
   };
+  try {
+    const zones: { name: Name; type: number; class: number }[] = [];
+    for (let i = 0; i < counts[0]!; i++) {
+      const n = name();
+      if (p + 4 > msg.length) return 'zone section runs past the end of the message';
+      zones.push({ name: n, type: u16(p), class: u16(p + 2) });
+      p += 4;
+    }
+    const sections: WireRecord[][] = [[], [], []];
+    for (let s = 0; s < 3; s++) {
+      for (let i = 0; i < counts[s + 1]!; i++) {
+        const owner = name();
+        if (p + 10 > msg.length) return 'record runs past the end of the message';
+        const type = u16(p);
+        const klass = u16(p + 2);
+        const ttl = ((msg[p + 4]! << 24) >>> 0) + (msg[p + 5]! << 16) + (msg[p + 6]! << 8) + msg[p + 7]!;
+        const rdlen = u16(p + 8);
+        p += 10;
+        if (p + rdlen > msg.length) return 'RDATA runs past the end of the message';
+        // Deletes and prerequisites carry empty RDATA (RFC 2136 §2.4, §2.5), whatever the type.
+        const rdata = rdlen === 0 ? new Uint8Array(0) : readRdata(msg, type, p, rdlen);
+        p += rdlen;
+        sections[s]!.push({ owner, type, class: klass, ttl, rdata });
+      }
+    }
+    if (p !== msg.length) return 'bytes after the last record';
+    return {
+      id: u16(0),
+      zone: zones[0] ?? null,
+      zoneCount: zones.length,
+      prereqs: sections[0]!,
+      updates: sections[1]!,
+    };
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
 
 /** The outcome of applying an update. */
@@ -377,28 +409,89 @@ export function applyUpdate(zone: Zone, u: ParsedUpdate, o: ApplyOptions): Updat
     w.put(origin, TYPE.SOA, { ttl: soaSet.ttl, rdatas: [newSoa] });
   }
   // Rebuilt with the checks of a zone file: an update that would make it invalid is refused whole.
-  const file = zone.file;
-  const b = zoneBuilder(origin, file, o.now !== undefined ? { now: o.now } : {});
-  const pos = { file: `${file} (update)`, line: 1, col: 1 };
-  let count = 0;
-  for (const own of w.owners.values())
-    for (const [t, s] of own.sets)
-      for (const rd of s.rdatas) {
-        const rec: ZoneRecord = { owner: own.name, type: t, class: cls, ttl: s.ttl, rdata: rd, pos };
-        b.add(rec);
-        count++;
-      }
-  if (o.maxRecords !== undefined && count > o.maxRecords)
-    return fail(UPDATE_RCODE.REFUSED, `zone would hold ${count} records, above the limit of ${o.maxRecords}`);
-  const built = b.finish([]);
-  const firstError = built.diagnostics.find((d) => d.severity === 'error');
-  if (!built.zone || firstError)
-    return fail(
-      UPDATE_RCODE.REFUSED,
-      `the update would make the zone invalid: ${firstError ? formatDiagnostic(firstError) : 'not built'}`,
-    );
+  if (o.maxRecords !== undefined) {
+    let count = 0;
+    for (const own of w.owners.values()) for (const s of own.sets.values()) count += s.rdatas.length;
+    if (count > o.maxRecords)
+      return fail(
+        UPDATE_RCODE.REFUSED,
+        `zone would hold ${count} records, above the limit of ${o.maxRecords}`,
+      );
+  }
+  const built = rebuild(zone, w, o.now);
+  if (typeof built === 'string')
+    return fail(UPDATE_RCODE.REFUSED, `the update would make the zone invalid: ${built}`);
   const soaTtl = w.set(origin, TYPE.SOA)!.ttl;
   removed.unshift({ owner: origin, type: TYPE.SOA, class: cls, ttl: zone.soa.ttl, rdata: oldSoa });
   added.unshift({ owner: origin, type: TYPE.SOA, class: cls, ttl: soaTtl, rdata: newSoa });
-  return { rcode: UPDATE_RCODE.NOERROR, zone: built.zone, removed, added };
+  return { rcode: UPDATE_RCODE.NOERROR, zone: built, removed, added };
+}
+
+/** A record's identity in a changeset: owner (any case), type, RDATA bytes. */
+function recordKey(r: XfrRecord): string {
+  return `${nameKey(r.owner)}/${r.type}/${Buffer.from(r.rdata).toString('hex')}`;
+}
+
+/**
+ * Applies journalled changesets to `zone` (a replay after a restart, RFC 1995 §4 sequences) and
+ * rebuilds it: each record removed is taken out if present, each added is put in (its TTL becomes
+ * the RRset's), SOA records are skipped and `soa` (the last changeset's new SOA) is set at the end.
+ * `net` first folds the changesets into one (a record added then removed is neither). Returns the
+ * built zone or the first error.
+ */
+export function applyChangesets(
+  zone: Zone,
+  changesets: { removed: XfrRecord[]; added: XfrRecord[] }[],
+  soa: { ttl: number; rdata: Uint8Array },
+  now?: number,
+): Zone | string {
+  const rem = new Map<string, XfrRecord>();
+  const add = new Map<string, XfrRecord>();
+  for (const cs of changesets) {
+    for (const r of cs.removed) {
+      if (r.type === TYPE.SOA) continue;
+      const k = recordKey(r);
+      if (add.has(k)) add.delete(k);
+      else rem.set(k, r);
+    }
+    for (const r of cs.added) {
+      if (r.type === TYPE.SOA) continue;
+      const k = recordKey(r);
+      if (rem.has(k)) rem.delete(k);
+      add.set(k, r);
+    }
+  }
+  const w = WorkingCopy.of(zone);
+  for (const r of rem.values()) {
+    const cur = w.set(r.owner, r.type);
+    if (!cur) continue;
+    const rest = cur.rdatas.filter((x) => !rdataEquals(r.type, x, r.rdata));
+    if (rest.length === 0) w.drop(r.owner, r.type);
+    else w.put(r.owner, r.type, { ttl: cur.ttl, rdatas: rest });
+  }
+  for (const r of add.values()) {
+    const cur = w.set(r.owner, r.type);
+    const rdatas = cur
+      ? cur.rdatas.some((x) => rdataEquals(r.type, x, r.rdata))
+        ? cur.rdatas
+        : [...cur.rdatas, r.rdata]
+      : [r.rdata];
+    w.put(r.owner, r.type, { ttl: r.ttl, rdatas });
+  }
+  w.put(zone.origin, TYPE.SOA, { ttl: soa.ttl, rdatas: [soa.rdata] });
+  return rebuild(zone, w, now);
+}
+
+/** Builds a zone from the working copy with the zone-file checks; the zone or the first error. */
+function rebuild(zone: Zone, w: WorkingCopy, now?: number): Zone | string {
+  const b = zoneBuilder(zone.origin, zone.file, now !== undefined ? { now } : {});
+  const pos = { file: `${zone.file} (update)`, line: 1, col: 1 };
+  for (const own of w.owners.values())
+    for (const [t, s] of own.sets)
+      for (const rd of s.rdatas)
+        b.add({ owner: own.name, type: t, class: CLASS.IN, ttl: s.ttl, rdata: rd, pos });
+  const built = b.finish([]);
+  const firstError = built.diagnostics.find((d) => d.severity === 'error');
+  if (!built.zone || firstError) return firstError ? formatDiagnostic(firstError) : 'zone not built';
+  return built.zone;
 }
