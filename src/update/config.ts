@@ -70,11 +70,11 @@ export function parseUpdatesSection(node: Node, fail: Fail): UpdatePolicies {
     }
     if (out.has(zone)) fail(zk, `updates: zone ${zone} is listed twice`);
     const list = pair.value as Node;
-    if (!isSeq(list)) fail(list, `updates.${zone} is a list of { key, names, types }`);
+    if (!isSeq(list)) fail(list, `updates.${zone.slice(0, -1)} is a list of { key, names, types }`);
     const rules: UpdateRule[] = [];
     for (const item of (list as { items: Node[] }).items) {
       if (!isMap(item))
-        fail(item, `each entry of updates.${zone} is { key: NAME, names: [...], types: [...] }`);
+        fail(item, `each entry of updates.${zone.slice(0, -1)} is { key: NAME, names: [...], types: [...] }`);
       let key: string | null = null;
       let names: string[][] | null = null;
       let types: Set<number> | null = null;
@@ -85,37 +85,39 @@ export function parseUpdatesSection(node: Node, fail: Fail): UpdatePolicies {
           const items = isSeq(v) ? (v.items as Node[]) : [v];
           return items.map((i) => {
             if (!isScalar(i) || (typeof i.value !== 'string' && typeof i.value !== 'number'))
-              fail(i, `updates.${zone}.${what} is a list of strings`);
+              fail(i, `updates.${zone.slice(0, -1)}.${what} is a list of strings`);
             return { text: String((i as { value: unknown }).value), node: i };
           });
         };
         if (k === 'key') {
           const s = strings('key');
-          if (s.length !== 1) fail(v, `updates.${zone}.key is one key name`);
+          if (s.length !== 1) fail(v, `updates.${zone.slice(0, -1)}.key is one key name`);
           try {
             key = tsigKeyName(s[0]!.text);
           } catch (e) {
-            fail(v, `updates.${zone}.key "${s[0]!.text}": ${(e as Error).message}`);
+            fail(v, `updates.${zone.slice(0, -1)}.key "${s[0]!.text}": ${(e as Error).message}`);
           }
         } else if (k === 'names') {
           names = strings('names').map(({ text, node: n }) => {
             try {
               return patternLabels(text, zone);
             } catch (e) {
-              return fail(n, `updates.${zone}.names: ${(e as Error).message}`);
+              return fail(n, `updates.${zone.slice(0, -1)}.names: ${(e as Error).message}`);
             }
           });
         } else if (k === 'types') {
           types = new Set(
             strings('types').map(({ text, node: n }) => {
               const t = typeFromText(text.toUpperCase());
-              if (t === undefined || t === null) fail(n, `updates.${zone}.types: unknown type "${text}"`);
+              if (t === undefined || t === null)
+                fail(n, `updates.${zone.slice(0, -1)}.types: unknown type "${text}"`);
               return t as number;
             }),
           );
         } else fail(p.key as Node, `unknown updates setting "${k}" (known: key, names, types)`);
       }
-      if (key === null) fail(item, `an entry of updates.${zone} needs key (a name from tsig-keys)`);
+      if (key === null)
+        fail(item, `an entry of updates.${zone.slice(0, -1)} needs key (a name from tsig-keys)`);
       const rule: UpdateRule = { key: key!, names, types };
       ruleNodes.set(rule, item);
       rules.push(rule);
@@ -135,7 +137,7 @@ export function checkUpdatePolicies(
   for (const [zone, rules] of policies) {
     for (const r of rules) {
       if (!keys.has(r.key))
-        fail(ruleNodes.get(r) ?? top, `key ${r.key} of updates.${zone} is not in tsig-keys`);
+        fail(ruleNodes.get(r) ?? top, `key ${r.key} of updates.${zone.slice(0, -1)} is not in tsig-keys`);
     }
   }
 }
