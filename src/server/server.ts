@@ -134,7 +134,12 @@ export class PopdnsServer {
     // RFC 2136 updates (src/update): chained before any other opcode handler.
     if (cfg.updates.size > 0) {
       const updates = new UpdateService(
-        { policies: cfg.updates, dataDir: cfg.dataDir, writer: !cluster.isWorker || cfg.workers <= 1 },
+        {
+          policies: cfg.updates,
+          dataDir: cfg.dataDir,
+          writer: !cluster.isWorker || cfg.workers <= 1,
+          announce: process.env.POPDNS_WORKER === '0',
+        },
         {
           fileZone: (o) => [...this.zoneFiles.values()].find((z) => z.originText.toLowerCase() === o) ?? null,
           otherZone: (o) => this.secondaryZones.has(o),

@@ -40,11 +40,16 @@ export interface UpdateServiceOptions {
   dataDir: string;
   /** Is this process the one writer? False in a --workers N worker: updates are refused. */
   writer: boolean;
+  /** Log at start, once for the whole server, that updates are refused (a non-writer's first worker). */
+  announce?: boolean;
   /** Most records a zone may hold after an update (default 1,000,000). */
   maxRecords?: number;
   /** Most records in one update's prerequisite and update sections (default 1000). */
   maxUpdateRecords?: number;
 }
+
+const WORKERS_REFUSED =
+  'popdns: dynamic updates are refused with --workers N > 1 (one writer is needed); run the server that takes updates with --workers 1 [POPDNS_E_UPDATE_WORKERS]';
 
 /** Default bounds (README "Dynamic updates"). */
 export const UPDATE_LIMITS = { maxRecords: 1_000_000, maxUpdateRecords: 1000 } as const;
@@ -60,6 +65,10 @@ export class UpdateService {
     private readonly counters: UpdateCounters,
   ) {
     this.journal = new IxfrHistory(join(o.dataDir, 'journal'), Number.MAX_SAFE_INTEGER);
+    if (!o.writer && o.announce) {
+      this.refusedLogged = true;
+      host.error(WORKERS_REFUSED);
+    }
   }
 
   private journalSize(origin: string): void {
@@ -173,9 +182,7 @@ export class UpdateService {
     if (!this.o.writer) {
       if (!this.refusedLogged) {
         this.refusedLogged = true;
-        this.host.error(
-          'popdns: dynamic updates are refused with --workers N > 1 (one writer is needed); run the update primary with --workers 1 [POPDNS_E_UPDATE_WORKERS]',
-        );
+        this.host.error(WORKERS_REFUSED);
       }
       return answer(UPDATE_RCODE.REFUSED, 'updates need --workers 1');
     }
