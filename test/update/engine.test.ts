@@ -296,7 +296,7 @@ t.test('an update that would make the zone invalid is refused whole', (tt) => {
       { name: 'sub', type: 'CNAME', ttl: 60, rdata: 'www' },
     ],
   );
-  tt.equal(glued.rcode, UPDATE_RCODE.NOERROR, glued.reason);
+  tt.equal(glued.rcode, UPDATE_RCODE.NOERROR, glued.reason ?? 'applied');
   tt.same(at(glued.zone!, 'sub', 'CNAME'), [], 'CNAME beside NS ignored (§3.4.2.2)');
   tt.end();
 });
