@@ -19,6 +19,7 @@ import type { ZoneStatus } from '../server/server.js';
 import type { ZoneReport } from '../server/zonestatus.js';
 import { rcodeToText } from '../wire/constants.js';
 import { registerXfrMetrics } from '../xfr/counters.js';
+import { registerUpdateMetrics } from '../update/counters.js';
 import type { XfrInSnapshot } from '../xfr/incounters.js';
 import type { SecondaryStatus } from '../xfr/secondary.js';
 import { registerSecondaryMetrics } from './secondary.js';
@@ -76,6 +77,7 @@ export function buildRegistry(src: MetricsSource, holder: Holder = { current: nu
     return holder.current;
   };
   registerXfrMetrics(reg, () => take().counters.xfr);
+  registerUpdateMetrics(reg, () => take().counters.updates);
   new Gauge({
     name: 'popdns_build_info',
     help: 'popdns version and the Node.js running it (always 1)',

@@ -32,6 +32,7 @@ import {
   type PrimaryConfig,
 } from '../xfr/config.js';
 import { TCP_DEFAULTS, type TcpOptions } from './tcp.js';
+import { checkUpdatePolicies, parseUpdatesSection, type UpdatePolicies } from '../update/config.js';
 
 export interface ServerConfig extends PrimaryConfig {
   zones: string;
@@ -69,6 +70,8 @@ export interface ServerConfig extends PrimaryConfig {
   controlDefault: boolean;
   /** `log-format: text | json`. */
   logFormat: LogFormat;
+  /** RFC 2136 update policies (`updates:`, src/update); a zone not listed refuses updates. */
+  updates: UpdatePolicies;
 }
 
 export class ConfigError extends Error {
@@ -103,6 +106,7 @@ export function defaultConfig(version: string, cores: number): ServerConfig {
     control: defaultControlSocket(),
     controlDefault: true,
     logFormat: logFormat(),
+    updates: new Map(),
   };
 }
 
@@ -128,6 +132,7 @@ const KEYS = [
   'catalogs',
   'control',
   'log-format',
+  'updates',
 ] as const;
 
 function cloneHealth(h: HealthConfig): HealthConfig {
@@ -162,6 +167,7 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
     tsigKeys: new Map(base.tsigKeys),
     secondaries: [...base.secondaries],
     catalogs: [...base.catalogs],
+    updates: new Map(base.updates),
   };
   if (doc.contents === null) return cfg;
   const top = doc.contents;
@@ -370,12 +376,16 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
         cfg.logFormat = f as LogFormat;
         break;
       }
+      case 'updates':
+        cfg.updates = parseUpdatesSection(v, fail);
+        break;
       default:
         fail(pair.key as Node, `unknown setting "${k}" (known: ${KEYS.join(', ')})`);
     }
   }
   checkPrimaryConfig(cfg, fail);
   checkSecondaries(cfg, specNodes, top, fail);
+  checkUpdatePolicies(cfg.updates, cfg.tsigKeys, fail, top);
   return cfg;
 }
 

@@ -4,6 +4,7 @@
  * prom-client call per query.
  */
 import { sumXfr, XfrCounters, type XfrSnapshot } from '../xfr/counters.js';
+import { sumUpdates, UpdateCounters, type UpdateSnapshot } from '../update/counters.js';
 
 export const TRANSPORTS = ['udp', 'tcp'] as const;
 export const QTYPE_LABELS = [
@@ -61,6 +62,8 @@ export interface CountersSnapshot {
   cookies: number[];
   /** Transfers out, NOTIFYs sent, TSIG failures. */
   xfr?: XfrSnapshot;
+  /** RFC 2136 updates (src/update). */
+  updates?: UpdateSnapshot;
 }
 
 export class Counters {
@@ -76,6 +79,7 @@ export class Counters {
   readonly rrl = new Float64Array(RRL_ACTION_LABELS.length);
   readonly cookies = new Float64Array(COOKIE_OUTCOME_LABELS.length);
   readonly xfr = new XfrCounters();
+  readonly updates = new UpdateCounters();
 
   /** A stable index for a zone label; grows the arrays the first time a zone is seen. */
   zone(origin: string): number {
@@ -123,6 +127,7 @@ export class Counters {
       rrl: Array.from(this.rrl),
       cookies: Array.from(this.cookies),
       xfr: this.xfr.snapshot(),
+      updates: this.updates.snapshot(),
     };
   }
 }
@@ -145,6 +150,7 @@ export function sumSnapshots(snaps: CountersSnapshot[]): CountersSnapshot {
     rrl: new Array<number>(RRL_ACTION_LABELS.length).fill(0),
     cookies: new Array<number>(COOKIE_OUTCOME_LABELS.length).fill(0),
     xfr: sumXfr(snaps.map((s) => s.xfr)),
+    updates: sumUpdates(snaps.map((s) => s.updates)),
   };
   for (const s of snaps) {
     s.zones.forEach((z, zi) => {

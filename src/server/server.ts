@@ -26,6 +26,7 @@ import { formatListen, type ListenAddr } from './listen.js';
 import { TcpListener } from './tcp.js';
 import { sourceStamp, type ZoneStatus } from './zonestatus.js';
 import { XfrPrimary } from '../xfr/primary.js';
+import { UpdateService } from '../update/service.js';
 
 export type { ZoneStatus } from './zonestatus.js';
 
@@ -166,6 +167,49 @@ export class PopdnsServer {
       log,
     );
     this.handler.transfers = this.xfr;
+    // RFC 2136 updates (src/update): chained before any other opcode handler.
+    if (cfg.updates.size > 0) {
+      const updates = new UpdateService(
+        {
+          policies: cfg.updates,
+          dataDir: cfg.dataDir,
+          writer: !cluster.isWorker || cfg.workers <= 1,
+          announce: process.env.POPDNS_WORKER === '0',
+        },
+        {
+          fileZone: (o) => [...this.zoneFiles.values()].find((z) => z.originText.toLowerCase() === o) ?? null,
+          otherZone: (o) => this.secondaryZones.has(o),
+          commit: (prev, next) => this.commitUpdate(prev, next),
+          busy: () => (this.reloading ? 'a zone reload is running; retry' : null),
+          info: (m) => log.info(m),
+          error: (m) => log.error(m),
+        },
+        this.counters.updates,
+      );
+      this.updates = updates;
+      const other = this.handler.opcodeHook;
+      this.handler.opcodeHook = (m, q, p, t) =>
+        updates.hook(m, q, p, t) ?? (other ? other(m, q, p, t) : null);
+    }
+  }
+
+  /** Dynamic updates (src/update), when `updates:` lists any zone. */
+  readonly updates: UpdateService | null = null;
+
+  /** Serves an updated version of a file zone (journalled already): swap, IXFR history, NOTIFY. */
+  private commitUpdate(prev: Zone, next: Zone): void {
+    for (const [file, z] of this.zoneFiles) {
+      if (z !== prev) continue;
+      this.zoneFiles.set(file, next);
+      const st = this.status.get(file);
+      if (st) {
+        st.serial = next.serial;
+        st.records = next.recordCount;
+        st.loadedAt = Date.now() / 1000;
+      }
+    }
+    this.handler.zones = this.composeZones(this.zoneFiles.values());
+    this.xfr.zoneChanged(prev, next);
   }
 
   /** What each loaded zone was read from: file and $INCLUDEs, with size and mtime. */
@@ -275,6 +319,14 @@ export class PopdnsServer {
       }
       const prev = this.zoneFiles.get(file);
       let zone = res.zone;
+      if (zone && this.updates) {
+        // The update journal replayed on top of the file (src/update): nothing acknowledged is lost.
+        const r = this.updates.loaded(zone);
+        if (typeof r === 'string') {
+          errors.push(`${file}:1:1: error: ${r}`);
+          zone = null;
+        } else zone = r;
+      }
       if (zone && prev) {
         const w = serialNotRaised(prev, zone);
         if (w) this.log.error(`${file}: warning: ${w}`);

@@ -206,6 +206,11 @@ export class IxfrHistory {
     return out;
   }
 
+  /** Every changeset the history holds, oldest first (the update journal replays them: src/update). */
+  all(zone: string): Changeset[] {
+    return this.read(zone);
+  }
+
   /** The serial the history ends at, or null when there is none. */
   lastSerial(zone: string): number | null {
     return this.read(zone).at(-1)?.toSerial ?? null;

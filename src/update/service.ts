@@ -1,0 +1,264 @@
+/**
+ * RFC 2136 dynamic updates on the server: answers UPDATE messages (opcode 5) handed over by the
+ * handler's opcodeHook (UDP and TCP, TSIG already verified there), applies them with the engine,
+ * writes the changeset to the update journal (fsync'd) before NOERROR, swaps the new zone version
+ * in, and on restart replays the journal on top of the zone file.
+ *
+ * One writer: updates are applied synchronously in arrival order in one process. With --workers N
+ * the workers refuse updates (REFUSED, logged): run the update primary with --workers 1.
+ */
+import { join } from 'node:path';
+import { statSync } from 'node:fs';
+import { CLASS, TYPE } from '../wire/constants.js';
+import type { QueryInfo } from '../wire/message.js';
+import { nameToText } from '../wire/name.js';
+import type { TsigVerifyResult } from '../wire/tsig.js';
+import type { Zone } from '../zone/zone.js';
+import { IxfrHistory, JournalError, zoneFileName } from '../xfr/journal.js';
+import { serialNewer } from '../zone/serial.js';
+import type { UpdatePolicies } from './config.js';
+import type { UpdateCounters } from './counters.js';
+import { applyChangesets, applyUpdate, parseUpdate, UPDATE_RCODE, updateRcodeText } from './engine.js';
+import { nextSerial } from './serial.js';
+
+/** What the service needs from the server. */
+export interface UpdateHost {
+  /** The zone served from a file for this lower-case origin, or null (not ours, or a secondary zone). */
+  fileZone(origin: string): Zone | null;
+  /** True when zones of `origin` are served but not from a file we may change (a secondary zone). */
+  otherZone(origin: string): boolean;
+  /** Serves `next` in place of `prev` (IXFR history and NOTIFY follow). */
+  commit(prev: Zone, next: Zone): void;
+  /** Null when updates may be applied now; else why not (answered SERVFAIL, e.g. a reload runs). */
+  busy(): string | null;
+  info(msg: string): void;
+  error(msg: string): void;
+}
+
+export interface UpdateServiceOptions {
+  policies: UpdatePolicies;
+  dataDir: string;
+  /** Is this process the one writer? False in a --workers N worker: updates are refused. */
+  writer: boolean;
+  /** Log at start, once for the whole server, that updates are refused (a non-writer's first worker). */
+  announce?: boolean;
+  /** Most records a zone may hold after an update (default 1,000,000). */
+  maxRecords?: number;
+  /** Most records in one update's prerequisite and update sections (default 1000). */
+  maxUpdateRecords?: number;
+}
+
+const WORKERS_REFUSED =
+  'popdns: dynamic updates are refused with --workers N > 1 (one writer is needed); run the server that takes updates with --workers 1 [POPDNS_E_UPDATE_WORKERS]';
+
+/** Default bounds (README "Dynamic updates"). */
+export const UPDATE_LIMITS = { maxRecords: 1_000_000, maxUpdateRecords: 1000 } as const;
+
+export class UpdateService {
+  /** The update journal: data-dir/journal/<zone>ixfr, never trimmed (replayed on restart). */
+  readonly journal: IxfrHistory;
+  private refusedLogged = false;
+
+  constructor(
+    private readonly o: UpdateServiceOptions,
+    private readonly host: UpdateHost,
+    private readonly counters: UpdateCounters,
+  ) {
+    this.journal = new IxfrHistory(join(o.dataDir, 'journal'), Number.MAX_SAFE_INTEGER);
+    if (!o.writer && o.announce) {
+      this.refusedLogged = true;
+      host.error(WORKERS_REFUSED);
+    }
+  }
+
+  private journalSize(origin: string): void {
+    try {
+      const st = statSync(join(this.journal.dir, `${zoneFileName(origin)}ixfr`));
+      this.counters.journalBytes.set(origin, st.size);
+    } catch {
+      this.counters.journalBytes.set(origin, 0);
+    }
+  }
+
+  /**
+   * A zone file was (re)loaded: replays the update journal on top of it so nothing acknowledged is
+   * lost. Journal changesets starting at the file's serial are replayed in order; a file whose serial
+   * the journal does not know (the operator edited and re-serialled it) gets the journal's net change
+   * applied on top, a serial above both, and the journal restarted from the file's serial. A torn
+   * journal tail (crash mid-write) is cut off first. Returns the zone to serve, or an error message.
+   */
+  loaded(zone: Zone): Zone | string {
+    const origin = zone.originText.toLowerCase();
+    if (!this.o.policies.has(origin)) return zone;
+    if (this.o.writer) this.journal.repair(origin);
+    const all = this.journal.all(origin);
+    this.journalSize(origin);
+    if (all.length === 0) return zone;
+    const last = all.at(-1)!;
+    const from = this.journal.readChangesets(origin, zone.serial);
+    const soaOf = (cs: (typeof all)[number]): { ttl: number; rdata: Uint8Array } => ({
+      ttl: cs.added[0]!.ttl,
+      rdata: cs.added[0]!.rdata,
+    });
+    if (from !== null && from.length > 0) {
+      const r = applyChangesets(zone, from, soaOf(last));
+      if (typeof r === 'string')
+        return `replaying the update journal of ${zone.originText} failed: ${r} [POPDNS_E_UPDATE_JOURNAL]`;
+      this.host.info(
+        `popdns: zone ${zone.originText}: ${from.length} journalled update(s) replayed, serial ${zone.serial} → ${r.serial}`,
+      );
+      return r;
+    }
+    if (last.toSerial === zone.serial) return zone;
+    // The file moved on without the journal: keep every acknowledged change on top of it.
+    const to = nextSerial(serialNewer(zone.serial, last.toSerial) ? last.toSerial : zone.serial);
+    const soa = Uint8Array.from(zone.soa.rdatas[0]!);
+    new DataView(soa.buffer).setUint32(soa.length - 20, to);
+    const r = applyChangesets(zone, all, { ttl: zone.soa.ttl, rdata: soa });
+    if (typeof r === 'string')
+      return `applying the update journal of ${zone.originText} on the edited file failed: ${r} [POPDNS_E_UPDATE_JOURNAL]`;
+    if (this.o.writer) {
+      try {
+        const rec = (
+          z: Zone,
+        ): { owner: Uint8Array; type: number; class: number; ttl: number; rdata: Uint8Array } => ({
+          owner: z.origin,
+          type: TYPE.SOA,
+          class: CLASS.IN,
+          ttl: z.soa.ttl,
+          rdata: z.soa.rdatas[0]!,
+        });
+        // The journal starts over from the file's version, holding the whole dynamic difference.
+        const net = netChange(all);
+        this.journal.appendChangeset(
+          zone.originText,
+          zone.serial,
+          to,
+          [rec(zone), ...net.removed],
+          [rec(r), ...net.added],
+        );
+      } catch (e) {
+        return `${(e as Error).message} [POPDNS_E_UPDATE_JOURNAL]`;
+      }
+    }
+    this.host.error(
+      `popdns: zone ${zone.originText}: the file's serial ${zone.serial} is not where the update journal starts; the journalled updates were applied on top of the file, serial now ${to} [POPDNS_W_UPDATE_JOURNAL_REBASED]`,
+    );
+    return r;
+  }
+
+  /**
+   * The handler's opcodeHook part for UPDATE: the response, or null for other opcodes. `msg` is the
+   * request without its TSIG RR; the handler signs the response (RFC 8945 §5.3).
+   */
+  hook(msg: Buffer, q: QueryInfo, peer: string, tsig: TsigVerifyResult): Buffer | null {
+    if (q.opcode !== 5) return null;
+    const key = tsig.status === 'ok' && tsig.key ? tsig.key.name : null;
+    const u = parseUpdate(msg);
+    let zoneText = '';
+    const answer = (rcode: number, reason: string | null, extra = ''): Buffer => {
+      this.counters.count(zoneText || '.none', key ?? '', rcode);
+      const line = `update zone=${zoneText || '-'} key=${key ?? '-'} client=${peer} result=${updateRcodeText(rcode)}${extra}${reason ? ` reason="${reason}"` : ''}`;
+      if (rcode === UPDATE_RCODE.NOERROR) this.host.info(line);
+      else this.host.error(line);
+      return response(msg, typeof u === 'string' ? null : u, rcode);
+    };
+    if (typeof u === 'string') return answer(UPDATE_RCODE.FORMERR, u);
+    // §3.1.1: exactly one zone record, type SOA.
+    if (u.zoneCount !== 1 || !u.zone || u.zone.type !== TYPE.SOA)
+      return answer(UPDATE_RCODE.FORMERR, 'the zone section must hold one SOA record');
+    zoneText = nameToText(u.zone.name).toLowerCase();
+    if (u.prereqs.length + u.updates.length > (this.o.maxUpdateRecords ?? UPDATE_LIMITS.maxUpdateRecords))
+      return answer(UPDATE_RCODE.REFUSED, 'too many records in one update');
+    const zone = this.host.fileZone(zoneText);
+    if (!zone) {
+      if (this.host.otherZone(zoneText))
+        return answer(UPDATE_RCODE.REFUSED, 'a secondary zone: send updates to its primary');
+      return answer(UPDATE_RCODE.NOTAUTH, 'not a zone this server is authoritative for');
+    }
+    if (u.zone.class !== CLASS.IN) return answer(UPDATE_RCODE.NOTAUTH, `zone class ${u.zone.class}`);
+    const rules = this.o.policies.get(zoneText);
+    if (!rules) return answer(UPDATE_RCODE.REFUSED, 'no updates: policy for this zone');
+    if (!this.o.writer) {
+      if (!this.refusedLogged) {
+        this.refusedLogged = true;
+        this.host.error(WORKERS_REFUSED);
+      }
+      return answer(UPDATE_RCODE.REFUSED, 'updates need --workers 1');
+    }
+    if (key === null) return answer(UPDATE_RCODE.REFUSED, 'unsigned: updates must be signed with TSIG');
+    const busy = this.host.busy();
+    if (busy) return answer(UPDATE_RCODE.SERVFAIL, busy);
+    const r = applyUpdate(zone, u, {
+      key,
+      rules,
+      maxRecords: this.o.maxRecords ?? UPDATE_LIMITS.maxRecords,
+    });
+    if (r.rcode !== UPDATE_RCODE.NOERROR) return answer(r.rcode, r.reason ?? null);
+    if (!r.zone)
+      return answer(UPDATE_RCODE.NOERROR, null, ` added=0 removed=0 serial=${zone.serial} (no change)`);
+    // Durable before acknowledged: the changeset is fsync'd to the journal, then served.
+    try {
+      this.journal.appendChangeset(zone.originText, zone.serial, r.zone.serial, r.removed, r.added);
+    } catch (e) {
+      const m = e instanceof JournalError ? e.message : String(e);
+      return answer(UPDATE_RCODE.SERVFAIL, `${m} [POPDNS_E_UPDATE_JOURNAL]`);
+    }
+    this.journalSize(zoneText);
+    this.host.commit(zone, r.zone);
+    return answer(
+      UPDATE_RCODE.NOERROR,
+      null,
+      ` added=${r.added.length - 1} removed=${r.removed.length - 1} serial=${r.zone.serial}`,
+    );
+  }
+}
+
+/** The changesets folded into one difference (a record added then removed appears in neither). */
+function netChange(all: { removed: XfrRecordLike[]; added: XfrRecordLike[] }[]): {
+  removed: XfrRecordLike[];
+  added: XfrRecordLike[];
+} {
+  const k = (r: XfrRecordLike): string =>
+    `${Buffer.from(r.owner).toString('latin1').toLowerCase()}/${r.type}/${Buffer.from(r.rdata).toString('hex')}`;
+  const rem = new Map<string, XfrRecordLike>();
+  const add = new Map<string, XfrRecordLike>();
+  for (const cs of all) {
+    for (const r of cs.removed) {
+      if (r.type === TYPE.SOA) continue;
+      if (add.has(k(r))) add.delete(k(r));
+      else rem.set(k(r), r);
+    }
+    for (const r of cs.added) {
+      if (r.type === TYPE.SOA) continue;
+      if (rem.has(k(r))) rem.delete(k(r));
+      add.set(k(r), r);
+    }
+  }
+  return { removed: [...rem.values()], added: [...add.values()] };
+}
+
+type XfrRecordLike = { owner: Uint8Array; type: number; class?: number; ttl: number; rdata: Uint8Array };
+
+/**
+ * The response to an UPDATE (RFC 2136 §3.8): header with QR, opcode UPDATE and the rcode, the zone
+ * section echoed when it could be read, nothing else.
+ */
+function response(
+  msg: Buffer,
+  u: { zone: { name: Uint8Array; type: number; class: number } | null } | null,
+  rcode: number,
+): Buffer {
+  const zone = u?.zone ?? null;
+  const zl = zone ? zone.name.length + 4 : 0;
+  const out = Buffer.alloc(12 + zl);
+  out.writeUInt16BE(msg.readUInt16BE(0), 0);
+  out.writeUInt16BE(0x8000 | (5 << 11) | (rcode & 0xf), 2);
+  out.writeUInt16BE(zone ? 1 : 0, 4);
+  if (zone) {
+    out.set(zone.name, 12);
+    out.writeUInt16BE(zone.type, 12 + zone.name.length);
+    out.writeUInt16BE(zone.class, 14 + zone.name.length);
+  }
+  return out;
+}
