@@ -417,7 +417,11 @@ t.test('every type through both zone formats: master file → YAML → master fi
   tt.same(again.records.map(key).sort(), want, 'and so does the master file written from it');
   const built = buildZone(first);
   tt.ok(built.zone, 'the zone builds');
-  tt.same(built.diagnostics, []);
+  // The vectors hold an RRSIG but no DNSKEY at the apex: the zone is (rightly) not taken as signed.
+  tt.same(
+    built.diagnostics.map((d) => d.code),
+    ['POPDNS_W_RRSIG_NO_DNSKEY'],
+  );
   tt.end();
 });
 
