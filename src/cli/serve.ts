@@ -17,6 +17,7 @@ import {
 } from '../server/workers.js';
 import { VERSION } from '../version.js';
 import { gatherZoneStatus, type ZoneReport } from '../server/zonestatus.js';
+import { attachDnstap } from '../dnstap/attach.js';
 import { attachSecondaries, attachSecondariesPrimary, attachSecondariesWorker } from '../xfr/host.js';
 import type { SecondaryManager } from '../xfr/secondary.js';
 import { NotifySender } from '../xfr/notify.js';
@@ -134,6 +135,7 @@ function notifier(cfg: ServerConfig, counters: XfrCounters): NotifySender | null
 
 async function runSingle(cfg: ServerConfig): Promise<void> {
   const server = new PopdnsServer(cfg);
+  attachDnstap(server, cfg, { info: out, error: err });
   let secondaries: SecondaryManager | null = null;
   const notify = notifier(cfg, server.counters.xfr);
   if (notify) {
@@ -259,6 +261,7 @@ async function runWorker(cfg: ServerConfig): Promise<void> {
     },
   };
   const server = new PopdnsServer(cfg, log);
+  attachDnstap(server, cfg, log);
   server.shared = udpReusePortSupported() ? 'reuseport' : 'cluster';
   attachSecondariesWorker(server, cfg, send);
   if (first && cfg.transfer.notify.length > 0) {

@@ -59,6 +59,8 @@ export interface CountersSnapshot {
   latencyCount: number;
   rrl: number[];
   cookies: number[];
+  /** dnstap messages sent and dropped (src/dnstap). */
+  dnstap?: number[];
   /** Transfers out, NOTIFYs sent, TSIG failures. */
   xfr?: XfrSnapshot;
 }
@@ -75,6 +77,8 @@ export class Counters {
   latencySum = 0;
   readonly rrl = new Float64Array(RRL_ACTION_LABELS.length);
   readonly cookies = new Float64Array(COOKIE_OUTCOME_LABELS.length);
+  /** dnstap messages: [sent, dropped] (src/dnstap DNSTAP_RESULT_LABELS). */
+  readonly dnstap = new Float64Array(2);
   readonly xfr = new XfrCounters();
 
   /** A stable index for a zone label; grows the arrays the first time a zone is seen. */
@@ -122,6 +126,7 @@ export class Counters {
       latencyCount: count,
       rrl: Array.from(this.rrl),
       cookies: Array.from(this.cookies),
+      dnstap: Array.from(this.dnstap),
       xfr: this.xfr.snapshot(),
     };
   }
@@ -144,6 +149,7 @@ export function sumSnapshots(snaps: CountersSnapshot[]): CountersSnapshot {
     latencyCount: 0,
     rrl: new Array<number>(RRL_ACTION_LABELS.length).fill(0),
     cookies: new Array<number>(COOKIE_OUTCOME_LABELS.length).fill(0),
+    dnstap: [0, 0],
     xfr: sumXfr(snaps.map((s) => s.xfr)),
   };
   for (const s of snaps) {
@@ -165,6 +171,9 @@ export function sumSnapshots(snaps: CountersSnapshot[]): CountersSnapshot {
     });
     s.cookies.forEach((v, i) => {
       out.cookies[i]! += v;
+    });
+    s.dnstap?.forEach((v, i) => {
+      out.dnstap![i]! += v;
     });
     out.tcpOpen += s.tcpOpen;
     out.tcpRefused += s.tcpRefused;

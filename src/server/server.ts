@@ -19,6 +19,7 @@ import { ZoneSet } from '../zone/zoneset.js';
 import type { ServerConfig } from './config.js';
 import { Counters } from './counters.js';
 import { Handler } from './handler.js';
+import type { QueryTap } from './tap.js';
 import { formatListen, type ListenAddr } from './listen.js';
 import { TcpListener } from './tcp.js';
 import { sourceStamp, type ZoneStatus } from './zonestatus.js';
@@ -97,6 +98,8 @@ export class PopdnsServer {
   ready = false;
   /** The primary side: transfers out, IXFR history (see src/xfr/primary.ts). */
   readonly xfr: XfrPrimary;
+  /** dnstap writer of this process (attached by src/dnstap/attach.ts before start()); null = off. */
+  dnstap: QueryTap | null = null;
 
   constructor(
     readonly cfg: ServerConfig,
@@ -481,6 +484,8 @@ export class PopdnsServer {
         ...(this.shared === 'reuseport' ? { reusePort: true } : {}),
       });
       const handler = this.handler;
+      const tap = this.dnstap;
+      let bound = addr.port;
       s.on('message', (msg, rinfo) => {
         // NOTIFY (opcode 4, QR=0) goes to the secondary side when this server follows zones.
         if (this.notifyHook !== null && msg.length >= 12 && (msg[2]! & 0xf8) === 0x20) {
@@ -491,11 +496,13 @@ export class PopdnsServer {
         }
         const out = handler.handle(msg, false, rinfo.address);
         if (out) s.send(out, rinfo.port, rinfo.address);
+        if (tap !== null) tap.udp(msg, out, rinfo.address, rinfo.port, addr.host, bound);
       });
       s.once('error', reject);
       // In a cluster worker without reusePort, exclusive: false shares the primary's socket.
       s.bind({ address: addr.host, port: addr.port, exclusive: this.shared !== 'cluster' }, () => {
         s.off('error', reject);
+        bound = s.address().port;
         s.on('error', (e) => this.log.error(`popdns: udp ${formatListen(addr)}: ${e.message}`));
         try {
           s.setRecvBufferSize(4 * 1024 * 1024);
@@ -520,6 +527,7 @@ export class PopdnsServer {
           addr.port = s.address().port;
           const t = new TcpListener(() => this.handler, this.counters, this.cfg.tcp);
           t.notifyHook = this.notifyHook;
+          t.dnstap = this.dnstap;
           try {
             await t.listen(addr);
           } catch (e) {
@@ -575,6 +583,7 @@ export class PopdnsServer {
         `zone ${nameToText(z.origin)} serial ${z.serial} records ${z.recordCount} file ${st?.file ?? z.file}`,
       );
     }
+    this.dnstap?.start();
     try {
       await this.listen();
     } catch (e) {
@@ -593,6 +602,7 @@ export class PopdnsServer {
     await Promise.all(this.tcp.map((t) => t.shutdown()));
     this.udp.length = 0;
     this.tcp.length = 0;
+    await this.dnstap?.stop();
   }
 
   get tcpConnections(): number {
