@@ -43,69 +43,48 @@ const STOP_MS = 1000;
 /** Entries encoded per write. */
 const BATCH = 256;
 
-/** dnstap.proto (proto2), the parts an authoritative server writes; field numbers as upstream. */
-const SCHEMA = {
-  nested: {
-    dnstap: {
-      nested: {
-        Dnstap: {
-          fields: {
-            identity: { type: 'bytes', id: 1 },
-            version: { type: 'bytes', id: 2 },
-            extra: { type: 'bytes', id: 3 },
-            message: { type: 'Message', id: 14 },
-            type: { rule: 'required', type: 'Type', id: 15 },
-          },
-          nested: { Type: { values: { MESSAGE: 1 } } },
-        },
-        SocketFamily: { values: { INET: 1, INET6: 2 } },
-        SocketProtocol: {
-          values: { UDP: 1, TCP: 2, DOT: 3, DOH: 4, DNSCryptUDP: 5, DNSCryptTCP: 6, DOQ: 7 },
-        },
-        Message: {
-          fields: {
-            type: { rule: 'required', type: 'Type', id: 1 },
-            socketFamily: { type: 'SocketFamily', id: 2 },
-            socketProtocol: { type: 'SocketProtocol', id: 3 },
-            queryAddress: { type: 'bytes', id: 4 },
-            responseAddress: { type: 'bytes', id: 5 },
-            queryPort: { type: 'uint32', id: 6 },
-            responsePort: { type: 'uint32', id: 7 },
-            queryTimeSec: { type: 'uint64', id: 8 },
-            queryTimeNsec: { type: 'fixed32', id: 9 },
-            queryMessage: { type: 'bytes', id: 10 },
-            queryZone: { type: 'bytes', id: 11 },
-            responseTimeSec: { type: 'uint64', id: 12 },
-            responseTimeNsec: { type: 'fixed32', id: 13 },
-            responseMessage: { type: 'bytes', id: 14 },
-          },
-          nested: {
-            Type: {
-              values: {
-                AUTH_QUERY: 1,
-                AUTH_RESPONSE: 2,
-                RESOLVER_QUERY: 3,
-                RESOLVER_RESPONSE: 4,
-                CLIENT_QUERY: 5,
-                CLIENT_RESPONSE: 6,
-                FORWARDER_QUERY: 7,
-                FORWARDER_RESPONSE: 8,
-                STUB_QUERY: 9,
-                STUB_RESPONSE: 10,
-                TOOL_QUERY: 11,
-                TOOL_RESPONSE: 12,
-                UPDATE_QUERY: 13,
-                UPDATE_RESPONSE: 14,
-              },
-            },
-          },
-        },
-      },
-    },
-  },
-};
+/**
+ * dnstap.proto (https://github.com/dnstap/dnstap.pb), the parts an authoritative server writes, with
+ * upstream's field numbers; proto2, so enum fields are written even when they hold their first value.
+ */
+const SCHEMA = `
+syntax = "proto2";
+package dnstap;
+message Dnstap {
+  optional bytes identity = 1;
+  optional bytes version = 2;
+  optional bytes extra = 3;
+  enum Type { MESSAGE = 1; }
+  optional Message message = 14;
+  required Type type = 15;
+}
+enum SocketFamily { INET = 1; INET6 = 2; }
+enum SocketProtocol { UDP = 1; TCP = 2; DOT = 3; DOH = 4; DNSCryptUDP = 5; DNSCryptTCP = 6; DOQ = 7; }
+message Message {
+  enum Type {
+    AUTH_QUERY = 1; AUTH_RESPONSE = 2; RESOLVER_QUERY = 3; RESOLVER_RESPONSE = 4;
+    CLIENT_QUERY = 5; CLIENT_RESPONSE = 6; FORWARDER_QUERY = 7; FORWARDER_RESPONSE = 8;
+    STUB_QUERY = 9; STUB_RESPONSE = 10; TOOL_QUERY = 11; TOOL_RESPONSE = 12;
+    UPDATE_QUERY = 13; UPDATE_RESPONSE = 14;
+  }
+  required Type type = 1;
+  optional SocketFamily socket_family = 2;
+  optional SocketProtocol socket_protocol = 3;
+  optional bytes query_address = 4;
+  optional bytes response_address = 5;
+  optional uint32 query_port = 6;
+  optional uint32 response_port = 7;
+  optional uint64 query_time_sec = 8;
+  optional fixed32 query_time_nsec = 9;
+  optional bytes query_message = 10;
+  optional bytes query_zone = 11;
+  optional uint64 response_time_sec = 12;
+  optional fixed32 response_time_nsec = 13;
+  optional bytes response_message = 14;
+}
+`;
 
-const root = protobuf.Root.fromJSON(SCHEMA);
+const root = protobuf.parse(SCHEMA, { keepCase: false }).root;
 /** The dnstap.Dnstap message type (protobufjs reflection; encode with DnstapType.encode(obj).finish()). */
 export const DnstapType = root.lookupType('dnstap.Dnstap');
 
@@ -394,14 +373,15 @@ export class Dnstap implements QueryTap {
       queryPort: e.clientPort,
       queryTimeSec: sec,
       queryTimeNsec: nsec,
-      queryMessage: e.query,
     };
     // The server's address only when the socket is bound to one (not 0.0.0.0 / ::) of the same family.
     if (m === n && this.ipBuf.subarray(0, m).some((x) => x !== 0)) {
       message.responseAddress = Buffer.from(this.ipBuf.subarray(0, m));
       message.responsePort = e.serverPort;
     }
-    if (type === MESSAGE_TYPE.AUTH_RESPONSE) {
+    // As Knot and BIND: the query's bytes in AUTH_QUERY, the response's in AUTH_RESPONSE.
+    if (type === MESSAGE_TYPE.AUTH_QUERY) message.queryMessage = e.query;
+    else {
       message.responseTimeSec = sec;
       message.responseTimeNsec = nsec;
       message.responseMessage = e.response;
