@@ -430,7 +430,9 @@ export class Dnstap implements QueryTap {
     this.timer = null;
     const s = this.socket;
     this.socket = null;
-    if (s !== null) s.end();
+    // After FINISH (or its timeout) nothing more is said: a collector that stopped reading must not
+    // keep the socket and its unsent bytes alive.
+    if (s !== null) s.destroy();
     const f = this.finished;
     this.finished = null;
     if (f) f();
