@@ -34,9 +34,9 @@ export const QUEUE_MAX = 8192;
 export const QUEUE_MAX_BYTES = 8 * 1024 * 1024;
 /** Bytes buffered in the socket before we stop writing and let the queue take the pressure. */
 export const WRITE_HIGH_WATER = 1024 * 1024;
-/** Reconnect back-off: first delay and cap, milliseconds (doubles after each failure). */
+/** Reconnect back-off: first delay and cap, milliseconds (doubles after each failure; fstrm retries every 5 s). */
 export const RECONNECT_MIN_MS = 500;
-export const RECONNECT_MAX_MS = 30_000;
+export const RECONNECT_MAX_MS = 5000;
 /** A collector that does not ACCEPT (or FINISH after our STOP) within this many ms is dropped. */
 const HANDSHAKE_MS = 5000;
 const STOP_MS = 1000;
