@@ -197,3 +197,79 @@ t.test('no collector: popdns keeps answering, then connects when one appears', a
     'the query after the reconnect is in the capture',
   );
 });
+
+t.test("the same queries through Knot's mod-dnstap: the same messages and fields", async (tt) => {
+  if (!needTool(tt, 'fstrm_capture', 'fstrm-bin') || !needTool(tt, 'dnstap-ldns', 'dnstap-ldns')) return;
+  if (!needTool(tt, 'dig', 'bind9-dnsutils') || !needTool(tt, 'knotd', 'knot knot-module-dnstap')) return;
+  const dir = tmpDir(tt, 'popdns-dnstap-');
+  const knotPort = await freePort();
+  writeFileSync(
+    join(dir, 'knot.conf'),
+    [
+      'server:',
+      `  listen: 127.0.0.1@${knotPort}`,
+      `  rundir: ${dir}`,
+      'database:',
+      `  storage: ${dir}`,
+      'mod-dnstap:',
+      '  - id: t',
+      `    sink: "unix:${join(dir, 'knot.sock')}"`,
+      '    log-queries: on',
+      '    log-responses: on',
+      'template:',
+      '  - id: default',
+      `    storage: ${process.cwd()}/zones`,
+      '    global-module: mod-dnstap/t',
+      '    zonefile-sync: -1',
+      '    journal-content: none',
+      'zone:',
+      '  - domain: example.net',
+      '    file: example.net.zone',
+      '',
+    ].join('\n'),
+  );
+  const caps: Proc[] = [];
+  for (const who of ['knot', 'popdns'])
+    caps.push(
+      await startProcess(
+        tt,
+        'fstrm_capture',
+        ['-t', 'protobuf:dnstap.Dnstap', '-u', join(dir, `${who}.sock`), '-w', join(dir, `${who}.fstrm`)],
+        (o) => o.includes('opened output file'),
+      ),
+    );
+  const knot = await startProcess(tt, 'knotd', ['-c', join(dir, 'knot.conf')], () => {
+    try {
+      return dig(knotPort, 0, 'example.net', 'SOA', true).status === 'NOERROR';
+    } catch {
+      return false;
+    }
+  });
+  const port = await freePort();
+  const srv = await popdns(tt, dir, join(dir, 'popdns.sock'), port, 1);
+  tt.ok(await waitFor(() => srv.output().includes('dnstap: connected')));
+  const asked: Record<string, Dig[]> = { knot: [], popdns: [] };
+  for (const [who, p] of [
+    ['knot', knotPort],
+    ['popdns', port],
+  ] as const) {
+    const src = await freePort();
+    asked[who]!.push(dig(p, src, 'example.net', 'SOA', false), dig(p, src, 'nope.example.net', 'A', true));
+  }
+  await stopProcess(knot.child);
+  await stopProcess(srv.child);
+  for (const c of caps) await stopProcess(c.child);
+  const shape = (who: string): unknown[] => {
+    const ids = new Set(asked[who]!.map((d) => d.id));
+    return decode(join(dir, `${who}.fstrm`))
+      .filter((m) => ids.has(header(m.query_message ?? m.response_message ?? '').id))
+      .map((m) => {
+        const h = header(m.query_message ?? m.response_message ?? '');
+        return [m.type, m.socket_family, m.socket_protocol, m.query_address, h.qname, h.qtype, h.rcode].join(
+          ' ',
+        );
+      })
+      .sort();
+  };
+  tt.same(shape('popdns'), shape('knot'), 'AQ/AR, family, protocol, client address, question, rcode');
+});
