@@ -22,6 +22,7 @@ import * as log from '../log/log.js';
 import type { ProcessInfo } from '../server/status.js';
 import { VERSION } from '../version.js';
 import { gatherZoneStatus, type ZoneReport } from '../server/zonestatus.js';
+import { attachDnstap } from '../dnstap/attach.js';
 import { attachSecondaries, attachSecondariesPrimary, attachSecondariesWorker } from '../xfr/host.js';
 import type { SecondaryManager } from '../xfr/secondary.js';
 import { NotifySender } from '../xfr/notify.js';
@@ -172,6 +173,7 @@ function notifier(cfg: ServerConfig, counters: XfrCounters): NotifySender | null
 
 async function runSingle(cfg: ServerConfig): Promise<void> {
   const server = new PopdnsServer(cfg);
+  attachDnstap(server, cfg, { info: out, error: err });
   let secondaries: SecondaryManager | null = null;
   const notify = notifier(cfg, server.counters.xfr);
   if (notify) {
@@ -324,6 +326,7 @@ async function runWorker(cfg: ServerConfig): Promise<void> {
     },
   };
   const server = new PopdnsServer(cfg, wlog);
+  attachDnstap(server, cfg, wlog);
   server.shared = udpReusePortSupported() ? 'reuseport' : 'cluster';
   attachSecondariesWorker(server, cfg, send);
   if (first && cfg.transfer.notify.length > 0) {

@@ -15,6 +15,7 @@ import {
   RRL_ACTION_LABELS,
   TRANSPORTS,
 } from '../server/counters.js';
+import { DNSTAP_RESULT_LABELS } from '../dnstap/config.js';
 import type { ZoneStatus } from '../server/server.js';
 import type { ZoneReport } from '../server/zonestatus.js';
 import { rcodeToText } from '../wire/constants.js';
@@ -167,6 +168,19 @@ export function buildRegistry(src: MetricsSource, holder: Holder = { current: nu
       this.reset();
       COOKIE_OUTCOME_LABELS.forEach((o, i) => {
         this.inc({ outcome: o }, c.cookies[i] ?? 0);
+      });
+    },
+  });
+  new Counter({
+    name: 'popdns_dnstap_messages_total',
+    help: 'dnstap messages by result: sent (written to the collector), dropped (queue full, collector absent or slow); zero unless dnstap is configured',
+    labelNames: ['result'],
+    registers: [reg],
+    collect() {
+      const c = take().counters;
+      this.reset();
+      DNSTAP_RESULT_LABELS.forEach((r, i) => {
+        this.inc({ result: r }, c.dnstap?.[i] ?? 0);
       });
     },
   });

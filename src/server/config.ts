@@ -13,6 +13,7 @@ import {
   parseDurationMs,
 } from '../health/config.js';
 import { parseCookiesSection } from '../cookies/config.js';
+import { type DnstapConfig, parseDnstapSection } from '../dnstap/config.js';
 import type { CookieConfig } from '../cookies/cookies.js';
 import { parseRrlSection } from '../rrl/config.js';
 import type { RrlConfig } from '../rrl/rrl.js';
@@ -60,6 +61,8 @@ export interface ServerConfig extends PrimaryConfig {
   rrl: RrlConfig | null;
   /** DNS cookies (`cookies:`); null = off. */
   cookies: CookieConfig | null;
+  /** dnstap query/response logging (`dnstap:`, src/dnstap); null = off. */
+  dnstap: DnstapConfig | null;
   /** Zones this server follows as a secondary (`secondaries:`). */
   secondaries: SecondarySpec[];
   /** RFC 9432 catalog zones whose members this server follows (`catalogs:`). */
@@ -99,6 +102,7 @@ export function defaultConfig(version: string, cores: number): ServerConfig {
     dnssec: new Map(),
     rrl: null,
     cookies: null,
+    dnstap: null,
     ...PRIMARY_DEFAULTS,
     transfer: { allow: [], notify: [] },
     secondaries: [],
@@ -127,6 +131,7 @@ const KEYS = [
   'dnssec',
   'rrl',
   'cookies',
+  'dnstap',
   ...PRIMARY_KEYS,
   'secondaries',
   'catalogs',
@@ -354,6 +359,9 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
         break;
       case 'cookies':
         cfg.cookies = off(v) ? null : parseCookiesSection(v, fail);
+        break;
+      case 'dnstap':
+        cfg.dnstap = off(v) ? null : parseDnstapSection(v, fail);
         break;
       case 'data-dir':
       case 'tsig-keys':

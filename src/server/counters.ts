@@ -60,6 +60,8 @@ export interface CountersSnapshot {
   latencyCount: number;
   rrl: number[];
   cookies: number[];
+  /** dnstap messages sent and dropped (src/dnstap). */
+  dnstap?: number[];
   /** Transfers out, NOTIFYs sent, TSIG failures. */
   xfr?: XfrSnapshot;
   /** RFC 2136 updates (src/update). */
@@ -78,6 +80,8 @@ export class Counters {
   latencySum = 0;
   readonly rrl = new Float64Array(RRL_ACTION_LABELS.length);
   readonly cookies = new Float64Array(COOKIE_OUTCOME_LABELS.length);
+  /** dnstap messages: [sent, dropped] (src/dnstap DNSTAP_RESULT_LABELS). */
+  readonly dnstap = new Float64Array(2);
   readonly xfr = new XfrCounters();
   readonly updates = new UpdateCounters();
 
@@ -126,6 +130,7 @@ export class Counters {
       latencyCount: count,
       rrl: Array.from(this.rrl),
       cookies: Array.from(this.cookies),
+      dnstap: Array.from(this.dnstap),
       xfr: this.xfr.snapshot(),
       updates: this.updates.snapshot(),
     };
@@ -149,6 +154,7 @@ export function sumSnapshots(snaps: CountersSnapshot[]): CountersSnapshot {
     latencyCount: 0,
     rrl: new Array<number>(RRL_ACTION_LABELS.length).fill(0),
     cookies: new Array<number>(COOKIE_OUTCOME_LABELS.length).fill(0),
+    dnstap: [0, 0],
     xfr: sumXfr(snaps.map((s) => s.xfr)),
     updates: sumUpdates(snaps.map((s) => s.updates)),
   };
@@ -171,6 +177,9 @@ export function sumSnapshots(snaps: CountersSnapshot[]): CountersSnapshot {
     });
     s.cookies.forEach((v, i) => {
       out.cookies[i]! += v;
+    });
+    s.dnstap?.forEach((v, i) => {
+      out.dnstap![i]! += v;
     });
     out.tcpOpen += s.tcpOpen;
     out.tcpRefused += s.tcpRefused;

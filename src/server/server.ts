@@ -22,6 +22,7 @@ import { ZoneSet } from '../zone/zoneset.js';
 import type { ServerConfig } from './config.js';
 import { Counters } from './counters.js';
 import { Handler } from './handler.js';
+import type { QueryTap } from './tap.js';
 import { formatListen, type ListenAddr } from './listen.js';
 import { TcpListener } from './tcp.js';
 import { sourceStamp, type ZoneStatus } from './zonestatus.js';
@@ -134,6 +135,8 @@ export class PopdnsServer {
   ready = false;
   /** The primary side: transfers out, IXFR history (see src/xfr/primary.ts). */
   readonly xfr: XfrPrimary;
+  /** dnstap writer of this process (attached by src/dnstap/attach.ts before start()); null = off. */
+  dnstap: QueryTap | null = null;
 
   constructor(
     readonly cfg: ServerConfig,
@@ -686,6 +689,8 @@ export class PopdnsServer {
         ...(this.shared === 'reuseport' ? { reusePort: true } : {}),
       });
       const handler = this.handler;
+      const tap = this.dnstap;
+      let bound = addr.port;
       s.on('message', (msg, rinfo) => {
         // NOTIFY (opcode 4, QR=0) goes to the secondary side when this server follows zones.
         if (this.notifyHook !== null && msg.length >= 12 && (msg[2]! & 0xf8) === 0x20) {
@@ -696,11 +701,13 @@ export class PopdnsServer {
         }
         const out = handler.handle(msg, false, rinfo.address);
         if (out) s.send(out, rinfo.port, rinfo.address);
+        if (tap !== null) tap.udp(msg, out, rinfo.address, rinfo.port, addr.host, bound);
       });
       s.once('error', reject);
       // In a cluster worker without reusePort, exclusive: false shares the primary's socket.
       s.bind({ address: addr.host, port: addr.port, exclusive: this.shared !== 'cluster' }, () => {
         s.off('error', reject);
+        bound = s.address().port;
         s.on('error', (e) => this.log.error(`udp ${formatListen(addr)}: ${e.message}`));
         try {
           s.setRecvBufferSize(4 * 1024 * 1024);
@@ -725,6 +732,7 @@ export class PopdnsServer {
           addr.port = s.address().port;
           const t = new TcpListener(() => this.handler, this.counters, this.cfg.tcp);
           t.notifyHook = this.notifyHook;
+          t.dnstap = this.dnstap;
           try {
             await t.listen(addr);
           } catch (e) {
@@ -777,6 +785,7 @@ export class PopdnsServer {
     if (r.loaded === 0 && !this.hasSecondaries()) {
       throw new Error(`no zone loaded from ${this.cfg.zones} [POPDNS_E_NO_ZONES]`);
     }
+    this.dnstap?.start();
     try {
       await this.listen();
     } catch (e) {
@@ -795,6 +804,7 @@ export class PopdnsServer {
     await Promise.all(this.tcp.map((t) => t.shutdown()));
     this.udp.length = 0;
     this.tcp.length = 0;
+    await this.dnstap?.stop();
   }
 
   get tcpConnections(): number {

@@ -8,6 +8,7 @@ import type { Counters } from './counters.js';
 import type { TransferJob } from '../xfr/primary.js';
 import type { Handler } from './handler.js';
 import type { ListenAddr } from './listen.js';
+import type { QueryTap } from './tap.js';
 
 export interface TcpOptions {
   /** Close a connection with no query for this long (ms). */
@@ -44,6 +45,8 @@ export class TcpListener {
   private readonly conns = new Set<Conn>();
   /** Answers NOTIFY messages (the secondary side); null = they go to the handler like any query. */
   notifyHook: ((msg: Buffer, from: string) => Buffer | null | Promise<Buffer | null>) | null = null;
+  /** dnstap writer (src/dnstap); null = off. */
+  dnstap: QueryTap | null = null;
 
   constructor(
     private readonly handler: () => Handler,
@@ -164,6 +167,7 @@ export class TcpListener {
         return;
       }
       const out = handler.handle(msg, true, conn.socket.remoteAddress ?? '');
+      if (this.dnstap !== null) this.dnstap.tcp(msg, out, conn.socket);
       if (out) {
         const frame = Buffer.allocUnsafe(out.length + 2);
         frame.writeUInt16BE(out.length, 0);
