@@ -313,7 +313,7 @@ async function runWorker(cfg: ServerConfig): Promise<void> {
   log.configureLog({ context: { worker: Number(process.env.POPDNS_WORKER ?? 0) } });
   // Every worker loads the same zones, so only worker 0 prints what they all would; transfers are
   // served by whichever worker took the connection, so every worker prints its own.
-  const own = (m: string): boolean => m.startsWith('popdns: xfr ');
+  const own = (m: string): boolean => m.startsWith('xfr ');
   const wlog: Logger = {
     info: (m, f) => {
       if (first || own(m)) log.info('server', m, f);

@@ -305,7 +305,7 @@ export class Dnstap implements QueryTap {
     this.state = 'idle';
     if (wasRunning || !this.failing) {
       this.log.error(
-        `popdns: warning: dnstap: collector ${this.cfg.socket}: ${why}; retrying with back-off, ` +
+        `warning: dnstap: collector ${this.cfg.socket}: ${why}; retrying with back-off, ` +
           `messages are dropped once ${QUEUE_MAX} are queued [POPDNS_W_DNSTAP]`,
       );
     }

@@ -145,8 +145,10 @@ export function info(component: string, msg: string, fields?: LogFields): void {
 export function warn(component: string, msg: string, fields?: LogFields): void {
   write('warn', component, msg, fields);
 }
+/** An error; one whose stable code is a warning's (`POPDNS_W_*`) is written at `warn`: the code decides. */
 export function error(component: string, msg: string, fields?: LogFields): void {
-  write('error', component, msg, fields);
+  const code = fields?.code ?? CODE_IN_MSG.exec(msg)?.[1];
+  write(code?.startsWith('POPDNS_W_') ? 'warn' : 'error', component, msg, fields);
 }
 
 /** Parses `log-format` / POPDNS_LOG_FORMAT; undefined when it is neither text nor json. */

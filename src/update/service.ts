@@ -105,7 +105,7 @@ export class UpdateService {
       if (typeof r === 'string')
         return `replaying the update journal of ${zone.originText} failed: ${r} [POPDNS_E_UPDATE_JOURNAL]`;
       this.host.info(
-        `popdns: zone ${zone.originText}: ${from.length} journalled update(s) replayed, serial ${zone.serial} → ${r.serial}`,
+        `zone ${zone.originText}: ${from.length} journalled update(s) replayed, serial ${zone.serial} → ${r.serial}`,
       );
       return r;
     }
@@ -142,7 +142,7 @@ export class UpdateService {
       }
     }
     this.host.error(
-      `popdns: zone ${zone.originText}: the file's serial ${zone.serial} is not where the update journal starts; the journalled updates were applied on top of the file, serial now ${to} [POPDNS_W_UPDATE_JOURNAL_REBASED]`,
+      `zone ${zone.originText}: the file's serial ${zone.serial} is not where the update journal starts; the journalled updates were applied on top of the file, serial now ${to} [POPDNS_W_UPDATE_JOURNAL_REBASED]`,
     );
     return r;
   }

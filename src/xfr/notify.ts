@@ -79,7 +79,7 @@ export class NotifySender {
       const p = this.waiting.get(`${rinfo.address}|${rinfo.port}|${m.readUInt16BE(0)}`);
       if (p) p.resolve(m);
     });
-    s.on('error', (e) => this.log.error(`popdns: notify socket: ${e.message} [POPDNS_E_NOTIFY]`));
+    s.on('error', (e) => this.log.error(`notify socket: ${e.message} [POPDNS_E_NOTIFY]`));
     s.bind(0);
     s.unref();
     if (family === 4) this.sock4 = s;
@@ -138,13 +138,13 @@ export class NotifySender {
         if (isResponse && rcode === RCODE.NOERROR && verified) {
           this.counters.notified('ok');
           this.log.info(
-            `popdns: notify sent: zone ${zoneText} serial ${serial} to ${t.to}${key ? ` key ${key.name}` : ''}: acknowledged (attempt ${attempt})`,
+            `notify sent: zone ${zoneText} serial ${serial} to ${t.to}${key ? ` key ${key.name}` : ''}: acknowledged (attempt ${attempt})`,
           );
           return;
         }
         this.counters.notified('error');
         this.log.error(
-          `popdns: notify to ${t.to} for zone ${zoneText} serial ${serial}: ${!isResponse ? 'not a NOTIFY response' : !verified ? 'response TSIG does not verify' : rcodeToText(rcode)} (attempt ${attempt}) [POPDNS_W_NOTIFY]`,
+          `notify to ${t.to} for zone ${zoneText} serial ${serial}: ${!isResponse ? 'not a NOTIFY response' : !verified ? 'response TSIG does not verify' : rcodeToText(rcode)} (attempt ${attempt}) [POPDNS_W_NOTIFY]`,
         );
       } else this.counters.notified('timeout');
       // Back-off before the next attempt (an answer with an error waits as long as a timeout).
@@ -152,7 +152,7 @@ export class NotifySender {
       timeout = Math.min(timeout * 2, this.o.maxTimeoutMs);
     }
     this.log.error(
-      `popdns: notify to ${t.to} for zone ${zoneText} serial ${serial}: no acknowledgement after ${this.o.maxAttempts} attempts, giving up (the secondary's refresh timer still applies) [POPDNS_W_NOTIFY]`,
+      `notify to ${t.to} for zone ${zoneText} serial ${serial}: no acknowledgement after ${this.o.maxAttempts} attempts, giving up (the secondary's refresh timer still applies) [POPDNS_W_NOTIFY]`,
     );
   }
 

@@ -262,7 +262,7 @@ export class XfrPrimary implements TransferHooks {
         );
         const keyName = tsig.record ? nameToText(tsig.record.keyName) : '?';
         this.log.error(
-          `popdns: xfr refused: zone ${zoneName} peer ${peer} type ${type} key ${keyName}: TSIG ${tsig.status} [POPDNS_W_XFR_TSIG]`,
+          `xfr refused: zone ${zoneName} peer ${peer} type ${type} key ${keyName}: TSIG ${tsig.status} [POPDNS_W_XFR_TSIG]`,
         );
         return this.error(msg, q, tsig.status === 'formerr' ? RCODE.FORMERR : RCODE.NOTAUTH, tsig);
       }
@@ -278,7 +278,7 @@ export class XfrPrimary implements TransferHooks {
     if (!this.allow.allows(peer, keyName)) {
       this.counters.transfer(counterType, 'refused');
       this.log.error(
-        `popdns: xfr refused: zone ${zoneName} peer ${peer} type ${type}${keyName ? ` key ${keyName}` : ' unsigned'}: not allowed by transfer.allow [POPDNS_W_XFR_REFUSED]`,
+        `xfr refused: zone ${zoneName} peer ${peer} type ${type}${keyName ? ` key ${keyName}` : ' unsigned'}: not allowed by transfer.allow [POPDNS_W_XFR_REFUSED]`,
       );
       return this.error(tsig.stripped, q, RCODE.REFUSED, tsig);
     }
@@ -291,7 +291,7 @@ export class XfrPrimary implements TransferHooks {
     if (!served) {
       this.counters.transfer(counterType, 'notfound');
       this.log.error(
-        `popdns: xfr refused: zone ${zoneName} peer ${peer} type ${type}: not a zone served here [POPDNS_W_XFR_NOTAUTH]`,
+        `xfr refused: zone ${zoneName} peer ${peer} type ${type}: not a zone served here [POPDNS_W_XFR_NOTAUTH]`,
       );
       return this.error(tsig.stripped, q, RCODE.NOTAUTH, tsig);
     }
@@ -398,14 +398,14 @@ export class XfrPrimary implements TransferHooks {
       } catch (e) {
         this.counters.transfer(type, 'failed', bytes);
         this.log.error(
-          `popdns: xfr failed: zone ${zone.originText} peer ${peer} type ${p.style} serial ${zone.serial}: ${(e as Error).message} [POPDNS_E_XFR_OUT]`,
+          `xfr failed: zone ${zone.originText} peer ${peer} type ${p.style} serial ${zone.serial}: ${(e as Error).message} [POPDNS_E_XFR_OUT]`,
         );
         return;
       }
       this.counters.transfer(type, 'ok', bytes);
       const secs = (performance.now() - t0) / 1000;
       this.log.info(
-        `popdns: xfr out: zone ${zone.originText} peer ${peer} type ${p.style} serial ${p.from ?? '-'} → ${zone.serial} records ${counts.records} messages ${messages} bytes ${bytes} seconds ${secs.toFixed(3)}${key ? ` key ${key.name}` : ''}`,
+        `xfr out: zone ${zone.originText} peer ${peer} type ${p.style} serial ${p.from ?? '-'} → ${zone.serial} records ${counts.records} messages ${messages} bytes ${bytes} seconds ${secs.toFixed(3)}${key ? ` key ${key.name}` : ''}`,
       );
     };
   }
@@ -449,7 +449,7 @@ export class XfrPrimary implements TransferHooks {
     const sent = soaOnly ? `${p.style} too big: SOA only` : p.style;
     if (soaOnly) counts.records = 1;
     this.log.info(
-      `popdns: xfr out: zone ${zone.originText} peer ${peer} type ${sent} over UDP serial ${p.from ?? '-'} → ${zone.serial} records ${counts.records} messages 1 bytes ${signed.length} seconds 0.000${key ? ` key ${key.name}` : ''}`,
+      `xfr out: zone ${zone.originText} peer ${peer} type ${sent} over UDP serial ${p.from ?? '-'} → ${zone.serial} records ${counts.records} messages 1 bytes ${signed.length} seconds 0.000${key ? ` key ${key.name}` : ''}`,
     );
     return signed;
   }
@@ -467,9 +467,7 @@ export class XfrPrimary implements TransferHooks {
       if (!prev || prev.serial !== next.serial) this.onSerialChange?.(next);
     };
     const p = (this.chains.get(k) ?? Promise.resolve()).then(run).catch((e: unknown) => {
-      this.log.error(
-        `popdns: IXFR history of ${next.originText}: ${(e as Error).message} [POPDNS_E_JOURNAL]`,
-      );
+      this.log.error(`IXFR history of ${next.originText}: ${(e as Error).message} [POPDNS_E_JOURNAL]`);
     });
     this.chains.set(k, p);
   }
@@ -491,7 +489,7 @@ export class XfrPrimary implements TransferHooks {
     if (prev.serial === next.serial) return;
     if (!serialNewer(next.serial, prev.serial)) {
       this.log.error(
-        `popdns: zone ${name} serial went from ${prev.serial} back to ${next.serial}: IXFR history reset, secondaries need a new AXFR [POPDNS_W_SERIAL_BACKWARDS]`,
+        `zone ${name} serial went from ${prev.serial} back to ${next.serial}: IXFR history reset, secondaries need a new AXFR [POPDNS_W_SERIAL_BACKWARDS]`,
       );
       h.reset(name);
       return;
@@ -501,7 +499,7 @@ export class XfrPrimary implements TransferHooks {
     if (!diff) {
       h.reset(name);
       this.log.info(
-        `popdns: zone ${name} serial ${prev.serial} → ${next.serial}: changed too much for IXFR; history reset (AXFR-style IXFR)`,
+        `zone ${name} serial ${prev.serial} → ${next.serial}: changed too much for IXFR; history reset (AXFR-style IXFR)`,
       );
       return;
     }
@@ -521,7 +519,7 @@ export class XfrPrimary implements TransferHooks {
       throw e;
     }
     this.log.info(
-      `popdns: zone ${name} serial ${prev.serial} → ${next.serial}: changeset ${diff.removed.length} removed, ${diff.added.length} added, in the IXFR history (${((performance.now() - t0) / 1000).toFixed(3)} s)`,
+      `zone ${name} serial ${prev.serial} → ${next.serial}: changeset ${diff.removed.length} removed, ${diff.added.length} added, in the IXFR history (${((performance.now() - t0) / 1000).toFixed(3)} s)`,
     );
   }
 }

@@ -183,7 +183,7 @@ export class SecondaryManager {
     if (!result.zone) {
       const first = result.diagnostics.find((d) => d.severity === 'error');
       this.o.log.error(
-        `popdns: ${e.name}: the saved version in ${path} does not load (${first ? formatDiagnostic(first) : 'unreadable'}); transferring it again [POPDNS_E_XFR_SAVED]`,
+        `${e.name}: the saved version in ${path} does not load (${first ? formatDiagnostic(first) : 'unreadable'}); transferring it again [POPDNS_E_XFR_SAVED]`,
       );
       return;
     }
@@ -196,7 +196,7 @@ export class SecondaryManager {
     e.records = zoneRecords(result.zone);
     e.lastContact = st.lastContact * 1000;
     e.lastTransfer = st.transferredAt * 1000;
-    this.o.log.info(`popdns: zone ${e.name} serial ${e.zone.serial} loaded from ${path} (secondary, saved)`);
+    this.o.log.info(`zone ${e.name} serial ${e.zone.serial} loaded from ${path} (secondary, saved)`);
     this.checkExpired(e);
     if (!e.expired) this.servable(e, path);
     if (e.role === 'catalog') await this.catalogChanged(e);
@@ -224,7 +224,7 @@ export class SecondaryManager {
       if (!e.expired) {
         e.expired = true;
         this.o.log.error(
-          `popdns: zone ${e.name} expired: no primary reached for ${this.timersOf(e).expire} s (SOA expire); answering SERVFAIL until one answers [POPDNS_E_ZONE_EXPIRED]`,
+          `zone ${e.name} expired: no primary reached for ${this.timersOf(e).expire} s (SOA expire); answering SERVFAIL until one answers [POPDNS_E_ZONE_EXPIRED]`,
         );
         if (e.role !== 'catalog') this.o.publish(e.name, { kind: 'unavailable' });
       }
@@ -265,9 +265,7 @@ export class SecondaryManager {
     if (e.removed || this.stopped) return;
     const key = this.keyOf(e);
     if (key === undefined) {
-      this.o.log.error(
-        `popdns: zone ${e.name}: TSIG key ${e.spec.key} is not in tsig-keys [POPDNS_E_TSIG_KEY]`,
-      );
+      this.o.log.error(`zone ${e.name}: TSIG key ${e.spec.key} is not in tsig-keys [POPDNS_E_TSIG_KEY]`);
       this.schedule(e, this.timersOf(e).retry);
       return;
     }
@@ -278,7 +276,7 @@ export class SecondaryManager {
         soa = await querySoa(peer, e.origin, { key });
       } catch (err) {
         this.o.log.error(
-          `popdns: zone ${e.name}: SOA query to ${formatPeer(peer)} failed: ${(err as Error).message}`,
+          `zone ${e.name}: SOA query to ${formatPeer(peer)} failed: ${(err as Error).message}`,
         );
         continue;
       }
@@ -305,7 +303,7 @@ export class SecondaryManager {
     e.lastContact = Date.now();
     if (e.expired && e.zone) {
       e.expired = false;
-      this.o.log.info(`popdns: zone ${e.name}: a primary answers again; serving serial ${e.zone.serial}`);
+      this.o.log.info(`zone ${e.name}: a primary answers again; serving serial ${e.zone.serial}`);
       this.servable(e, this.store.zonePath(e.name));
     }
     this.checkExpired(e);
@@ -313,7 +311,7 @@ export class SecondaryManager {
       void this.store
         .saveState(this.stateOf(e))
         .catch((err: unknown) =>
-          this.o.log.error(`popdns: zone ${e.name}: ${(err as Error).message} [POPDNS_E_DATA_DIR]`),
+          this.o.log.error(`zone ${e.name}: ${(err as Error).message} [POPDNS_E_DATA_DIR]`),
         );
     }
   }
@@ -347,7 +345,7 @@ export class SecondaryManager {
       const msg = (err as Error).message;
       this.counters.transfer(type, 'failure', 0);
       this.o.log.error(
-        `popdns: xfr in zone ${e.name} from ${formatPeer(peer)} ${type} serial ${from ?? '-'} failed after ${((performance.now() - t0) / 1000).toFixed(3)} s: ${msg}`,
+        `xfr in zone ${e.name} from ${formatPeer(peer)} ${type} serial ${from ?? '-'} failed after ${((performance.now() - t0) / 1000).toFixed(3)} s: ${msg}`,
       );
       return false;
     };
@@ -412,7 +410,7 @@ export class SecondaryManager {
     } catch (err) {
       // Not on disk: keep serving it (it passed every check), say so; the next transfer writes again.
       this.o.log.error(
-        `popdns: zone ${e.name}: cannot save serial ${zone.serial}: ${(err as Error).message} [POPDNS_E_DATA_DIR]`,
+        `zone ${e.name}: cannot save serial ${zone.serial}: ${(err as Error).message} [POPDNS_E_DATA_DIR]`,
       );
     }
     e.expired = false;
@@ -420,7 +418,7 @@ export class SecondaryManager {
     this.servable(e, this.store.zonePath(e.name));
     this.counters.transfer(type, 'success', res!.bytes);
     this.o.log.info(
-      `popdns: xfr in zone ${e.name} from ${formatPeer(peer)} ${kind} serial ${prev?.serial ?? '-'} -> ${zone.serial}: ${records!.length} records, ${res!.bytes} bytes, ${res!.messages} messages, ${((performance.now() - t0) / 1000).toFixed(3)} s`,
+      `xfr in zone ${e.name} from ${formatPeer(peer)} ${kind} serial ${prev?.serial ?? '-'} -> ${zone.serial}: ${records!.length} records, ${res!.bytes} bytes, ${res!.messages} messages, ${((performance.now() - t0) / 1000).toFixed(3)} s`,
     );
     if (e.role === 'catalog') await this.catalogChanged(e);
     return true;
@@ -440,7 +438,7 @@ export class SecondaryManager {
   private async catalogChanged(cat: Entry): Promise<void> {
     if (!cat.zone) return;
     const parsed = parseCatalog(cat.zone);
-    for (const p of parsed.problems) this.o.log.error(`popdns: ${p}`);
+    for (const p of parsed.problems) this.o.log.error(`${p}`);
     if (!parsed.ok) return;
     this.catalogMembers.set(cat.name, parsed.members);
     await this.reconcile();
@@ -459,7 +457,7 @@ export class SecondaryManager {
         if (fileZones.has(m.zone)) {
           this.warnOnce(
             `${catName}/${m.zone}`,
-            `popdns: catalog ${catName}: member ${m.zone} is also a zone file here; the file wins [POPDNS_W_CATALOG_CONFLICT]`,
+            `catalog ${catName}: member ${m.zone} is also a zone file here; the file wins [POPDNS_W_CATALOG_CONFLICT]`,
           );
           continue;
         }
@@ -470,7 +468,7 @@ export class SecondaryManager {
             catName,
             m.id,
           );
-          this.o.log.info(`popdns: catalog ${catName}: member ${m.zone} added (id ${m.id})`);
+          this.o.log.info(`catalog ${catName}: member ${m.zone} added (id ${m.id})`);
           await this.loadSaved(e);
           claimed.add(m.zone);
           this.schedule(e, 0);
@@ -479,14 +477,14 @@ export class SecondaryManager {
         if (cur.role !== 'member') {
           this.warnOnce(
             `${catName}/${m.zone}`,
-            `popdns: catalog ${catName}: member ${m.zone} is configured in secondaries; that entry wins [POPDNS_W_CATALOG_CONFLICT]`,
+            `catalog ${catName}: member ${m.zone} is configured in secondaries; that entry wins [POPDNS_W_CATALOG_CONFLICT]`,
           );
           continue;
         }
         if (claimed.has(m.zone)) {
           this.warnOnce(
             `${catName}/${m.zone}`,
-            `popdns: catalog ${catName}: member ${m.zone} is listed by another catalog too; ignored here [POPDNS_W_CATALOG_CONFLICT]`,
+            `catalog ${catName}: member ${m.zone} is listed by another catalog too; ignored here [POPDNS_W_CATALOG_CONFLICT]`,
           );
           continue;
         }
@@ -500,11 +498,11 @@ export class SecondaryManager {
           if (owner && owner.coo !== catName) {
             this.warnOnce(
               `${catName}/${m.zone}`,
-              `popdns: catalog ${catName}: member ${m.zone} belongs to catalog ${cur.catalog} (no coo to ${catName}); ignored [POPDNS_W_CATALOG_CONFLICT]`,
+              `catalog ${catName}: member ${m.zone} belongs to catalog ${cur.catalog} (no coo to ${catName}); ignored [POPDNS_W_CATALOG_CONFLICT]`,
             );
             continue;
           }
-          this.o.log.info(`popdns: catalog ${catName}: member ${m.zone} moves here from ${cur.catalog}`);
+          this.o.log.info(`catalog ${catName}: member ${m.zone} moves here from ${cur.catalog}`);
           cur.catalog = catName;
           cur.spec = { zone: m.zone, primaries: cat.spec.primaries, key: cat.spec.key };
         }
@@ -512,7 +510,7 @@ export class SecondaryManager {
         if (cur.memberId !== m.id) {
           // §5.6: a new unique ID resets the member: its data goes and it is transferred afresh.
           this.o.log.info(
-            `popdns: catalog ${catName}: member ${m.zone} reset (id ${cur.memberId} -> ${m.id}): transferring afresh`,
+            `catalog ${catName}: member ${m.zone} reset (id ${cur.memberId} -> ${m.id}): transferring afresh`,
           );
           cur.memberId = m.id;
           cur.zone = null;
@@ -528,9 +526,7 @@ export class SecondaryManager {
       if (e.role !== 'member' || claimed.has(e.name)) continue;
       const members = this.catalogMembers.get(e.catalog ?? '');
       if (!members) continue; // its catalog has not loaded yet
-      this.o.log.info(
-        `popdns: catalog ${e.catalog}: member ${e.name} removed: no longer served, data deleted`,
-      );
+      this.o.log.info(`catalog ${e.catalog}: member ${e.name} removed: no longer served, data deleted`);
       e.removed = true;
       if (e.timer) clearTimeout(e.timer);
       if (e.expireTimer) clearTimeout(e.expireTimer);
@@ -575,7 +571,7 @@ export class SecondaryManager {
     if (!e.spec.primaries.some((p) => p.host === addr)) {
       this.counters.notify('refused');
       this.o.log.error(
-        `popdns: NOTIFY for ${e.name} from ${addr} refused: not one of its primaries [POPDNS_E_NOTIFY_REFUSED]`,
+        `NOTIFY for ${e.name} from ${addr} refused: not one of its primaries [POPDNS_E_NOTIFY_REFUSED]`,
       );
       return reply(msg, RCODE.REFUSED);
     }
@@ -586,7 +582,7 @@ export class SecondaryManager {
       if (!v?.ok) {
         this.counters.notify('notauth');
         this.o.log.error(
-          `popdns: NOTIFY for ${e.name} from ${addr} refused: not signed with key ${key.name} [POPDNS_E_NOTIFY_TSIG]`,
+          `NOTIFY for ${e.name} from ${addr} refused: not signed with key ${key.name} [POPDNS_E_NOTIFY_TSIG]`,
         );
         return v ? v.response(reply(msg, RCODE.NOTAUTH)) : reply(msg, RCODE.NOTAUTH);
       }

@@ -89,3 +89,16 @@ t.test('levels, context and the sink', (t) => {
   t.equal(parseLogFormat('xml'), undefined);
   t.end();
 });
+
+t.test('an error whose stable code is a warning (POPDNS_W_*) is written at warn', (t) => {
+  const got: string[] = [];
+  configureLog({ format: 'json', level: 'info', context: {}, write: (l) => got.push(l) });
+  error('server', 'xfr refused: zone a. peer 192.0.2.1 [POPDNS_W_XFR_REFUSED]');
+  error('server', 'refused', { code: 'POPDNS_W_XFR_TSIG' });
+  error('server', 'broken [POPDNS_E_ZONE_LOAD]');
+  t.same(
+    got.map((l) => (JSON.parse(l) as { level: string }).level),
+    ['warn', 'warn', 'error'],
+  );
+  t.end();
+});
