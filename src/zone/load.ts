@@ -15,9 +15,66 @@ const ZONE_EXT = /\.(zone|db)$/i;
  * A zone file as text. Pure ASCII (nearly every zone file) is read as one byte per character, which
  * skips UTF-8 decoding and gives the same string; anything else is decoded as UTF-8.
  */
+/** A zone file that is not UTF-8, with the position of its first byte that is not. */
+export class NotUtf8Error extends Error {
+  constructor(
+    readonly line: number,
+    readonly col: number,
+    byte: number,
+  ) {
+    super(
+      `byte 0x${byte.toString(16).padStart(2, '0')} is not UTF-8: zone files are UTF-8 (write other bytes in text as \\DDD, e.g. \\${String(byte).padStart(3, '0')})`,
+    );
+  }
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Offset of the first byte of `b` that does not start or continue a UTF-8 sequence (0 when unsure). */
+function invalidUtf8At(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i]!;
+    const n =
+      c < 0x80
+        ? 0
+        : c >= 0xc2 && c <= 0xdf
+          ? 1
+          : c >= 0xe0 && c <= 0xef
+            ? 2
+            : c >= 0xf0 && c <= 0xf4
+              ? 3
+              : -1;
+    if (n < 0) return i;
+    for (let k = 1; k <= n; k++) if (i + k >= b.length || (b[i + k]! & 0xc0) !== 0x80) return i;
+    i += n + 1;
+  }
+  return 0; // overlong forms and surrogates: TextDecoder refused them, report the file's start
+}
+
+/**
+ * A zone file's text. Files are UTF-8 (RFC 1035 text and YAML alike): a byte sequence that is not
+ * UTF-8 throws NotUtf8Error at its line and column instead of turning into U+FFFD unnoticed.
+ */
 function readText(path: string): string {
   const b = readFileSync(path);
-  return isAscii(b) ? b.toString('latin1') : b.toString('utf8');
+  if (isAscii(b)) return b.toString('latin1');
+  try {
+    return UTF8.decode(b);
+  } catch {
+    const off = invalidUtf8At(b);
+    let line = 1;
+    let start = 0;
+    for (let i = 0; i < off; i++) {
+      if (b[i] === 0x0a) {
+        line++;
+        start = i + 1;
+      }
+    }
+    let col = 1;
+    for (let i = start; i < off; i++) if ((b[i]! & 0xc0) !== 0x80) col++;
+    throw new NotUtf8Error(line, col, b[off]!);
+  }
 }
 
 /** True for file names popdns loads as zones: `*.yaml`, `*.yml`, `*.zone`, `*.db`. */
@@ -101,6 +158,15 @@ function* parseZoneFileSteps(path: string, o: ZoneFileOptions): Generator<void, 
   try {
     body = o.text ?? readText(path);
   } catch (e) {
+    if (e instanceof NotUtf8Error) {
+      const d: Diagnostic = {
+        severity: 'error',
+        code: 'POPDNS_E_ENCODING',
+        message: e.message,
+        pos: { file: path, line: e.line, col: e.col },
+      };
+      return { origin: new Uint8Array([0]), file: path, records: [], diagnostics: [d], incomplete: true };
+    }
     const code = (e as NodeJS.ErrnoException).code;
     const d: Diagnostic = {
       severity: 'error',

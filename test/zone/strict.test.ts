@@ -218,3 +218,21 @@ t.test('check /nonexistent says the path does not exist and nothing else', (tt) 
   tt.equal(r.stderr, '');
   tt.end();
 });
+
+t.test('a file that is not UTF-8 is refused at its first bad byte, not served as U+FFFD', (tt) => {
+  const dir = tmpDir(tt);
+  // A Latin-1 é (0xe9) in a TXT: line 6 (HEAD has 5 lines), column 11 counting characters.
+  const f = join(dir, 'example.com.zone');
+  writeFileSync(
+    f,
+    Buffer.concat([Buffer.from(HEAD), Buffer.from('t TXT "caf'), Buffer.from([0xe9, 0x22, 0x0a])]),
+  );
+  const r = loadZone(f).result;
+  tt.equal(r.zone, null);
+  tt.same(at(r.diagnostics), ['6:11 error POPDNS_E_ENCODING']);
+  tt.match(r.diagnostics[0]!.message, /0xe9 is not UTF-8.*\\233/);
+  // The same byte written as \233, or é as UTF-8, loads.
+  writeFileSync(f, `${HEAD}t TXT "caf\\233" "café"\n`);
+  tt.same(at(loadZone(f).result.diagnostics), []);
+  tt.end();
+});
