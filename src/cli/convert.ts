@@ -5,6 +5,7 @@ import { parseZoneFile } from '../zone/load.js';
 import { writeMasterFile } from '../zone/masterfile.js';
 import { formatDiagnostic } from '../zone/types.js';
 import { writeYamlZone } from '../zone/yamlzone.js';
+import * as log from '../log/log.js';
 
 export type ZoneFormat = 'yaml' | 'zone';
 
@@ -30,8 +31,9 @@ export function convertZone(
       : writeMasterFile(parsed.origin, parsed.records, opts);
   if (to === 'zone' && parsed.dnssec !== undefined) {
     // An RFC 1035 file has no place for it: the config file's dnssec: section carries it for such zones.
-    process.stderr.write(
-      `popdns convert: ${input}: the dnssec: settings are not part of an RFC 1035 file; set them in the config file's dnssec: section [POPDNS_W_DNSSEC_DROPPED]\n`,
+    log.warn(
+      'convert',
+      `${input}: the dnssec: settings are not part of an RFC 1035 file; set them in the config file's dnssec: section [POPDNS_W_DNSSEC_DROPPED]`,
     );
   }
   return { text, errors: [] };
@@ -42,14 +44,16 @@ export function runConvert(input: string, output: string, opts: { to?: string; o
   const named = output === '-' ? null : formatOfPath(output);
   if (named !== null && to !== named) {
     // The server picks the parser by extension: x.yaml holding master-file text would not load.
-    process.stderr.write(
-      `popdns convert: --to ${to} but "${output}" is named like a ${named === 'yaml' ? 'YAML' : 'RFC 1035'} file: the server would read it as one; name it *.${to === 'yaml' ? 'yaml' : 'zone'} [POPDNS_E_USAGE]\n`,
+    log.error(
+      'convert',
+      `--to ${to} but "${output}" is named like a ${named === 'yaml' ? 'YAML' : 'RFC 1035'} file: the server would read it as one; name it *.${to === 'yaml' ? 'yaml' : 'zone'} [POPDNS_E_USAGE]`,
     );
     return 2;
   }
   if (to !== 'yaml' && to !== 'zone') {
-    process.stderr.write(
-      `popdns convert: cannot tell the output format of "${output}": name it *.yaml or *.zone, or pass --to yaml|zone [POPDNS_E_USAGE]\n`,
+    log.error(
+      'convert',
+      `cannot tell the output format of "${output}": name it *.yaml or *.zone, or pass --to yaml|zone [POPDNS_E_USAGE]`,
     );
     return 2;
   }
@@ -58,9 +62,7 @@ export function runConvert(input: string, output: string, opts: { to?: string; o
     try {
       origin = nameFromText(opts.origin.endsWith('.') ? opts.origin : `${opts.origin}.`);
     } catch (e) {
-      process.stderr.write(
-        `popdns convert: --origin ${opts.origin}: ${(e as Error).message} [POPDNS_E_USAGE]\n`,
-      );
+      log.error('convert', `--origin ${opts.origin}: ${(e as Error).message} [POPDNS_E_USAGE]`);
       return 2;
     }
   }

@@ -3,6 +3,7 @@ import { DNSKEY_FLAG, dsFromDnskey, loadKeys } from '../dnssec/keys.js';
 import { TYPE } from '../wire/constants.js';
 import { type Name, nameFromText, NameError, nameToLower, nameToText, ROOT } from '../wire/name.js';
 import { rdataToText } from '../wire/rdata.js';
+import * as log from '../log/log.js';
 
 export interface DsOptions {
   /** Keys directory; default ./keys. */
@@ -40,7 +41,7 @@ export function dsLines(zoneText: string, dir: string): { lines: string[]; error
 /** Prints the lines; exit 1 when a key file is unusable or there is no SEP key. */
 export function runDs(zoneText: string, opts: DsOptions): number {
   const { lines, errors } = dsLines(zoneText, opts.keys ?? 'keys');
-  for (const e of errors) process.stderr.write(`popdns ds: ${e}\n`);
+  for (const e of errors) log.error('ds', e);
   if (errors.length > 0) return errors.some((e) => e.endsWith('[POPDNS_E_USAGE]')) ? 2 : 1;
   process.stdout.write(lines.map((l) => `${l}\n`).join(''));
   return 0;

@@ -10,6 +10,7 @@ import {
   writeKeyFiles,
 } from '../dnssec/keys.js';
 import { type Name, nameFromText, NameError, ROOT } from '../wire/name.js';
+import * as log from '../log/log.js';
 
 export interface KeygenOptions {
   /** Keys directory; default ./keys (created with mode 0700). */
@@ -23,7 +24,7 @@ export interface KeygenOptions {
 const ROLES: readonly string[] = ['csk', 'ksk', 'zsk'];
 
 function usage(message: string): number {
-  process.stderr.write(`popdns keygen: ${message} [POPDNS_E_USAGE]\n`);
+  log.error('keygen', `${message} [POPDNS_E_USAGE]`);
   return 2;
 }
 
@@ -68,11 +69,11 @@ export function runKeygen(zoneText: string, opts: KeygenOptions): number {
       process.stdout.write(`${writeKeyFiles(dir, key)}\n`);
       return 0;
     }
-    process.stderr.write(`popdns keygen: no free key tag after 20 attempts in ${dir} [POPDNS_E_KEY]\n`);
+    log.error('keygen', `no free key tag after 20 attempts in ${dir} [POPDNS_E_KEY]`);
     return 1;
   } catch (e) {
     const msg = e instanceof DnssecError ? e.message : `${(e as Error).message} [POPDNS_E_KEY]`;
-    process.stderr.write(`popdns keygen: ${msg}\n`);
+    log.error('keygen', msg);
     return 1;
   }
 }

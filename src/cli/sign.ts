@@ -9,6 +9,7 @@ import { makePolicy, signedZoneText, signZone } from '../dnssec/signzone.js';
 import { parsePeriod } from '../wire/rdata.js';
 import { loadZone } from '../zone/load.js';
 import { formatDiagnostic } from '../zone/types.js';
+import * as log from '../log/log.js';
 
 export interface SignOptions {
   /** Keys directory; default ./keys. */
@@ -26,7 +27,7 @@ export interface SignOptions {
 }
 
 function usage(message: string): number {
-  process.stderr.write(`popdns sign: ${message} [POPDNS_E_USAGE]\n`);
+  log.error('sign', `${message} [POPDNS_E_USAGE]`);
   return 2;
 }
 
@@ -50,17 +51,18 @@ export function runSign(zoneFile: string, opts: SignOptions): number {
   // The zone's own `dnssec:` settings (YAML), as the server applies them; flags win.
   const own = parsed.dnssec;
   if (own === false) {
-    process.stderr.write(`popdns sign: ${zoneFile} says dnssec: false [POPDNS_E_SIGN]\n`);
+    log.error('sign', `${zoneFile} says dnssec: false [POPDNS_E_SIGN]`);
     return 1;
   }
 
   const { keys, errors } = loadKeys(dir, zone.origin);
   // A key that cannot be read must not silently leave a zone signed with fewer keys (or none).
-  for (const e of errors) process.stderr.write(`popdns sign: ${e.message}\n`);
+  for (const e of errors) log.error('sign', e.message);
   if (errors.length > 0) return 1;
   if (keys.length === 0) {
-    process.stderr.write(
-      `popdns sign: no keys for ${zone.originText} in ${dir} (make one with: popdns keygen ${zone.originText} --keys ${dir}) [POPDNS_E_NO_KEYS]\n`,
+    log.error(
+      'sign',
+      `no keys for ${zone.originText} in ${dir} (make one with: popdns keygen ${zone.originText} --keys ${dir}) [POPDNS_E_NO_KEYS]`,
     );
     return 1;
   }
@@ -82,13 +84,14 @@ export function runSign(zoneFile: string, opts: SignOptions): number {
     if (opts.out === '-') process.stdout.write(text);
     else writeFileSync(opts.out, text);
     const keyList = keys.map((k) => `${k.file ?? k.tag} (${k.role})`).join(', ');
-    process.stderr.write(
-      `popdns sign: ${zone.originText} serial ${zone.serial}: ${signatures} signatures in ${ms.toFixed(0)} ms, ${policy.denial.toUpperCase()}${policy.nsec3OptOut ? ' opt-out' : ''}, keys ${keyList}${opts.out === '-' ? '' : `; wrote ${opts.out}`}\n`,
+    log.info(
+      'sign',
+      `${zone.originText} serial ${zone.serial}: ${signatures} signatures in ${ms.toFixed(0)} ms, ${policy.denial.toUpperCase()}${policy.nsec3OptOut ? ' opt-out' : ''}, keys ${keyList}${opts.out === '-' ? '' : `; wrote ${opts.out}`}`,
     );
     return 0;
   } catch (e) {
     const msg = e instanceof DnssecError ? e.message : `${(e as Error).message} [POPDNS_E_SIGN]`;
-    process.stderr.write(`popdns sign: ${msg}\n`);
+    log.error('sign', msg);
     return 1;
   }
 }

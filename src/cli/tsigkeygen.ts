@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { TSIG_ALGORITHMS, tsigAlgorithmFromText, tsigKeyName, tsigMacSize } from '../wire/tsig.js';
+import * as log from '../log/log.js';
 
 export interface TsigKeygenOptions {
   algorithm?: string;
@@ -43,7 +44,7 @@ export function tsigKeygen(name: string, o: TsigKeygenOptions = {}): { text: str
 export function runTsigKeygen(name: string, o: TsigKeygenOptions): number {
   const r = tsigKeygen(name, o);
   if ('error' in r) {
-    process.stderr.write(`popdns: ${r.error}\n`);
+    log.error('tsig-keygen', r.error);
     return 2;
   }
   process.stdout.write(r.text);

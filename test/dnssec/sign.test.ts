@@ -677,7 +677,8 @@ t.test('popdns sign command line', (tt) => {
     }
   };
   const optOut = usage({ keys, out, optOut: true });
-  tt.same([optOut.code, optOut.stderr], [2, 'popdns sign: --opt-out needs --nsec3 [POPDNS_E_USAGE]\n']);
+  tt.equal(optOut.code, 2);
+  tt.match(optOut.stderr, /^\S+Z error sign: --opt-out needs --nsec3 \[POPDNS_E_USAGE\]\n$/);
   tt.equal(usage({ keys, out, validity: 'soon' }).code, 2, 'bad --validity');
   tt.equal(usage({ keys }).code, 2, 'no --out');
   mkdirSync(keys);
