@@ -221,7 +221,9 @@ export class Handler {
       return this.withOpt(msg, limit, RCODE.FORMERR);
     }
     if (st === PARSE.NOTIMP) {
-      if (this.opcodeHook && q.questionEnd > 12) {
+      // Every NOTIFY/UPDATE reaches its handler, even without exactly one question: RFC 2136 §3.1.1
+      // and RFC 1996 §3.7 want FORMERR for a zone section that is not one SOA record, not NOTIMP.
+      if (this.opcodeHook) {
         const tsig = this.tsig ?? { status: 'unsigned', error: 0, origId: q.id, stripped: msg };
         const out = this.opcodeHook(msg, q, client, tsig);
         if (out) return out;
