@@ -1,18 +1,17 @@
 #!/usr/bin/env node
 /** The `popdns` command line. Subcommand names and flags are a contract other tools depend on. */
 import { Command, InvalidArgumentError } from 'commander';
-import { type CheckOptions, runCheck } from './cli/check.js';
-import { runConvert } from './cli/convert.js';
-import { ctlVerbsHelp, runCtl } from './cli/ctl.js';
-import { runDs } from './cli/ds.js';
-import { runHealth } from './cli/health.js';
+import type { CheckOptions } from './cli/check.js';
 import { commandDetail } from './cli/help.js';
-import { runKeygen } from './cli/keygen.js';
-import { runServe } from './cli/serve.js';
-import { runSign } from './cli/sign.js';
-import { runTsigKeygen } from './cli/tsigkeygen.js';
 import * as log from './log/log.js';
 import { VERSION } from './version.js';
+
+// Each command's module is imported when that command runs, so `popdns ctl`, `popdns health
+// --once` or `--version` do not load the server, the zone parsers and the signer first (a few
+// hundred ms of CPU per start). The ctl verbs' help needs the registry: loaded only for ctl.
+const ctlVerbsHelp = process.argv.includes('ctl')
+  ? (await import('./cli/ctl.js')).ctlVerbsHelp
+  : (): string => '';
 
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
@@ -68,6 +67,7 @@ Exit status:
 `,
   )
   .action(async (opts) => {
+    const { runServe } = await import('./cli/serve.js');
     await runServe(opts);
   });
 
@@ -89,6 +89,7 @@ program
     '\nExit status: 0 no errors, 1 errors (or warnings with --strict, or no zone files).\n',
   )
   .action(async (paths: string[] | undefined, opts: CheckOptions) => {
+    const { runCheck } = await import('./cli/check.js');
     process.exitCode = await runCheck(paths ?? [], opts);
   });
 
@@ -99,7 +100,8 @@ program
   .argument('<out>', 'output file, or - for standard output (with --to)')
   .option('--to <format>', 'output format: yaml or zone (default: from the output file name)')
   .option('--origin <zone>', 'the zone name (default: from the input file name, else its first $ORIGIN)')
-  .action((input: string, output: string, opts: { to?: string; origin?: string }) => {
+  .action(async (input: string, output: string, opts: { to?: string; origin?: string }) => {
+    const { runConvert } = await import('./cli/convert.js');
     process.exitCode = runConvert(input, output, opts);
   });
 
@@ -110,7 +112,8 @@ program
   .option('--keys <dir>', 'keys directory, created with mode 0700 (default ./keys)')
   .option('--algorithm <alg>', 'ecdsap256sha256 (default), ed25519 or rsasha256')
   .option('--role <role>', 'csk (default), ksk or zsk')
-  .action((zone: string, opts: { keys?: string; algorithm?: string; role?: string }) => {
+  .action(async (zone: string, opts: { keys?: string; algorithm?: string; role?: string }) => {
+    const { runKeygen } = await import('./cli/keygen.js');
     process.exitCode = runKeygen(zone, opts);
   });
 
@@ -121,7 +124,8 @@ program
   )
   .argument('<name>', 'key name, e.g. xfr.example.net')
   .option('--algorithm <alg>', 'hmac-sha256 (default), hmac-sha384, hmac-sha512 or hmac-sha1')
-  .action((name: string, opts: { algorithm?: string }) => {
+  .action(async (name: string, opts: { algorithm?: string }) => {
+    const { runTsigKeygen } = await import('./cli/tsigkeygen.js');
     process.exitCode = runTsigKeygen(name, opts);
   });
 
@@ -130,7 +134,8 @@ program
   .description("print the DS (SHA-256) and DNSKEY records of the zone's key-signing keys, for the parent")
   .argument('<zone>', 'zone name')
   .option('--keys <dir>', 'keys directory (default ./keys)')
-  .action((zone: string, opts: { keys?: string }) => {
+  .action(async (zone: string, opts: { keys?: string }) => {
+    const { runDs } = await import('./cli/ds.js');
     process.exitCode = runDs(zone, opts);
   });
 
@@ -145,7 +150,7 @@ program
   .option('--validity <period>', 'signature validity, seconds or units like 14d, 2w (default 14d)')
   .option('--cds', 'publish CDS and CDNSKEY for the key-signing keys (RFC 7344, RFC 8078)')
   .action(
-    (
+    async (
       zonefile: string,
       opts: {
         out: string;
@@ -156,6 +161,7 @@ program
         cds?: boolean;
       },
     ) => {
+      const { runSign } = await import('./cli/sign.js');
       process.exitCode = runSign(zonefile, opts);
     },
   );
@@ -166,6 +172,7 @@ program
   .requiredOption('--config <file>', 'the PoP config file with its health: section (see deploy/popdns.yaml)')
   .option('--once', 'run one round of checks, print the verdict and exit 0 (healthy) or 1; BIRD untouched')
   .action(async (opts: { config: string; once?: boolean }) => {
+    const { runHealth } = await import('./cli/health.js');
     await runHealth(opts);
   });
 
@@ -206,6 +213,7 @@ program
       args: string[],
       opts: { socket?: string; config?: string; json?: boolean; timeout?: string },
     ) => {
+      const { runCtl } = await import('./cli/ctl.js');
       process.exitCode = await runCtl(command, args, opts);
     },
   );
