@@ -13,6 +13,12 @@ import type { Test } from 'tap';
 
 export const REQUIRE_PEERS = process.env.POPDNS_REQUIRE_PEERS === '1';
 
+// Every process a test starts (popdns and its workers, the CLI, peers) runs as in production: tap
+// puts its process-info hook in NODE_OPTIONS for the children of a test, which costs each node start
+// ~0.4 CPU-s and a file under .tap/, for coverage that is off. Tests spawn hundreds of node
+// processes, so this is minutes of CI. (plainEnv() below also drops tap's own variables.)
+delete process.env.NODE_OPTIONS;
+
 export function hasTool(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }

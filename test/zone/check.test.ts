@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import t from 'tap';
 import { checkZones } from '../../src/cli/check.js';
+import '../helpers/peers.js';
 
 const B = 'test/fixtures/broken';
 
