@@ -83,7 +83,7 @@ export async function startProcess(
   cmd: string,
   args: string[],
   ready: (output: string) => boolean | Promise<boolean>,
-  timeoutMs = 15000,
+  timeoutMs = 30000,
 ): Promise<Proc> {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: plainEnv() });
   let out = '';
