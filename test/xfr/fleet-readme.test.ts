@@ -143,9 +143,8 @@ t.test('README "Running a fleet", walked through', async (t) => {
     );
   const primary = await serve('primary', primaryYaml);
 
-  // 4. Two PoPs with the README's PoP config.
-  const popa = await serve('popa', popYaml);
-  const popb = await serve('popb', popYaml);
+  // 4. Two PoPs with the README's PoP config, started together (each node start is slow on a loaded machine).
+  const [popa, popb] = await Promise.all([serve('popa', popYaml), serve('popb', popYaml)]);
   const pops = [
     { name: 'popa', port: aPort!, proc: popa },
     { name: 'popb', port: bPort!, proc: popb },
