@@ -2,19 +2,23 @@
 # The anycast lab: real BGP on one machine, in network namespaces this script creates.
 #
 #   client ── router (AS 64500, ECMP over both paths, L4 hashing) ─┬─ popa (AS 64501): bird + popdns + popdns health
-#                                                                   └─ popb (AS 64501): bird + popdns + popdns health
+#                                                                   ├─ popb (AS 64501): bird + popdns + popdns health
+#                                                                   └─ primary: popdns, the hidden primary (not announced)
 #
 # Both PoPs serve a copy of zones/ (in $LAB_DIR/POP/zones, so a test can change one PoP's) on the anycast addresses 198.51.100.53 (in 198.51.100.0/24) and
 # 2001:db8:53::53 (in 2001:db8:53::/48), each with its own identity, so `dig CHAOS TXT id.server`
-# tells which one answered.
+# tells which one answered. Both also follow the zone fleet.lab. as secondaries of the hidden primary
+# (10.53.3.2, zone file $LAB_DIR/primary/zones/fleet.lab.zone): NOTIFY + IXFR, signed with a TSIG key
+# made by `popdns tsig-keygen` at `up`.
 #
 #   deploy/lab/lab.sh up                 build it (needs root, iproute2, bird2; node and a built dist/)
 #   deploy/lab/lab.sh test               run the failover scenarios (deploy/lab/labtest.mjs) and print the numbers
 #   deploy/lab/lab.sh down               stop everything it started (by PID) and delete its namespaces
 #   deploy/lab/lab.sh dns-stop POP [SIG] stop popdns on popa/popb (default SIGTERM = drain)
 #   deploy/lab/lab.sh dns-start POP      start popdns on popa/popb again
-#   deploy/lab/lab.sh dns-reload POP     SIGHUP popdns on popa/popb (re-read its zones, $LAB_DIR/POP/zones)
-#   deploy/lab/lab.sh exec NS CMD...     run a command in a lab namespace (client, router, popa, popb)
+#   deploy/lab/lab.sh dns-reload POP     SIGHUP popdns on popa/popb/primary (re-read its zones, $LAB_DIR/POP/zones)
+#   deploy/lab/lab.sh fleet-set SERIAL TEXT  rewrite fleet.lab. at the primary (v.fleet.lab. TXT TEXT); then dns-reload primary
+#   deploy/lab/lab.sh exec NS CMD...     run a command in a lab namespace (client, router, popa, popb, primary)
 #
 # Everything it starts it records in $LAB_DIR (default /tmp/popdns-lab) and stops by PID; it deletes
 # only the namespaces it recorded creating. Every wait is bounded.
@@ -25,7 +29,8 @@ LAB_DIR=${LAB_DIR:-/tmp/popdns-lab}
 NS_PREFIX=${LAB_NS_PREFIX:-popdnslab}
 NODE=${NODE:-$(command -v node)}
 POPDNS="$ROOT/dist/cli.js"
-NAMES=(client router popa popb)
+NAMES=(client router popa popb primary)
+KEY=lab-xfr
 
 ns() { echo "${NS_PREFIX}-$1"; }
 log() { echo "lab: $*" >&2; }
@@ -106,14 +111,54 @@ protocol bgp router6 from upstream { neighbor fd53:$2::1 as 64500; ipv6 { import
 EOF
 }
 
-popdns_conf() { # POP
+# The lab zone the hidden primary serves; `lab.sh test` changes the TXT at v.fleet.lab. and the serial.
+fleet_zone() { # SERIAL TEXT
+  cat <<EOF
+\$ORIGIN fleet.lab.
+\$TTL 60
+@ SOA ns1 hostmaster $1 3600 600 86400 60
+@ NS ns1
+ns1 A 10.53.3.2
+v TXT "$2"
+EOF
+  # Filler, so a one-record change is a small part of the zone and goes out as a real IXFR (popdns
+  # sends the whole zone when a change touches more than half of it).
+  for i in $(seq 1 40); do echo "h$i A 192.0.2.$i"; done
+}
+
+# The hidden primary: transfers to the PoPs (signed), NOTIFY to each PoP's unicast address.
+primary_conf() {
+  cat <<EOF
+zones: $LAB_DIR/primary/zones
+data-dir: $LAB_DIR/primary/data
+listen: [10.53.3.2:53, 127.0.0.1:53]
+identity: primary.lab
+metrics: 127.0.0.1:9153
+control: false
+workers: 1
+drain: 0s
+$(cat "$LAB_DIR/tsig.yaml")
+transfer:
+  allow: [{ from: 10.53.0.0/16, key: $KEY }]
+  notify:
+    - { to: "10.53.1.2:53", key: $KEY }
+    - { to: "10.53.2.2:53", key: $KEY }
+EOF
+}
+
+popdns_conf() { # POP N
   cat <<EOF
 zones: $LAB_DIR/$1/zones
-listen: [198.51.100.53:53, "[2001:db8:53::53]:53", 127.0.0.1:53]
+data-dir: $LAB_DIR/$1/data
+listen: [198.51.100.53:53, "[2001:db8:53::53]:53", 10.53.$2.2:53, 127.0.0.1:53]
 identity: $1.lab
 metrics: 127.0.0.1:9153
+control: false
 workers: 1
 drain: 5s
+$(cat "$LAB_DIR/tsig.yaml")
+secondaries:
+  - { zone: fleet.lab, primaries: ["10.53.3.2:53"], key: $KEY }
 health:
   interval: 1s
   timeout: 500ms
@@ -156,6 +201,7 @@ up() {
   veth client eth0 10.53.0.2/24 fd53::2/64 router c0 10.53.0.1/24 fd53::1/64
   veth router a0 10.53.1.1/24 fd53:1::1/64 popa eth0 10.53.1.2/24 fd53:1::2/64
   veth router b0 10.53.2.1/24 fd53:2::1/64 popb eth0 10.53.2.2/24 fd53:2::2/64
+  veth router p0 10.53.3.1/24 fd53:3::1/64 primary eth0 10.53.3.2/24 fd53:3::2/64
   in_ns client ip route add default via 10.53.0.1
   in_ns client ip -6 route add default via fd53::1
   in_ns router sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
@@ -163,6 +209,15 @@ up() {
   in_ns router sysctl -qw net.ipv4.fib_multipath_hash_policy=1 net.ipv6.fib_multipath_hash_policy=1
   router_conf >"$LAB_DIR/router.conf"
   start router-bird router bird -f -c "$LAB_DIR/router.conf" -s "$LAB_DIR/router.ctl" -P "$LAB_DIR/router.bird.pid"
+  # The hidden primary first, so the PoPs find the lab zone at their first refresh.
+  "$NODE" "$POPDNS" tsig-keygen "$KEY" | sed -n '/^tsig-keys:/,/^$/p' >"$LAB_DIR/tsig.yaml"
+  grep -q "$KEY:" "$LAB_DIR/tsig.yaml" || die "popdns tsig-keygen printed no key"
+  in_ns primary ip route add default via 10.53.3.1
+  in_ns primary ip -6 route add default via fd53:3::1
+  mkdir -p "$LAB_DIR/primary/zones"
+  fleet_zone 1 v1 >"$LAB_DIR/primary/zones/fleet.lab.zone"
+  primary_conf >"$LAB_DIR/primary/popdns.yaml"
+  dns_start primary
   local i=1
   for pop in popa popb; do
     mkdir -p "$LAB_DIR/$pop/zones"
@@ -174,7 +229,7 @@ up() {
     # Boot state: withdrawn until popdns health has seen the server healthy.
     printf 'define ANYCAST4_DISABLED = 1;\ndefine ANYCAST6_DISABLED = 1;\n' >"$LAB_DIR/$pop/anycast.conf"
     pop_conf "$pop" "$i" >"$LAB_DIR/$pop/bird.conf"
-    popdns_conf "$pop" >"$LAB_DIR/$pop/popdns.yaml"
+    popdns_conf "$pop" "$i" >"$LAB_DIR/$pop/popdns.yaml"
     start "$pop-bird" "$pop" bird -f -c "$LAB_DIR/$pop/bird.conf" -s "$LAB_DIR/$pop/bird.ctl" -P "$LAB_DIR/$pop/bird.pid"
     dns_start "$pop"
     start "$pop-health" "$pop" "$NODE" "$POPDNS" health --config "$LAB_DIR/$pop/popdns.yaml"
@@ -210,7 +265,8 @@ case "${1:-}" in
   test) LAB_DIR="$LAB_DIR" "$NODE" "$ROOT/deploy/lab/labtest.mjs" ;;
   dns-stop) stop_pid "$2-popdns" "${3:-TERM}" ;;
   dns-start) dns_start "$2" ;;
+  fleet-set) fleet_zone "$2" "$3" >"$LAB_DIR/primary/fleet.lab.zone.tmp" && mv "$LAB_DIR/primary/fleet.lab.zone.tmp" "$LAB_DIR/primary/zones/fleet.lab.zone" ;;
   dns-reload) kill -s HUP "$(cat "$LAB_DIR/pids/$2-popdns.pid")" ;;
   exec) n=$2; shift 2; in_ns "$n" "$@" ;;
-  *) echo "usage: $0 up|test|down|dns-stop POP [SIG]|dns-start POP|dns-reload POP|exec NS CMD..." >&2; exit 2 ;;
+  *) echo "usage: $0 up|test|down|dns-stop POP [SIG]|dns-start POP|dns-reload POP|fleet-set SERIAL TEXT|exec NS CMD..." >&2; exit 2 ;;
 esac

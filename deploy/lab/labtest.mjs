@@ -26,9 +26,10 @@ const lab = (...args) => {
 };
 
 class Stream {
-  constructor(count) {
+  constructor(count, { interval = 50, txt } = {}) {
     this.results = [];
-    this.child = spawn('ip', ['netns', 'exec', NS, process.execPath, join(here, 'stream.mjs'), '--interval', '50', '--timeout', '500', '--count', String(count), V4, V6], {
+    const extra = txt ? ['--txt', txt] : [];
+    this.child = spawn('ip', ['netns', 'exec', NS, process.execPath, join(here, 'stream.mjs'), '--interval', String(interval), '--timeout', '500', '--count', String(count), ...extra, V4, V6], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     createInterface({ input: this.child.stdout }).on('line', (l) => {
@@ -80,7 +81,47 @@ for (const [fam, addr, src] of [[4, V4, '10.53.0.2'], [6, V6, 'fd53::2']]) {
   check((seen['popa.lab'] ?? 0) > 0 && (seen['popb.lab'] ?? 0) > 0, `v${fam}: both PoPs answer`);
 }
 
-// 2. Kill popdns on popa: the probe withdraws, the router converges on popb.
+// 2. Zone transfers: a change at the hidden primary (zone file rewritten, SIGHUP) reaches both PoPs by
+// NOTIFY + IXFR; a stream of `v.fleet.lab. TXT` queries (NSID = the PoP) to the anycast addresses
+// measures, per PoP, when it answers the new text for good, and that no query fails meanwhile.
+{
+  const PROP = 'v.fleet.lab';
+  const ps = new Stream(1500, { interval: 20, txt: PROP });
+  const pops = ['popa.lab', 'popb.lab'];
+  const answering = (text) =>
+    pops.every((id) => {
+      const last = tail(ps.results.filter((r) => r.id === id), 5);
+      return last.length === 5 && last.every((r) => r.ok && r.txt === text);
+    });
+  const ready = await until(() => answering('v1'), 30000);
+  check(ready, 'both PoPs answer fleet.lab. (transferred from the hidden primary) before the change');
+  lab('fleet-set', '2', 'v2');
+  // The change is the primary's reload (SIGHUP, what `lab.sh dns-reload primary` sends), sent from here
+  // so the clock starts at the signal, not at a shell's start on a loaded machine.
+  const changeAt = Date.now();
+  process.kill(Number(readFileSync(join(LAB_DIR, 'pids', 'primary-popdns.pid'), 'utf8')), 'SIGHUP');
+  const done = await until(() => pops.every((id) => ps.since(changeAt).some((r) => r.id === id && r.txt === 'v2')), 10000);
+  await sleep(1000); // and they stay there
+  const after = ps.since(changeAt);
+  const prop = { failed: count(after, (r) => !r.ok), sent: after.length };
+  for (const id of pops) {
+    const mine = after.filter((r) => r.id === id);
+    const lastOld = mine.findLastIndex((r) => r.txt !== 'v2');
+    const first = mine[lastOld + 1];
+    prop[`ms_${id.slice(0, 4)}`] = done && first ? first.t - changeAt : null;
+  }
+  result.propagation = prop;
+  console.log(`propagation: a change at the hidden primary answered via the anycast address by popa after ${prop.ms_popa ?? '-'} ms, by popb after ${prop.ms_popb ?? '-'} ms; ${prop.failed} of ${prop.sent} queries failed meanwhile`);
+  check(done && prop.ms_popa !== null && prop.ms_popb !== null, 'both PoPs answer the change');
+  check(prop.failed === 0, 'zero failed queries during the change');
+  for (const pop of ['popa', 'popb']) {
+    const log = readFileSync(join(LAB_DIR, 'log', `${pop}-popdns.log`), 'utf8');
+    check(/xfr in zone fleet\.lab\. from 10\.53\.3\.2:53 IXFR serial 1 -> 2/.test(log), `${pop} took the change by IXFR`);
+  }
+  await ps.stop();
+}
+
+// 3. Kill popdns on popa: the probe withdraws, the router converges on popb.
 let s = new Stream(2400);
 await sleep(2000);
 check(count(s.results, (r) => !r.ok) === 0, 'no failures before the kill');
@@ -101,7 +142,7 @@ for (const fam of [4, 6]) {
   check(last < 15000, `v${fam}: converged within 15 s`);
 }
 
-// 3. Bring it back: announced again, answers again.
+// 4. Bring it back: announced again, answers again.
 const startAt = Date.now();
 lab('dns-start', 'popa');
 const back = await until(() => [4, 6].every((fam) => s.since(startAt, fam).some((r) => r.ok && r.id === 'popa.lab')), 45000);
@@ -115,7 +156,7 @@ for (const fam of [4, 6]) {
 }
 await s.stop();
 
-// 4. SIGTERM (drain) on popa during a steady stream: zero failed queries.
+// 5. SIGTERM (drain) on popa during a steady stream: zero failed queries.
 s = new Stream(1600);
 await sleep(2000);
 check(
@@ -141,7 +182,7 @@ lab('dns-start', 'popa');
 check(await until(() => [4, 6].every((fam) => s.since(restartAt, fam).some((r) => r.ok && r.id === 'popa.lab')), 45000), 'popa back after the drain');
 await s.stop();
 
-// 5. A zone removed on purpose on every PoP (file deleted, SIGHUP): the probes follow the server's
+// 6. A zone removed on purpose on every PoP (file deleted, SIGHUP): the probes follow the server's
 // zone list, so no PoP withdraws, and no query fails; the zone answers REFUSED everywhere.
 const healthLog = (pop) => readFileSync(join(LAB_DIR, 'log', `${pop}-health.log`), 'utf8');
 const withdrawals = (pop) => (healthLog(pop).match(/UP -> DOWN/g) ?? []).length;
@@ -183,7 +224,7 @@ for (const pop of ['popa', 'popb']) {
 check(await until(() => digRcode('example.net', 'SOA') === 'NOERROR', 10000), 'example.net. back after it is restored');
 await s.stop();
 
-// 6. A zone file on popa changes and its new version fails to load: popa keeps the old version, and
+// 7. A zone file on popa changes and its new version fails to load: popa keeps the old version, and
 // after max-serial-lag (2 s) plus fall (3) rounds its probe withdraws it; fixed, it comes back.
 s = new Stream(800);
 await sleep(1000);

@@ -3,6 +3,8 @@
 // namespace; prints one JSON line per query: {"t": epoch ms, "fam": 4|6, "ok": bool, "id": "popa.lab"}.
 // Bounded: stops after --count rounds or when stdin closes.
 //   node stream.mjs --interval 50 --timeout 500 --count 1200 198.51.100.53 2001:db8:53::53
+// With `--txt NAME` it asks `NAME IN TXT` instead, with the EDNS NSID option (RFC 5001), and prints
+// {"t", "fam", "ok", "id": the NSID (the PoP's identity), "txt": the first TXT string}.
 import { createSocket } from 'node:dgram';
 
 const args = process.argv.slice(2);
@@ -16,6 +18,8 @@ const opt = (name, def) => {
 const interval = opt('--interval', 50);
 const timeout = opt('--timeout', 500);
 const count = Math.min(opt('--count', 600), 10000);
+const txtAt = args.indexOf('--txt');
+const txtName = txtAt < 0 ? null : args.splice(txtAt, 2)[1];
 const targets = args;
 
 // id.server. CH TXT, ID patched per query.
@@ -37,6 +41,54 @@ function identity(msg) {
   return msg.subarray(off + 13, off + 13 + len).toString();
 }
 
+// NAME IN TXT with an OPT record asking for the NSID: header, question, OPT (root, type 41, size 1232,
+// rdlen 4, option 3 with no data).
+function txtQuery(id) {
+  const labels = txtName.replace(/\.$/, '').split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]));
+  const qname = Buffer.concat([...labels, Buffer.from([0])]);
+  const tail = Buffer.from([0, 16, 0, 1, 0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 4, 0, 3, 0, 0]);
+  const b = Buffer.concat([Buffer.alloc(12), qname, tail]);
+  b.writeUInt16BE(id, 0);
+  b.writeUInt16BE(1, 4);
+  b.writeUInt16BE(1, 10);
+  return b;
+}
+function skipName(m, o) {
+  while (o < m.length) {
+    const l = m[o];
+    if (l === 0) return o + 1;
+    if ((l & 0xc0) === 0xc0) return o + 2;
+    o += l + 1;
+  }
+  return m.length;
+}
+/** {id: NSID, txt: first TXT string of the answer} of a response, or null when it has no answer. */
+function txtAnswer(m) {
+  const an = m.readUInt16BE(6);
+  const ns = m.readUInt16BE(8);
+  const ar = m.readUInt16BE(10);
+  let o = skipName(m, 12) + 4;
+  let txt = null;
+  let id = null;
+  for (let i = 0; i < an + ns + ar && o + 10 <= m.length; i++) {
+    o = skipName(m, o);
+    const type = m.readUInt16BE(o);
+    const len = m.readUInt16BE(o + 8);
+    const rd = o + 10;
+    if (i < an && type === 16 && txt === null) txt = m.subarray(rd + 1, rd + 1 + m[rd]).toString();
+    if (i >= an + ns && type === 41) {
+      for (let p = rd; p + 4 <= rd + len; ) {
+        const code = m.readUInt16BE(p);
+        const olen = m.readUInt16BE(p + 2);
+        if (code === 3) id = m.subarray(p + 4, p + 4 + olen).toString();
+        p += 4 + olen;
+      }
+    }
+    o = rd + len;
+  }
+  return txt === null ? null : { id, txt };
+}
+
 let sent = 0;
 let stop = false;
 process.stdin.on('end', () => (stop = true));
@@ -54,16 +106,16 @@ function one(target) {
     done = true;
     clearTimeout(timer);
     s.close();
-    process.stdout.write(`${JSON.stringify({ t, fam, ok, id: who })}\n`);
+    process.stdout.write(`${JSON.stringify({ t, fam, ok, id: who?.id ?? who, txt: who?.txt })}\n`);
   };
   const timer = setTimeout(() => finish(false, null), timeout);
   s.on('error', () => finish(false, null));
   s.on('message', (m) => {
     if (m.readUInt16BE(0) !== id) return;
-    const who = identity(m);
+    const who = txtName ? txtAnswer(m) : identity(m);
     finish(who !== null && (m[3] & 0xf) === 0, who);
   });
-  s.send(query(id), 53, target);
+  s.send(txtName ? txtQuery(id) : query(id), 53, target);
 }
 
 const timer = setInterval(() => {
