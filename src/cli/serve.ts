@@ -28,6 +28,7 @@ import { attachUpdatesPrimary, attachUpdatesWorker } from '../server/updateipc.j
 import type { SecondaryManager } from '../xfr/secondary.js';
 import { NotifySender } from '../xfr/notify.js';
 import { XfrCounters } from '../xfr/counters.js';
+import { nameFromText } from '../wire/name.js';
 
 export interface ServeFlags {
   config?: string;
@@ -246,6 +247,14 @@ async function runPrimary(cfg: ServerConfig): Promise<void> {
         });
       })();
     });
+  }
+  if (notify && updates) {
+    // Worker 0 reports its serial changes (xfr-serial, above); after it died the writer is another
+    // worker, and the NOTIFY for its updates goes from here.
+    updates.onCommitted = (c, first) => {
+      if (!first)
+        void notify.notify(nameFromText(c.origin), c.serial, { ttl: c.ttl, rdata: Uint8Array.from(c.rdata) });
+    };
   }
   let lines: string[];
   let secondaries: Awaited<ReturnType<typeof attachSecondariesPrimary>> = null;

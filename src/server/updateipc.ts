@@ -115,7 +115,13 @@ export function attachUpdatesWorker(
       const changed: UpdatePublish[] = [];
       for (const [origin, serial] of before) {
         const z = server.fileZone(origin);
-        if (z && z.serial !== serial) changed.push({ origin, serial: z.serial });
+        if (z && z.serial !== serial)
+          changed.push({
+            origin,
+            serial: z.serial,
+            ttl: z.soa.ttl,
+            rdata: Array.from(z.soa.rdatas[0] ?? []),
+          });
       }
       send({
         kind: 'update-done',
@@ -156,6 +162,11 @@ export interface UpdateRouter {
    * NOTIFY for an update's serial waits for it, so a secondary never asks a worker that lags.
    */
   settled(maxMs?: number): Promise<void>;
+  /**
+   * Called for each new version once every live worker serves it, with `first` true when worker 0
+   * (which reports serial changes itself, for NOTIFY) was the writer.
+   */
+  onCommitted: ((c: UpdatePublish, first: boolean) => void) | null;
 }
 
 /**
@@ -246,6 +257,8 @@ export function attachUpdatesPrimary(pool: WorkerPool, cfg: ServerConfig, log: L
       // Published even when the request was given up: the change is journalled and will be served.
       publish(w, m.changed, () => {
         if (r) reply(r, m.msg);
+        const first = pool.all()[0] === w;
+        for (const c of m.changed) router.onCommitted?.(c, first);
       });
     } else if (m.kind === 'update-applied') {
       if (!m.ok) {
@@ -267,7 +280,8 @@ export function attachUpdatesPrimary(pool: WorkerPool, cfg: ServerConfig, log: L
       reply(r, null);
     }
   });
-  return {
+  const router: UpdateRouter = {
+    onCommitted: null,
     settled: async (maxMs = WRITER_WAIT_MS + PUBLISH_WAIT_MS) => {
       const pending = [...inFlight];
       if (pending.length === 0) return;
@@ -279,4 +293,5 @@ export function attachUpdatesPrimary(pool: WorkerPool, cfg: ServerConfig, log: L
       clearTimeout(timer);
     },
   };
+  return router;
 }

@@ -36,8 +36,12 @@ export type WorkerMessage =
 
 /** A zone version the update writer journalled: serve `serial` (read from the update journal). */
 export interface UpdatePublish {
+  /** Lower-case origin, trailing dot. */
   origin: string;
   serial: number;
+  /** The new SOA's TTL and RDATA (for NOTIFY). */
+  ttl: number;
+  rdata: number[];
 }
 
 export type PrimaryMessage =

@@ -13,6 +13,7 @@ import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import packet from 'dns-packet';
 import { queryTcp, queryUdp } from '../helpers/dns.js';
 import { needTool, plainEnv, type Proc, startProcess, tmpDir } from '../helpers/peers.js';
 
@@ -51,7 +52,7 @@ interface Setup {
   port: number;
 }
 
-async function setup(tt: Test): Promise<Setup> {
+async function setup(tt: Test, notifyPort?: number): Promise<Setup> {
   const dir = tmpDir(tt, 'popdns-update-workers-');
   mkdirSync(join(dir, 'zones'));
   writeFileSync(join(dir, 'zones', 'example.com.zone'), ZONE);
@@ -69,7 +70,7 @@ tsig-keys:
 updates:
   example.com:
     - { key: ops.example.com }
-`,
+${notifyPort ? `transfer:\n  notify:\n    - { to: "127.0.0.1:${notifyPort}" }\n` : ''}`,
   );
   return { config, port };
 }
@@ -107,14 +108,14 @@ function nsupdate(s: Setup, lines: string[], tcp: boolean): Promise<{ code: numb
 /** The A records of `name` as seen over a fresh UDP socket, or over a fresh TCP connection. */
 async function a(s: Setup, name: string, tcp: boolean): Promise<string[]> {
   const r = tcp ? await queryTcp(s.port, name, 'A') : await queryUdp(s.port, name, 'A');
-  return (r.answers ?? []).filter((x) => x.type === 'A').map((x) => String(x.data));
+  return (r.answers ?? []).flatMap((x) => (x.type === 'A' ? [x.data] : []));
 }
 
 async function txt(s: Setup, name: string, tcp: boolean): Promise<string[]> {
   const r = tcp ? await queryTcp(s.port, name, 'TXT') : await queryUdp(s.port, name, 'TXT');
-  return (r.answers ?? [])
-    .filter((x) => x.type === 'TXT')
-    .map((x) => (x.data as Buffer[]).map((b) => b.toString()).join(''));
+  return (r.answers ?? []).flatMap((x) =>
+    x.type === 'TXT' ? [(Array.isArray(x.data) ? x.data : [x.data]).map((b) => b.toString()).join('')] : [],
+  );
 }
 
 /** Worker PIDs of a primary by their POPDNS_WORKER number (read from /proc). */
@@ -150,16 +151,32 @@ async function waitGone(pids: number[]): Promise<void> {
 }
 
 t.test(
-  '--workers 2: updates at any worker, prerequisites in order, every worker sees NOERROR',
+  '--workers 3: one writer in arrival order, every worker sees NOERROR, kill -9 loses nothing',
   async (tt) => {
     if (!needTool(tt, 'nsupdate', 'bind9-dnsutils')) return;
-    const s = await setup(tt);
-    const p = await start(tt, s, 2);
-    tt.notMatch(p.output(), /POPDNS_E_UPDATE_WORKERS/);
-    const rounds = 8;
+    // NOTIFY (RFC 1996) after each update, from worker 0 and, once it died, from the primary.
+    const notifyPort = await rangePort();
+    const notified: number[] = [];
+    const sock = createSocket('udp4');
+    sock.on('message', (m, r) => {
+      const soa = packet.decode(m).answers?.find((x) => x.type === 'SOA');
+      if (soa?.type === 'SOA') notified.push(soa.data.serial ?? 0);
+      const ack = Buffer.from(m);
+      ack[2] = ack[2]! | 0x80;
+      sock.send(ack, r.port, r.address);
+    });
+    await new Promise<void>((r) => sock.bind(notifyPort, '127.0.0.1', () => r()));
+    tt.teardown(() => sock.close());
+    const s = await setup(tt, notifyPort);
+    let p = await start(tt, s, 3);
+    const primary = p.child.pid!;
+    const pids = workerPids(primary);
+    tt.equal(pids.size, 3, 'three workers');
+
+    // 1. A chain: each update's prerequisites hold only if the one acknowledged before it is applied
+    // (value-dependent RRset exists, name not in use: RFC 2136 §2.4.2, §2.4.5).
+    const rounds = 6;
     for (let i = 1; i <= rounds; i++) {
-      // Value-dependent prerequisite on the previous update's TXT, name-not-in-use on this one's name:
-      // only true if the update acknowledged before it is applied (RFC 2136 §2.4.2, §2.4.5).
       const r = await nsupdate(
         s,
         [
@@ -172,21 +189,24 @@ t.test(
         i % 2 === 0,
       );
       tt.equal(r.code, 0, `update ${i} (${i % 2 === 0 ? 'TCP' : 'UDP'}): NOERROR ${r.out}`);
-      // Right after NOERROR: two fresh UDP sockets and two fresh TCP connections (node:cluster deals
-      // the connections to the workers in turn), all see the change.
+      // Right after NOERROR: fresh UDP sockets and three fresh TCP connections (node:cluster deals
+      // connections to the workers in turn), all see the change.
       const seen = await Promise.all([
         a(s, `c${i}.example.com`, false),
         a(s, `c${i}.example.com`, false),
         a(s, `c${i}.example.com`, true),
         a(s, `c${i}.example.com`, true),
+        a(s, `c${i}.example.com`, true),
+        txt(s, 'n.example.com', true),
         txt(s, 'n.example.com', true),
         txt(s, 'n.example.com', true),
       ]);
-      tt.same(seen.slice(0, 4), [[`192.0.2.${i}`], [`192.0.2.${i}`], [`192.0.2.${i}`], [`192.0.2.${i}`]]);
-      tt.same(seen.slice(4), [[String(i)], [String(i)]], `n TXT "${i}" at every worker`);
+      const want = [`192.0.2.${i}`];
+      tt.same(seen.slice(0, 5), [want, want, want, want, want], `c${i} at every worker`);
+      tt.same(seen.slice(5), [[String(i)], [String(i)], [String(i)]], `n TXT "${i}" at every worker`);
     }
-    // A prerequisite that the latest update made false: YXDOMAIN, nothing applied.
-    const r = await nsupdate(
+    // A prerequisite the chain made false: YXDOMAIN, nothing applied.
+    let r = await nsupdate(
       s,
       ['prereq nxdomain c1.example.com.', 'update add z.example.com. 60 A 192.0.2.99'],
       true,
@@ -200,50 +220,50 @@ t.test(
       Array.from({ length: rounds }, (_x, k) => 8 + k),
       'serials 8.. in arrival order',
     );
+
+    // 2. kill -9 of a worker while an update is on its way, then of the writer (worker 0).
+    const acked: number[] = [];
+    const run = async (i: number, kill?: number): Promise<void> => {
+      const pending = nsupdate(s, [`update add k${i}.example.com. 60 A 192.0.2.${i}`], i % 2 === 0);
+      if (kill !== undefined) {
+        await new Promise((res) => setTimeout(res, 30));
+        process.kill(pids.get(kill)!, 'SIGKILL');
+      }
+      if ((await pending).code === 0) acked.push(i);
+    };
+    await run(1);
+    await run(2, 2); // a worker that is not the writer
+    await run(3);
+    await run(4, 0); // the writer: the next live worker takes over
+    for (let i = 5; i <= 7; i++) await run(i);
+    tt.ok(acked.length >= 5, `most updates acknowledged (${acked.join(' ')})`);
+    tt.ok(
+      acked.some((i) => i > 4),
+      'updates go on after the writer died',
+    );
+    for (const i of acked) {
+      const seen = await Promise.all([a(s, `k${i}.example.com`, false), a(s, `k${i}.example.com`, true)]);
+      tt.same(seen, [[`192.0.2.${i}`], [`192.0.2.${i}`]], `acknowledged k${i} served`);
+    }
+    // The serial now served went out in a NOTIFY (sent by the primary: worker 0 is gone).
+    const soa = (await queryTcp(s.port, 'example.com', 'SOA')).answers?.find((x) => x.type === 'SOA');
+    const serial = soa?.type === 'SOA' ? (soa.data.serial ?? 0) : 0;
+    tt.ok(serial >= 7 + rounds + acked.length, `serial ${serial}`);
+    const until = Date.now() + 10000;
+    while (!notified.includes(serial) && Date.now() < until) await new Promise((res) => setTimeout(res, 100));
+    tt.ok(notified.includes(serial), `NOTIFY for serial ${serial} (got ${notified.join(' ')})`);
+
+    // 3. kill -9 of the whole server right after a NOERROR, and a restart: everything acknowledged is there.
+    r = await nsupdate(s, ['update add last.example.com. 60 A 192.0.2.200'], false);
+    tt.equal(r.code, 0, `last update: ${r.out}`);
+    const rest = [...workerPids(primary).values()];
+    p.child.kill('SIGKILL');
+    await new Promise((res) => (p.child as ChildProcess).once('exit', res));
+    await waitGone(rest);
+    p = await start(tt, s, 2);
+    tt.same(await a(s, 'last.example.com', false), ['192.0.2.200'], 'last update survives kill -9');
+    tt.same(await txt(s, 'n.example.com', true), [String(rounds)], "the chain's last TXT");
+    for (const i of acked)
+      tt.same(await a(s, `k${i}.example.com`, true), [`192.0.2.${i}`], `k${i} after restart`);
   },
 );
-
-t.test('--workers 3: kill -9 of workers during updates, then of the whole server', async (tt) => {
-  if (!needTool(tt, 'nsupdate', 'bind9-dnsutils')) return;
-  const s = await setup(tt);
-  let p = await start(tt, s, 3);
-  const primary = p.child.pid!;
-  const pids = workerPids(primary);
-  tt.equal(pids.size, 3, 'three workers');
-  const acked: number[] = [];
-  const run = async (i: number, kill?: number): Promise<void> => {
-    const pending = nsupdate(s, [`update add k${i}.example.com. 60 A 192.0.2.${i}`], i % 2 === 0);
-    if (kill !== undefined) {
-      // While the update is on its way: kill -9 worker `kill`.
-      await new Promise((res) => setTimeout(res, 30));
-      process.kill(pids.get(kill)!, 'SIGKILL');
-    }
-    const r = await pending;
-    if (r.code === 0) acked.push(i);
-  };
-  for (let i = 1; i <= 3; i++) await run(i);
-  await run(4, 2); // a worker that is not the writer
-  for (let i = 5; i <= 6; i++) await run(i);
-  await run(7, 0); // the writer: the next live worker takes over
-  for (let i = 8; i <= 10; i++) await run(i);
-  tt.ok(acked.length >= 7, `most updates acknowledged (${acked.join(' ')})`);
-  tt.ok(
-    acked.some((i) => i > 7),
-    'updates go on after the writer died',
-  );
-  for (const i of acked) {
-    const seen = await Promise.all([a(s, `k${i}.example.com`, false), a(s, `k${i}.example.com`, true)]);
-    tt.same(seen, [[`192.0.2.${i}`], [`192.0.2.${i}`]], `acknowledged k${i} served`);
-  }
-  // kill -9 of the whole server right after a NOERROR, then a restart: everything acknowledged is there.
-  const last = await nsupdate(s, ['update add last.example.com. 60 A 192.0.2.200'], false);
-  tt.equal(last.code, 0, `last update: ${last.out}`);
-  const rest = [...workerPids(primary).values()];
-  p.child.kill('SIGKILL');
-  await new Promise((res) => (p.child as ChildProcess).once('exit', res));
-  await waitGone(rest);
-  p = await start(tt, s, 2);
-  tt.same(await a(s, 'last.example.com', false), ['192.0.2.200'], 'last update survives kill -9');
-  for (const i of acked)
-    tt.same(await a(s, `k${i}.example.com`, true), [`192.0.2.${i}`], `k${i} after restart`);
-});
