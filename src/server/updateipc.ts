@@ -72,8 +72,10 @@ export function attachUpdatesWorker(
   send: (m: WorkerMessage) => void,
   log: Logger,
 ): void {
-  if (cfg.updates.size === 0 || !server.updates) return;
+  const updates = server.updates;
+  if (cfg.updates.size === 0 || !updates) return;
   let seq = 0;
+  let repaired = false;
   const waiting = new Map<number, (b: Buffer | null) => void>();
   server.updateHook = (msg, from, tcp) =>
     new Promise((resolve) => {
@@ -95,8 +97,20 @@ export function attachUpdatesWorker(
       waiting.delete(m.seq);
       cb?.(m.msg === null ? null : Buffer.from(m.msg, 'base64'));
     } else if (m.kind === 'update-apply') {
-      // The writer. A previous writer may have journalled an update it never published: serve the
-      // journal's end first, so this update's prerequisites see it and its changeset continues it.
+      // The writer. Taking over, it cuts a tail torn by a writer killed mid-write (what follows
+      // would be unreadable). A previous writer may have journalled an update it never published:
+      // serve the journal's end first, so this update's prerequisites see it and its changeset
+      // continues it.
+      if (!repaired) {
+        repaired = true;
+        for (const origin of cfg.updates.keys()) {
+          try {
+            updates.journal.repair(origin.toLowerCase());
+          } catch (e) {
+            log.error(`update: ${(e as Error).message} [POPDNS_E_UPDATE_JOURNAL]`);
+          }
+        }
+      }
       const behind = catchUpAll(server);
       if (behind.length > 0) {
         log.error(
