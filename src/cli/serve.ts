@@ -24,9 +24,11 @@ import { VERSION } from '../version.js';
 import { gatherZoneStatus, type ZoneReport } from '../server/zonestatus.js';
 import { attachDnstap } from '../dnstap/attach.js';
 import { attachSecondaries, attachSecondariesPrimary, attachSecondariesWorker } from '../xfr/host.js';
+import { attachUpdatesPrimary, attachUpdatesWorker } from '../server/updateipc.js';
 import type { SecondaryManager } from '../xfr/secondary.js';
 import { NotifySender } from '../xfr/notify.js';
 import { XfrCounters } from '../xfr/counters.js';
+import { nameFromText } from '../wire/name.js';
 
 export interface ServeFlags {
   config?: string;
@@ -228,6 +230,8 @@ async function runPrimary(cfg: ServerConfig): Promise<void> {
   const pool = new WorkerPool();
   const notifyCounters = new XfrCounters();
   const notify = notifier(cfg, notifyCounters);
+  // RFC 2136 updates: one writer for the pool (src/server/updateipc.ts).
+  const updates = attachUpdatesPrimary(pool, cfg, { info: out, error: err });
   // Registered before the workers start: worker 0 reports the zones it loads at start too.
   if (notify) {
     cluster.on('message', (_w, m: WorkerMessage) => {
@@ -235,12 +239,22 @@ async function runPrimary(cfg: ServerConfig): Promise<void> {
       void (async () => {
         // Wait (bounded) for the rolling reload to reach every worker.
         for (let i = 0; i < 6000 && pool.reloading; i++) await new Promise((r) => setTimeout(r, 100));
+        // An update's serial: once every worker serves it (bounded).
+        await updates?.settled();
         await notify.notify(Uint8Array.from(m.origin), m.serial, {
           ttl: m.ttl,
           rdata: Uint8Array.from(m.rdata),
         });
       })();
     });
+  }
+  if (notify && updates) {
+    // Worker 0 reports its serial changes (xfr-serial, above); after it died the writer is another
+    // worker, and the NOTIFY for its updates goes from here.
+    updates.onCommitted = (c, first) => {
+      if (!first)
+        void notify.notify(nameFromText(c.origin), c.serial, { ttl: c.ttl, rdata: Uint8Array.from(c.rdata) });
+    };
   }
   let lines: string[];
   let secondaries: Awaited<ReturnType<typeof attachSecondariesPrimary>> = null;
@@ -313,7 +327,7 @@ async function runWorker(cfg: ServerConfig): Promise<void> {
   log.configureLog({ context: { worker: Number(process.env.POPDNS_WORKER ?? 0) } });
   // Every worker loads the same zones, so only worker 0 prints what they all would; transfers are
   // served by whichever worker took the connection, so every worker prints its own.
-  const own = (m: string): boolean => m.startsWith('xfr ');
+  const own = (m: string): boolean => m.startsWith('xfr ') || m.startsWith('update');
   const wlog: Logger = {
     info: (m, f) => {
       if (first || own(m)) log.info('server', m, f);
@@ -329,6 +343,7 @@ async function runWorker(cfg: ServerConfig): Promise<void> {
   attachDnstap(server, cfg, wlog);
   server.shared = udpReusePortSupported() ? 'reuseport' : 'cluster';
   attachSecondariesWorker(server, cfg, send);
+  attachUpdatesWorker(server, cfg, send, wlog);
   if (first && cfg.transfer.notify.length > 0) {
     server.xfr.onSerialChange = (z) =>
       send({

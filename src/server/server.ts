@@ -176,11 +176,12 @@ export class PopdnsServer {
         {
           policies: cfg.updates,
           dataDir: cfg.dataDir,
-          writer: !cluster.isWorker || cfg.workers <= 1,
-          announce: process.env.POPDNS_WORKER === '0',
+          // Journal repair at load: one process (with --workers N, worker 0; updates reach the
+          // pool's one writer through src/server/updateipc.ts).
+          writer: !cluster.isWorker || process.env.POPDNS_WORKER === '0',
         },
         {
-          fileZone: (o) => [...this.zoneFiles.values()].find((z) => z.originText.toLowerCase() === o) ?? null,
+          fileZone: (o) => this.fileZone(o),
           otherZone: (o) => this.secondaryZones.has(o),
           commit: (prev, next) => this.commitUpdate(prev, next),
           busy: () => (this.reloading ? 'a zone reload is running; retry' : null),
@@ -199,8 +200,14 @@ export class PopdnsServer {
   /** Dynamic updates (src/update), when `updates:` lists any zone. */
   readonly updates: UpdateService | null = null;
 
+  /** The zone loaded from a file for this lower-case origin (trailing dot), or null. */
+  fileZone(origin: string): Zone | null {
+    for (const z of this.zoneFiles.values()) if (z.originText.toLowerCase() === origin) return z;
+    return null;
+  }
+
   /** Serves an updated version of a file zone (journalled already): swap, IXFR history, NOTIFY. */
-  private commitUpdate(prev: Zone, next: Zone): void {
+  commitUpdate(prev: Zone, next: Zone): void {
     for (const [file, z] of this.zoneFiles) {
       if (z !== prev) continue;
       this.zoneFiles.set(file, next);
@@ -556,6 +563,14 @@ export class PopdnsServer {
   /** Answers a NOTIFY (src/xfr): bytes to send back, or null. Set when the server follows secondaries. */
   notifyHook: ((msg: Buffer, from: string) => Buffer | null | Promise<Buffer | null>) | null = null;
 
+  /**
+   * Sends UPDATE messages (opcode 5) elsewhere instead of to the handler: a worker of a pool forwards
+   * them to the one writer (src/server/updateipc.ts). Resolves with the response bytes, or null.
+   */
+  updateHook: ((msg: Buffer, from: string, tcp: boolean) => Promise<Buffer | null>) | null = null;
+  /** Called after every reload (the pool's workers catch up with the update journal then). */
+  onReloaded: (() => void) | null = null;
+
   private hasSecondaries(): boolean {
     return this.cfg.secondaries.length > 0 || this.cfg.catalogs.length > 0;
   }
@@ -668,6 +683,7 @@ export class PopdnsServer {
   }
 
   private reloaded(r: ReloadResult): ReloadResult {
+    this.onReloaded?.();
     if (r.ok) this.reloads.success++;
     else this.reloads.failure++;
     const unchanged = r.zones.filter((z) => z.result === 'unchanged').length;
@@ -692,12 +708,16 @@ export class PopdnsServer {
       const tap = this.dnstap;
       let bound = addr.port;
       s.on('message', (msg, rinfo) => {
-        // NOTIFY (opcode 4, QR=0) goes to the secondary side when this server follows zones.
-        if (this.notifyHook !== null && msg.length >= 12 && (msg[2]! & 0xf8) === 0x20) {
-          void Promise.resolve(this.notifyHook(msg, rinfo.address)).then((r) => {
-            if (r) s.send(r, rinfo.port, rinfo.address);
-          });
-          return;
+        // NOTIFY (opcode 4, QR=0) goes to the secondary side when this server follows zones, UPDATE
+        // (opcode 5) to the one writer of a worker pool (src/server/updateipc.ts).
+        if (msg.length >= 12 && (msg[2]! & 0xf0) === 0x20) {
+          const hook = (msg[2]! & 0x08) === 0 ? this.notifyHook : this.updateHook;
+          if (hook !== null) {
+            void Promise.resolve(hook(msg, rinfo.address, false)).then((r) => {
+              if (r) s.send(r, rinfo.port, rinfo.address);
+            });
+            return;
+          }
         }
         const out = handler.handle(msg, false, rinfo.address);
         if (out) s.send(out, rinfo.port, rinfo.address);
@@ -732,6 +752,7 @@ export class PopdnsServer {
           addr.port = s.address().port;
           const t = new TcpListener(() => this.handler, this.counters, this.cfg.tcp);
           t.notifyHook = this.notifyHook;
+          t.updateHook = this.updateHook;
           t.dnstap = this.dnstap;
           try {
             await t.listen(addr);

@@ -45,6 +45,8 @@ export class TcpListener {
   private readonly conns = new Set<Conn>();
   /** Answers NOTIFY messages (the secondary side); null = they go to the handler like any query. */
   notifyHook: ((msg: Buffer, from: string) => Buffer | null | Promise<Buffer | null>) | null = null;
+  /** Answers UPDATE messages elsewhere (the writer of a worker pool); null = they go to the handler. */
+  updateHook: ((msg: Buffer, from: string, tcp: boolean) => Promise<Buffer | null>) | null = null;
   /** dnstap writer (src/dnstap); null = off. */
   dnstap: QueryTap | null = null;
 
@@ -147,10 +149,17 @@ export class TcpListener {
       if (buf.length - off - 2 < len) break;
       const msg = buf.subarray(off + 2, off + 2 + len);
       off += 2 + len;
-      if (this.notifyHook !== null && len >= 12 && (msg[2]! & 0xf8) === 0x20) {
-        // NOTIFY (opcode 4, QR=0) goes to the secondary side; its answer is written when ready.
+      const hook =
+        len >= 12 && (msg[2]! & 0xf0) === 0x20
+          ? (msg[2]! & 0x08) === 0
+            ? this.notifyHook
+            : this.updateHook
+          : null;
+      if (hook !== null) {
+        // NOTIFY (opcode 4, QR=0) goes to the secondary side, UPDATE (opcode 5) to the one writer
+        // (--workers N); the answer is written when ready.
         const socket = conn.socket;
-        void Promise.resolve(this.notifyHook(Buffer.from(msg), socket.remoteAddress ?? '')).then((r) => {
+        void Promise.resolve(hook(Buffer.from(msg), socket.remoteAddress ?? '', true)).then((r) => {
           if (!r || socket.destroyed) return;
           const frame = Buffer.allocUnsafe(r.length + 2);
           frame.writeUInt16BE(r.length, 0);

@@ -26,7 +26,23 @@ export type WorkerMessage =
   | { kind: 'secondary-loaded'; zone: string; serial: number | null }
   /** Worker 0: a zone's serial changed and its changeset is on disk (the primary sends NOTIFY). */
   | { kind: 'xfr-serial'; origin: number[]; serial: number; ttl: number; rdata: number[] }
-  | { kind: 'ctl'; id: number; out: unknown };
+  | { kind: 'ctl'; id: number; out: unknown }
+  /** An RFC 2136 UPDATE a worker received, for the one writer (src/server/updateipc.ts); msg in base64. */
+  | { kind: 'update'; seq: number; msg: string; peer: string; tcp: boolean }
+  /** The writer's answer to `update-apply` (signed response bytes, base64) and the zones it changed. */
+  | { kind: 'update-done'; id: number; msg: string | null; changed: UpdatePublish[] }
+  /** A worker now serves the versions of `update-publish` `id` (ok false: it could not). */
+  | { kind: 'update-applied'; id: number; ok: boolean };
+
+/** A zone version the update writer journalled: serve `serial` (read from the update journal). */
+export interface UpdatePublish {
+  /** Lower-case origin, trailing dot. */
+  origin: string;
+  serial: number;
+  /** The new SOA's TTL and RDATA (for NOTIFY). */
+  ttl: number;
+  rdata: number[];
+}
 
 export type PrimaryMessage =
   | { kind: 'snapshot'; id: number }
@@ -43,7 +59,13 @@ export type PrimaryMessage =
       serial: number;
     }
   /** A control request (`popdns ctl`), run by the worker; `proc` describes the serving process. */
-  | { kind: 'ctl'; id: number; verb: string; args: string[]; proc: unknown };
+  | { kind: 'ctl'; id: number; verb: string; args: string[]; proc: unknown }
+  /** To the writer: apply this UPDATE (base64) as received by a worker from `peer`. */
+  | { kind: 'update-apply'; id: number; msg: string; peer: string; tcp: boolean }
+  /** To every other worker: catch up with the update journal to these versions, then answer. */
+  | { kind: 'update-publish'; id: number; changed: UpdatePublish[] }
+  /** To the receiving worker: the response to send (base64), or null to send nothing. */
+  | { kind: 'update-reply'; seq: number; msg: string | null };
 
 export class WorkerPool {
   private readonly workers: Worker[] = [];
@@ -164,6 +186,11 @@ export class WorkerPool {
   /** The workers still connected (to send one of them a message). */
   connected(): Worker[] {
     return this.workers.filter((w) => w.isConnected());
+  }
+
+  /** Every worker forked, by index (POPDNS_WORKER), dead ones included. */
+  all(): readonly Worker[] {
+    return this.workers;
   }
 
   /** Indexes of the workers that can take a request now. */

@@ -5,7 +5,8 @@
  * in, and on restart replays the journal on top of the zone file.
  *
  * One writer: updates are applied synchronously in arrival order in one process. With --workers N
- * the workers refuse updates (REFUSED, logged): run the update primary with --workers 1.
+ * every worker forwards UPDATEs to the pool's one writer (src/server/updateipc.ts), which runs them
+ * through this hook; the other workers catch up with the journal before the answer goes back.
  */
 import { join } from 'node:path';
 import { statSync } from 'node:fs';
@@ -38,18 +39,16 @@ export interface UpdateHost {
 export interface UpdateServiceOptions {
   policies: UpdatePolicies;
   dataDir: string;
-  /** Is this process the one writer? False in a --workers N worker: updates are refused. */
+  /**
+   * Does this process repair (cut a torn tail) and rebase the journal when a zone loads? True for the
+   * single server and worker 0 of a pool; the other workers only read it.
+   */
   writer: boolean;
-  /** Log at start, once for the whole server, that updates are refused (a non-writer's first worker). */
-  announce?: boolean;
   /** Most records a zone may hold after an update (default 1,000,000). */
   maxRecords?: number;
   /** Most records in one update's prerequisite and update sections (default 1000). */
   maxUpdateRecords?: number;
 }
-
-const WORKERS_REFUSED =
-  'popdns: dynamic updates are refused with --workers N > 1 (one writer is needed); run the server that takes updates with --workers 1 [POPDNS_E_UPDATE_WORKERS]';
 
 /** Default bounds (README "Dynamic updates"). */
 export const UPDATE_LIMITS = { maxRecords: 1_000_000, maxUpdateRecords: 1000 } as const;
@@ -57,7 +56,6 @@ export const UPDATE_LIMITS = { maxRecords: 1_000_000, maxUpdateRecords: 1000 } a
 export class UpdateService {
   /** The update journal: data-dir/journal/<zone>ixfr, never trimmed (replayed on restart). */
   readonly journal: IxfrHistory;
-  private refusedLogged = false;
 
   constructor(
     private readonly o: UpdateServiceOptions,
@@ -65,10 +63,6 @@ export class UpdateService {
     private readonly counters: UpdateCounters,
   ) {
     this.journal = new IxfrHistory(join(o.dataDir, 'journal'), Number.MAX_SAFE_INTEGER);
-    if (!o.writer && o.announce) {
-      this.refusedLogged = true;
-      host.error(WORKERS_REFUSED);
-    }
   }
 
   private journalSize(origin: string): void {
@@ -179,13 +173,6 @@ export class UpdateService {
     if (u.zone.class !== CLASS.IN) return answer(UPDATE_RCODE.NOTAUTH, `zone class ${u.zone.class}`);
     const rules = this.o.policies.get(zoneText);
     if (!rules) return answer(UPDATE_RCODE.REFUSED, 'no updates: policy for this zone');
-    if (!this.o.writer) {
-      if (!this.refusedLogged) {
-        this.refusedLogged = true;
-        this.host.error(WORKERS_REFUSED);
-      }
-      return answer(UPDATE_RCODE.REFUSED, 'updates need --workers 1');
-    }
     if (key === null) return answer(UPDATE_RCODE.REFUSED, 'unsigned: updates must be signed with TSIG');
     const busy = this.host.busy();
     if (busy) return answer(UPDATE_RCODE.SERVFAIL, busy);

@@ -216,22 +216,3 @@ t.test('nsupdate: updates, policy, prerequisites, NOTIFY, IXFR, metrics, kill -9
   tt.equal(r.code, 0, 'updates go on after the repair');
   tt.equal(dig(s, '_acme-challenge.example.com', 'TXT'), '');
 });
-
-t.test('--workers 2: updates refused with a logged reason, nothing written', async (tt) => {
-  if (!needTool(tt, 'nsupdate', 'bind9-dnsutils')) return;
-  const s = await setup(tt);
-  const p = await startProcess(
-    tt,
-    process.execPath,
-    ['dist/cli.js', 'serve', '--config', s.config, '--workers', '2'],
-    (o) => o.includes('ready:'),
-    30000,
-  );
-  const r = nsupdate(s, ops, ['update add w.example.com. 60 A 192.0.2.5']);
-  tt.match(r.out, /REFUSED/);
-  tt.equal(dig(s, 'w.example.com', 'A'), '');
-  const until = Date.now() + 5000;
-  while (!p.output().includes('POPDNS_E_UPDATE_WORKERS') && Date.now() < until)
-    await new Promise((res) => setTimeout(res, 100));
-  tt.match(p.output(), /POPDNS_E_UPDATE_WORKERS/);
-});
