@@ -176,6 +176,8 @@ export class PopdnsServer {
         {
           policies: cfg.updates,
           dataDir: cfg.dataDir,
+          limits: cfg.updateLimits,
+          ednsUdpSize: cfg.ednsUdpSize,
           writer: !cluster.isWorker || cfg.workers <= 1,
           announce: process.env.POPDNS_WORKER === '0',
         },
