@@ -122,7 +122,6 @@ export class UpdateService {
         (snap.tag === '' && first !== undefined && first.fromSerial === snap.zone.serial);
       if (matches) {
         const r = this.mergeOnSnapshot(zone, snap.zone, all, now);
-        if (typeof r === 'string' || r === zone) return r;
         this.journalSize(origin);
         return r;
       }

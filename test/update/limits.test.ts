@@ -2,11 +2,17 @@
  * `update-limits:` parsing (defaults, errors, the `updates:` contract beside it), the per-key token
  * bucket (explicit clock, no timing), and the RRset-size limit in the engine.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import { parseDocument } from 'yaml';
 import { defaultConfig, parseConfig } from '../../src/server/config.js';
 import { parseUpdatesSection } from '../../src/update/config.js';
+import { UpdateCounters } from '../../src/update/counters.js';
 import { applyUpdate, parseUpdate, UPDATE_RCODE } from '../../src/update/engine.js';
+import { UpdateService } from '../../src/update/service.js';
+import { QueryInfo } from '../../src/wire/message.js';
 import {
   parseUpdateLimitsSection,
   UPDATE_LIMIT_DEFAULTS,
@@ -119,5 +125,68 @@ t.test('max-records-per-type in the engine: only RRsets the update grows', (tt) 
     UPDATE_RCODE.NOERROR,
     'an RRset already over the limit elsewhere does not block',
   );
+  tt.end();
+});
+
+t.test('UPDATE responses: OPT when the request had one (RFC 6891 §7), BADVERS for version 1', (tt) => {
+  const origin = nameFromText('example.com.');
+  const zone = buildZone(
+    parseMasterFile('$TTL 300\n@ SOA ns1 h 1 3600 600 86400 300\n@ NS ns1\nns1 A 192.0.2.1\n', {
+      file: 'x',
+      origin,
+    }),
+  ).zone!;
+  const policies = parseUpdatesSection(parseDocument('example.com:\n  - { key: ops }\n').contents!, fail);
+  const dir = mkdtempSync(join(tmpdir(), 'popdns-opt-'));
+  tt.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const svc = new UpdateService(
+    { policies, dataDir: dir, writer: true, ednsUdpSize: 1400 },
+    {
+      fileZone: () => zone,
+      otherZone: () => false,
+      commit: () => undefined,
+      busy: () => null,
+      info: () => undefined,
+      error: () => undefined,
+    },
+    new UpdateCounters(),
+  );
+  // An UPDATE with an empty update section (NOERROR, no change).
+  const h = Buffer.alloc(12);
+  h.writeUInt16BE(5 << 11, 2);
+  h.writeUInt16BE(1, 4);
+  const msg = Buffer.concat([h, origin, Buffer.from([0, 6, 0, 1])]);
+  const tsig = {
+    status: 'ok' as const,
+    key: { name: 'ops.', algorithm: 'hmac-sha256' as const, secret: Buffer.alloc(32) },
+    error: 0,
+    origId: 0,
+    stripped: msg,
+  };
+  const q = new QueryInfo();
+  q.opcode = 5;
+  const plain = svc.hook(msg, q, '127.0.0.1', tsig)!;
+  tt.equal(plain.readUInt16BE(10), 0, 'no EDNS in the request: no OPT');
+  q.hasEdns = true;
+  q.dnssecOk = true;
+  const withOpt = svc.hook(msg, q, '127.0.0.1', tsig)!;
+  tt.equal(withOpt[3]! & 0xf, 0, 'NOERROR');
+  tt.equal(withOpt.readUInt16BE(10), 1, 'ARCOUNT 1');
+  const p = 12 + origin.length + 4;
+  tt.same(
+    [
+      withOpt[p],
+      withOpt.readUInt16BE(p + 1),
+      withOpt.readUInt16BE(p + 3),
+      withOpt.readUInt32BE(p + 5),
+      withOpt.length,
+    ],
+    [0, TYPE.OPT, 1400, 0x8000, p + 11],
+    'OPT: root, type 41, our payload size, version 0, DO echoed, no options',
+  );
+  q.ednsVersion = 1;
+  const bad = svc.hook(msg, q, '127.0.0.1', tsig)!;
+  tt.equal(bad[3]! & 0xf, 0, 'BADVERS: 0 in the header');
+  tt.equal(bad[p + 5], 1, 'BADVERS: extended rcode 1 in the OPT (16 = 1 << 4)');
   tt.end();
 });

@@ -149,6 +149,19 @@ t.test('file edit merged with dynamic updates; limits; OPT in UPDATE responses',
     port: await port(),
     metricsPort: await port(),
   };
+  // A stand-in secondary that records NOTIFYs (and acknowledges them so the primary stops retrying).
+  const notifyPort = await port();
+  const notified: number[] = [];
+  const sock = createSocket('udp4');
+  sock.on('message', (m, rinfo) => {
+    // The NOTIFY's answer section carries the new SOA (RFC 1996 §3.7): its serial, for the check below.
+    if (m.readUInt16BE(6) === 1) notified.push(m.readUInt32BE(m.length - 20));
+    const ack = Buffer.from(m);
+    ack[2] = ack[2]! | 0x80;
+    sock.send(ack, rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((r) => sock.bind(notifyPort, '127.0.0.1', () => r()));
+  tt.teardown(() => sock.close());
   const v1 = zoneText(7, 'www A 192.0.2.10\nmail A 192.0.2.20\n');
   writeFileSync(s.zoneFile, v1);
   writeFileSync(
@@ -164,6 +177,8 @@ tsig-keys:
 transfer:
   allow:
     - { from: 127.0.0.1/32 }
+  notify:
+    - { to: "127.0.0.1:${notifyPort}" }
 updates:
   example.com:
     - { key: acme.example.com, names: ["_acme-challenge", "_acme-challenge.*"], types: [TXT] }
@@ -195,6 +210,7 @@ update-limits:
   tt.equal(dig(s, 'dyn.example.com', 'A'), '192.0.2.5', 'the dynamic record is still served');
   tt.equal(dig(s, 'www.example.com', 'A'), '192.0.2.11', 'conflict: the file wins');
   tt.equal(serial(s), 10, 'serial past both the file (8) and the served (9)');
+  tt.ok(await until(() => notified.includes(10)), 'NOTIFY for the merged version (serial 10)');
   const conflictLine =
     /zone example\.com\.: the file's edit of www\.example\.com\. A conflicts with dynamic updates; the file's version is served \[POPDNS_W_UPDATE_MERGE_CONFLICT\]/;
   tt.ok(await until(() => conflictLine.test(p.output())), 'the conflict is logged (zone, owner, type)');
