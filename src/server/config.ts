@@ -34,6 +34,7 @@ import {
 } from '../xfr/config.js';
 import { TCP_DEFAULTS, type TcpOptions } from './tcp.js';
 import { checkUpdatePolicies, parseUpdatesSection, type UpdatePolicies } from '../update/config.js';
+import { parseUpdateLimitsSection, UPDATE_LIMIT_DEFAULTS, type UpdateLimits } from '../update/limits.js';
 
 export interface ServerConfig extends PrimaryConfig {
   zones: string;
@@ -75,6 +76,8 @@ export interface ServerConfig extends PrimaryConfig {
   logFormat: LogFormat;
   /** RFC 2136 update policies (`updates:`, src/update); a zone not listed refuses updates. */
   updates: UpdatePolicies;
+  /** Rate and size limits of dynamic updates (`update-limits:`, src/update/limits.ts). */
+  updateLimits: UpdateLimits;
 }
 
 export class ConfigError extends Error {
@@ -111,6 +114,7 @@ export function defaultConfig(version: string, cores: number): ServerConfig {
     controlDefault: true,
     logFormat: logFormat(),
     updates: new Map(),
+    updateLimits: { ...UPDATE_LIMIT_DEFAULTS },
   };
 }
 
@@ -138,6 +142,7 @@ const KEYS = [
   'control',
   'log-format',
   'updates',
+  'update-limits',
 ] as const;
 
 function cloneHealth(h: HealthConfig): HealthConfig {
@@ -173,6 +178,7 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
     secondaries: [...base.secondaries],
     catalogs: [...base.catalogs],
     updates: new Map(base.updates),
+    updateLimits: { ...base.updateLimits },
   };
   if (doc.contents === null) return cfg;
   const top = doc.contents;
@@ -386,6 +392,9 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
       }
       case 'updates':
         cfg.updates = parseUpdatesSection(v, fail);
+        break;
+      case 'update-limits':
+        cfg.updateLimits = parseUpdateLimitsSection(v, fail);
         break;
       default:
         fail(pair.key as Node, `unknown setting "${k}" (known: ${KEYS.join(', ')})`);

@@ -176,9 +176,11 @@ export class PopdnsServer {
         {
           policies: cfg.updates,
           dataDir: cfg.dataDir,
-          // Journal repair at load: one process (with --workers N, worker 0; updates reach the
-          // pool's one writer through src/server/updateipc.ts).
+          // Journal repair and the file-edit merge's writes at load: one process (with --workers N,
+          // worker 0; updates reach the pool's one writer through src/server/updateipc.ts).
           writer: !cluster.isWorker || process.env.POPDNS_WORKER === '0',
+          limits: cfg.updateLimits,
+          ednsUdpSize: cfg.ednsUdpSize,
         },
         {
           fileZone: (o) => this.fileZone(o),

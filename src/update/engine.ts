@@ -235,6 +235,8 @@ export interface ApplyOptions {
   now?: number;
   /** Most records the zone may hold after the update (size limit); default no limit. */
   maxRecords?: number;
+  /** Most records an RRset the update added to may hold (src/update/limits.ts); default no limit. */
+  maxRecordsPerType?: number;
 }
 
 /**
@@ -415,8 +417,18 @@ export function applyUpdate(zone: Zone, u: ParsedUpdate, o: ApplyOptions): Updat
     if (count > o.maxRecords)
       return fail(
         UPDATE_RCODE.REFUSED,
-        `zone would hold ${count} records, above the limit of ${o.maxRecords}`,
+        `zone would hold ${count} records, above the limit of ${o.maxRecords} (update-limits.max-records) [POPDNS_W_UPDATE_LIMIT]`,
       );
+  }
+  if (o.maxRecordsPerType !== undefined) {
+    for (const { name, before } of touched.values())
+      for (const [t, s] of w.get(name)?.sets ?? []) {
+        if (s.rdatas.length > o.maxRecordsPerType && s.rdatas.length > (before.get(t)?.rdatas.length ?? 0))
+          return fail(
+            UPDATE_RCODE.REFUSED,
+            `RRset ${nameToText(name)} ${typeToText(t)} would hold ${s.rdatas.length} records, above the limit of ${o.maxRecordsPerType} (update-limits.max-records-per-type) [POPDNS_W_UPDATE_LIMIT]`,
+          );
+      }
   }
   const built = rebuild(zone, w, o.now);
   if (typeof built === 'string')

@@ -250,6 +250,28 @@ export class IxfrHistory {
     return entries;
   }
 
+  /**
+   * Replaces a zone's whole history with `changesets` (oldest first) in one atomic step (temporary
+   * file, fsync, rename): the update journal starting over after a zone-file merge (src/update/merge.ts).
+   * Throws JournalError when it cannot write.
+   */
+  replace(
+    zone: string,
+    changesets: { fromSerial: number; toSerial: number; removed: XfrRecord[]; added: XfrRecord[] }[],
+  ): void {
+    this.ensureDir();
+    const p = this.path(zone);
+    try {
+      this.rewrite(
+        p,
+        changesets.map((c) => encodeEntry(c.fromSerial, c.toSerial, c.removed, c.added)),
+      );
+    } catch (e) {
+      throw new JournalError(`cannot write the IXFR history ${p}: ${(e as Error).message}`);
+    }
+    this.cache.delete(zone.toLowerCase());
+  }
+
   /** Cuts a torn tail off every history file (at start; only the writing process calls this). */
   repair(zone: string): void {
     const p = this.path(zone);
