@@ -1,7 +1,7 @@
 /**
  * Dynamic updates of zones popdns signs, end to end: one `popdns serve` signs example.com. (NSEC)
- * and example.net. (NSEC3) with keys of their own; nsupdate (TSIG) adds a TXT at a new name, changes an existing RRset
- * and deletes a name. After each, delv (one static trust anchor: the zone's DNSKEY, `+root`) must
+ * and example.net. (NSEC3) with keys of their own; nsupdate (TSIG) adds a TXT at a new name,
+ * changes an existing RRset and deletes a name in each. After each, delv (one static trust anchor: the zone's DNSKEY, `+root`) must
  * validate the new record and the denial (NXDOMAIN) of the removed name; dnssec-verify must pass on
  * an AXFR of the updated zone; IXFR from the first serial must carry RRSIG and NSEC/NSEC3 changes;
  * after a restart (journal replayed, zone signed again) the answers are the same and validate.
