@@ -145,6 +145,20 @@ export class SignatureCache {
     m.set(content, rrsig);
   }
 
+  /**
+   * @internal A signature made outside signZone (an update re-signing a few RRsets): kept with the
+   * current version's, so the next signZone (reload, refresh) reuses it. Superseded entries stay
+   * until that signZone's commit drops them.
+   */
+  add(keyId: string, content: string, rrsig: Uint8Array): void {
+    let m = this.entries.get(keyId);
+    if (!m) {
+      m = new Map();
+      this.entries.set(keyId, m);
+    }
+    m.set(content, rrsig);
+  }
+
   /** @internal signZone finished: the new version's signatures replace the old ones. */
   commit(): void {
     if (this.next) this.entries = this.next;
@@ -478,6 +492,57 @@ export function signZone(
   };
   zone.dnssec = dnssec;
   return { signatures, reused };
+}
+
+/**
+ * Signs some RRsets of a zone popdns signs, in place (`sigs`), with the keys and policy the zone was
+ * signed with: what an update changed (RRsets, their NSEC/NSEC3 records, the SOA), without touching
+ * the rest (src/update/resign.ts). Apex DNSKEY/CDS/CDNSKEY get the SEP keys, everything else the
+ * zone-signing keys, as in signZone; times and the cache work the same way (a fresh cached signature
+ * over the same content is reused, new ones are added to the cache). Returns the counts and the
+ * earliest expiration among the signatures set (unix seconds; null when `sets` is empty). Throws
+ * DnssecError [POPDNS_E_SIGN] as signZone does.
+ */
+export function signRRsets(
+  zone: Zone,
+  sets: readonly RRset[],
+  keys: DnssecKey[],
+  policy: DnssecPolicy,
+  opts: { now: number; cache?: SignatureCache },
+): { signatures: number; reused: number; earliest: number | null } {
+  if (keys.length === 0) throw new DnssecError(E_SIGN, `no keys to sign ${zone.originText} with`);
+  const now = Math.floor(opts.now);
+  const { sep, zsk } = signerSets(keys);
+  const cache = opts.cache;
+  const ids = new Map<DnssecKey, string>();
+  for (const k of keys) ids.set(k, keyCacheId(k));
+  let signatures = 0;
+  let reused = 0;
+  let earliest = Infinity;
+  const times = { inception: now - 3600, expiration: 0 };
+  for (const set of sets) {
+    const signers = SEP_SIGNED.has(set.type) && nameEquals(set.owner, zone.origin) ? sep : zsk;
+    const content = cache ? contentKey(set) : '';
+    const sigs: Uint8Array[] = [];
+    for (const key of signers) {
+      const id = ids.get(key)!;
+      const hit = cache?.take(id, content, now, policy);
+      if (hit) {
+        sigs.push(hit);
+        earliest = Math.min(earliest, rrsigTime(hit, 8));
+        reused++;
+        continue;
+      }
+      times.expiration = now + policy.validity - Math.floor(Math.random() * (policy.jitter + 1));
+      const rrsig = signRRset(set, key, times);
+      sigs.push(rrsig);
+      earliest = Math.min(earliest, times.expiration);
+      signatures++;
+      cache?.add(id, content, rrsig);
+    }
+    set.sigs = sigs;
+  }
+  return { signatures, reused, earliest: earliest === Infinity ? null : earliest };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import { TcpListener } from './tcp.js';
 import { sourceStamp, type ZoneStatus } from './zonestatus.js';
 import { XfrPrimary } from '../xfr/primary.js';
 import { UpdateService } from '../update/service.js';
+import type { ZoneSigner } from '../update/resign.js';
 
 export type { ZoneStatus } from './zonestatus.js';
 
@@ -187,6 +188,7 @@ export class PopdnsServer {
           otherZone: (o) => this.secondaryZones.has(o),
           commit: (prev, next) => this.commitUpdate(prev, next),
           busy: () => (this.reloading ? 'a zone reload is running; retry' : null),
+          signer: (o) => this.signers.get(o) ?? null,
           info: (m) => log.info(m),
           error: (m) => log.error(m),
         },
@@ -218,6 +220,7 @@ export class PopdnsServer {
         st.serial = next.serial;
         st.records = next.recordCount;
         st.loadedAt = Date.now() / 1000;
+        st.sigExpiry = next.dnssec?.expires ?? null;
       }
     }
     this.handler.zones = this.composeZones(this.zoneFiles.values());
@@ -482,6 +485,8 @@ export class PopdnsServer {
   private refreshTimer: NodeJS.Timeout | null = null;
   /** When the next automatic re-sign runs (Unix ms), or null when no zone is signed. */
   refreshAt: number | null = null;
+  /** Keys, policy and cache each zone popdns signs was last signed with (an update re-signs with them). */
+  private readonly signers = new Map<string, ZoneSigner>();
   /** Signatures made and reused by the last signing of each zone (for logs and tests). */
   readonly signStats = new Map<string, { signatures: number; reused: number }>();
 
@@ -502,6 +507,7 @@ export class PopdnsServer {
     if (plan.kind === 'refuse') return plan.message;
     if (plan.kind === 'unsigned') {
       if (plan.disabled) this.sigCaches.delete(origin);
+      this.signers.delete(origin);
       return null;
     }
     const { keys, policy } = plan;
@@ -514,6 +520,7 @@ export class PopdnsServer {
       const r = signZone(zone, keys, policy, { now: Math.floor(Date.now() / 1000), cache });
       zone.negativeSoa.sigs = zone.apex.rrsets.get(TYPE.SOA)?.sigs ?? [];
       this.signStats.set(origin, r);
+      this.signers.set(origin, { keys, policy, cache });
       this.log.info(
         `zone ${zone.originText} signed (${policy.denial}${policy.denial === 'nsec3' && policy.nsec3OptOut ? ' opt-out' : ''}, keys ${keys.map((k) => k.tag).join(' ')}): ${r.signatures} new signatures, ${r.reused} reused`,
       );

@@ -137,8 +137,11 @@ class WorkingCopy {
   static of(zone: Zone): WorkingCopy {
     const w = new WorkingCopy();
     w.put(zone.origin, TYPE.SOA, { ttl: zone.soa.ttl, rdatas: [...zone.soa.rdatas] });
+    // A zone popdns signs: its NSEC/NSEC3 chain is the signer's to remake (src/update/resign.ts).
+    const chain = zone.dnssec !== undefined;
     for (const s of zoneRRsets(zone)) {
       if (s === null || s.type === TYPE.RRSIG) continue;
+      if (chain && (s.type === TYPE.NSEC || s.type === TYPE.NSEC3)) continue;
       w.put(s.owner, s.type, { ttl: s.ttl, rdatas: [...s.rdatas] });
     }
     return w;
@@ -170,6 +173,17 @@ class WorkingCopy {
     if (o.sets.size === 0) this.owners.delete(k);
   }
 }
+
+/** DNSSEC types of a zone popdns signs that only its signer makes (Knot's knot_rrtype_is_dnssec). */
+export const SIGNER_OWNED: ReadonlySet<number> = new Set<number>([
+  TYPE.RRSIG,
+  TYPE.NSEC,
+  TYPE.NSEC3,
+  TYPE.NSEC3PARAM,
+  TYPE.DNSKEY,
+  TYPE.CDS,
+  TYPE.CDNSKEY,
+]);
 
 /** Meta types that never appear in an update's data (RFC 2136 §3.4.1.3: AXFR, IXFR, MAILA, MAILB, ANY …). */
 function isMeta(type: number): boolean {
@@ -304,6 +318,12 @@ export function applyUpdate(zone: Zone, u: ParsedUpdate, o: ApplyOptions): Updat
     } else return fail(UPDATE_RCODE.FORMERR, `update of class ${r.class}`);
     if (r.type === TYPE.RRSIG || r.type === TYPE.NSEC || r.type === TYPE.NSEC3)
       return fail(UPDATE_RCODE.REFUSED, `${typeToText(r.type)} records are the signer's, not updatable`);
+    // In a zone popdns signs, the keys and chain parameters are the signer's too (as Knot does).
+    if (zone.dnssec && SIGNER_OWNED.has(r.type))
+      return fail(
+        UPDATE_RCODE.REFUSED,
+        `${typeToText(r.type)} records of a signed zone are the signer's, not updatable [POPDNS_E_UPDATE_DNSSEC]`,
+      );
     const keyRules = o.key === null ? [] : o.rules.filter((x) => x.key === o.key);
     if (!keyRules.some((x) => ruleAllows(x, r, origin)))
       return fail(UPDATE_RCODE.REFUSED, `key ${o.key ?? '(none)'} may not change ${rrText(r, origin)}`);
@@ -356,6 +376,7 @@ export function applyUpdate(zone: Zone, u: ParsedUpdate, o: ApplyOptions): Updat
       if (r.type === TYPE.ANY) {
         for (const t of [...owner.sets.keys()]) {
           if (isApex(r.owner) && (t === TYPE.SOA || t === TYPE.NS)) continue;
+          if (zone.dnssec && SIGNER_OWNED.has(t)) continue;
           w.drop(r.owner, t);
         }
       } else {
@@ -396,10 +417,12 @@ export function applyUpdate(zone: Zone, u: ParsedUpdate, o: ApplyOptions): Updat
   }
   if (removed.length === 0 && added.length === 0 && !soaReplaced)
     return { rcode: UPDATE_RCODE.NOERROR, reason: 'no change', removed: [], added: [] };
-  if (zone.dnssec)
+  // A zone that arrived signed: popdns has none of its signer's keys (a zone popdns signs is
+  // re-signed by the service, src/update/resign.ts).
+  if (zone.dnssec?.presigned)
     return fail(
       UPDATE_RCODE.REFUSED,
-      `zone ${zone.originText} is signed: updates of signed zones are not supported yet`,
+      `zone ${zone.originText} is pre-signed (signed elsewhere, no keys here): update it where it is signed [POPDNS_E_UPDATE_PRESIGNED]`,
     );
   // The serial: the one the update set, or the next in the zone's style.
   const soaSet = w.set(origin, TYPE.SOA)!;

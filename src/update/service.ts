@@ -32,6 +32,7 @@ import {
 } from './merge.js';
 import { nextSerial } from './serial.js';
 import { soaRecord, type XfrRecord } from '../xfr/zonedata.js';
+import { resignUpdate, type ZoneSigner } from './resign.js';
 
 /** What the service needs from the server. */
 export interface UpdateHost {
@@ -41,6 +42,11 @@ export interface UpdateHost {
   otherZone(origin: string): boolean;
   /** Serves `next` in place of `prev` (IXFR history and NOTIFY follow). */
   commit(prev: Zone, next: Zone): void;
+  /**
+   * The keys, policy and signature cache a zone popdns signs was last signed with (lower-case
+   * origin), or null: an update of a signed zone is re-signed with them (resign.ts).
+   */
+  signer?(origin: string): ZoneSigner | null;
   /** Null when updates may be applied now; else why not (answered SERVFAIL, e.g. a reload runs). */
   busy(): string | null;
   info(msg: string): void;
@@ -329,6 +335,28 @@ export class UpdateService {
     if (r.rcode !== UPDATE_RCODE.NOERROR) return answer(r.rcode, r.reason ?? null);
     if (!r.zone)
       return answer(UPDATE_RCODE.NOERROR, null, ` added=0 removed=0 serial=${zone.serial} (no change)`);
+    // A zone popdns signs: the new version is re-signed where the update touched it, before it is
+    // journalled (the journal keeps the unsigned changeset; a replay is signed like a load).
+    let signedNote = '';
+    if (zone.dnssec && !zone.dnssec.presigned) {
+      const signer = this.host.signer?.(zoneText) ?? null;
+      if (!signer)
+        return answer(
+          UPDATE_RCODE.SERVFAIL,
+          `zone ${zone.originText} is signed but its signer is not at hand [POPDNS_E_SIGN]`,
+        );
+      try {
+        const t0 = performance.now();
+        const owners = [...r.removed, ...r.added].map((x) => x.owner);
+        const st = resignUpdate(zone, r.zone, owners, signer, Math.floor(Date.now() / 1000));
+        signedNote = ` signatures=${st.signatures} sign_ms=${(performance.now() - t0).toFixed(1)}${st.incremental ? '' : ` whole_zone_signed="${st.why ?? ''}"`}`;
+      } catch (e) {
+        return answer(
+          UPDATE_RCODE.SERVFAIL,
+          `re-signing ${zone.originText} failed: ${(e as Error).message} [POPDNS_E_SIGN]`,
+        );
+      }
+    }
     // Durable before acknowledged: the changeset is fsync'd to the journal, then served.
     try {
       this.journal.appendChangeset(zone.originText, zone.serial, r.zone.serial, r.removed, r.added);
@@ -341,7 +369,7 @@ export class UpdateService {
     return answer(
       UPDATE_RCODE.NOERROR,
       null,
-      ` added=${r.added.length - 1} removed=${r.removed.length - 1} serial=${r.zone.serial}`,
+      ` added=${r.added.length - 1} removed=${r.removed.length - 1} serial=${r.zone.serial}${signedNote}`,
     );
   }
 }
