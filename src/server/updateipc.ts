@@ -49,6 +49,10 @@ export function catchUp(server: PopdnsServer, origin: string): 'ok' | 'behind' {
   if (!cs || !end) return 'behind';
   const r = applyChangesets(zone, cs, { ttl: end.ttl, rdata: end.rdata });
   if (typeof r === 'string') return 'behind';
+  // A zone this process signs: the replayed (unsigned) version is re-signed where it changed, as the
+  // writer did; failing that, a reload (which signs the replay like any load) brings it level.
+  const owners = cs.flatMap((c) => [...c.removed, ...c.added].map((x) => x.owner));
+  if (updates.resignReplayed(zone, r, owners) !== null) return 'behind';
   server.commitUpdate(zone, r);
   return 'ok';
 }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { statSync } from 'node:fs';
 import { CLASS, TYPE } from '../wire/constants.js';
 import type { QueryInfo } from '../wire/message.js';
-import { nameToText } from '../wire/name.js';
+import { type Name, nameToText } from '../wire/name.js';
 import type { TsigVerifyResult } from '../wire/tsig.js';
 import type { Zone } from '../zone/zone.js';
 import { IxfrHistory, JournalError, zoneFileName } from '../xfr/journal.js';
@@ -81,6 +81,24 @@ export class UpdateService {
     this.journal = new IxfrHistory(join(o.dataDir, 'journal'), Number.MAX_SAFE_INTEGER);
     this.limits = o.limits ?? { ...UPDATE_LIMIT_DEFAULTS };
     this.rate = new UpdateRateLimiter(this.limits.rate, this.limits.burst);
+  }
+
+  /**
+   * Signs `next`, a version a worker replayed from the journal on top of `prev` to catch up with the
+   * pool's writer (src/server/updateipc.ts), as the writer signed its own: incrementally, with this
+   * process's signer (the journal keeps unsigned changesets). `owners`: every owner the changesets
+   * touched. Null when done or when the zone is not signed by popdns here; else why it failed.
+   */
+  resignReplayed(prev: Zone, next: Zone, owners: readonly Name[]): string | null {
+    if (!prev.dnssec || prev.dnssec.presigned) return null;
+    const signer = this.host.signer?.(prev.originText.toLowerCase()) ?? null;
+    if (!signer) return `zone ${prev.originText} is signed but its signer is not at hand`;
+    try {
+      resignUpdate(prev, next, owners, signer, Math.floor(Date.now() / 1000));
+      return null;
+    } catch (e) {
+      return (e as Error).message;
+    }
   }
 
   private journalSize(origin: string): void {
