@@ -1,0 +1,75 @@
+/**
+ * The differential corpus (test/diff) for transfer tests: the corpus zones as RFC 1035 text (what a
+ * primary loads), and the comparison of a secondary's answers with a reference server's (Knot serving
+ * the same files, as in test/diff/knot.test.ts, or the primary itself) over TCP, query by query.
+ */
+import { nameToText } from '../../src/wire/name.js';
+import { writeMasterFile } from '../../src/zone/masterfile.js';
+import { listZoneFiles, parseZoneFile } from '../../src/zone/load.js';
+import type { ParsedZone } from '../../src/zone/types.js';
+import { type Case, generateCases } from '../diff/corpus.js';
+import { tolerated } from '../diff/tolerances.js';
+import { buildQuery, tcpExchange } from './dns.js';
+import { normalizeWire } from './knot.js';
+
+export interface Corpus {
+  parsed: ParsedZone[];
+  /** Zone name without the trailing dot → zone file text. */
+  zones: Record<string, string>;
+  cases: Case[];
+}
+
+/** The corpus zones (zones/ and test/fixtures/diff) and their queries. */
+export function loadCorpus(): Corpus {
+  const files = [...listZoneFiles('zones'), ...listZoneFiles('test/fixtures/diff')];
+  const parsed = files.map((f) => parseZoneFile(f));
+  const zones: Record<string, string> = {};
+  for (const z of parsed) {
+    zones[nameToText(z.origin).replace(/\.$/, '')] = writeMasterFile(
+      z.origin,
+      z.records,
+      z.defaultTtl !== undefined ? { defaultTtl: z.defaultTtl } : {},
+    );
+  }
+  return { parsed, zones, cases: generateCases(parsed) };
+}
+
+/** Sends every query on one TCP connection; responses by query ID (a server may answer out of order). */
+async function askAll(port: number, queries: Buffer[]): Promise<Map<number, Buffer>> {
+  const out = await tcpExchange(port, queries, 30_000);
+  return new Map(out.map((m) => [m.readUInt16BE(0), m]));
+}
+
+/**
+ * Asks `ours` and `reference` every corpus query (EDNS, 1232) over TCP and compares the normalized
+ * answers (rcode, flags, each section as RRsets with TTLs). With `knotTolerances`, the documented
+ * popdns-vs-Knot differences (test/diff/TOLERANCES.md) are not mismatches: pass it when the reference
+ * is Knot. Returns the number compared and the mismatches, described.
+ */
+export async function compareCorpus(
+  corpus: Corpus,
+  ours: number,
+  reference: number,
+  knotTolerances: boolean,
+): Promise<{ compared: number; mismatches: string[] }> {
+  const queries = corpus.cases.map((c, i) =>
+    buildQuery(c.name, c.type, { edns: true, bufsize: 1232, id: i + 1 }),
+  );
+  const [a, b] = await Promise.all([askAll(ours, queries), askAll(reference, queries)]);
+  const mismatches: string[] = [];
+  corpus.cases.forEach((c, i) => {
+    const x = a.get(i + 1);
+    const y = b.get(i + 1);
+    if (!x || !y) {
+      mismatches.push(`${c.name} ${c.type}: no answer from ${x ? 'the reference' : 'the secondary'}`);
+      return;
+    }
+    const no = normalizeWire(x);
+    const nr = normalizeWire(y);
+    if (JSON.stringify(no) !== JSON.stringify(nr) && !(knotTolerances && tolerated(c, no, nr)))
+      mismatches.push(
+        `${c.name} ${c.type}\n  secondary: ${JSON.stringify(no)}\n  reference: ${JSON.stringify(nr)}`,
+      );
+  });
+  return { compared: corpus.cases.length, mismatches };
+}
