@@ -3,7 +3,9 @@
  * primary loads), and the comparison of a secondary's answers with a reference server's (Knot serving
  * the same files, as in test/diff/knot.test.ts, or the primary itself) over TCP, query by query.
  */
+import { typeToText } from '../../src/wire/constants.js';
 import { nameToText } from '../../src/wire/name.js';
+import { rdataToText } from '../../src/wire/rdata.js';
 import { writeMasterFile } from '../../src/zone/masterfile.js';
 import { listZoneFiles, parseZoneFile } from '../../src/zone/load.js';
 import type { ParsedZone } from '../../src/zone/types.js';
@@ -16,6 +18,11 @@ export interface Corpus {
   parsed: ParsedZone[];
   /** Zone name without the trailing dot → zone file text. */
   zones: Record<string, string>;
+  /**
+   * The same with every name absolute, also in RDATA: PowerDNS 4.7's zone parser leaves a relative
+   * NAPTR replacement or SVCB/HTTPS target unqualified (`_sip._udp` is served as `_sip._udp.`).
+   */
+  absoluteZones: Record<string, string>;
   cases: Case[];
 }
 
@@ -24,14 +31,21 @@ export function loadCorpus(): Corpus {
   const files = [...listZoneFiles('zones'), ...listZoneFiles('test/fixtures/diff')];
   const parsed = files.map((f) => parseZoneFile(f));
   const zones: Record<string, string> = {};
+  const absoluteZones: Record<string, string> = {};
   for (const z of parsed) {
-    zones[nameToText(z.origin).replace(/\.$/, '')] = writeMasterFile(
+    const name = nameToText(z.origin).replace(/\.$/, '');
+    zones[name] = writeMasterFile(
       z.origin,
       z.records,
       z.defaultTtl !== undefined ? { defaultTtl: z.defaultTtl } : {},
     );
+    // SOA first (RFC 1035 §5.2), then the rest in file order.
+    const soaFirst = [...z.records].sort((a, b) => Number(b.type === 6) - Number(a.type === 6));
+    absoluteZones[name] = `${soaFirst
+      .map((r) => `${nameToText(r.owner)} ${r.ttl} IN ${typeToText(r.type)} ${rdataToText(r.type, r.rdata)}`)
+      .join('\n')}\n`;
   }
-  return { parsed, zones, cases: generateCases(parsed) };
+  return { parsed, zones, absoluteZones, cases: generateCases(parsed) };
 }
 
 /** Sends every query on one TCP connection; responses by query ID (a server may answer out of order). */
