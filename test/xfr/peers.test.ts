@@ -93,7 +93,7 @@ async function cell(
   const ref = await oracle;
   if (!ref) {
     if (REQUIRE_PEERS) tt.fail('knotd (the reference) missing and POPDNS_REQUIRE_PEERS=1');
-    else tt.skip('knotd not installed: no reference for the corpus comparison');
+    else tt.skip('knotd not installed: no reference for the corpus comparison', () => {});
     return;
   }
   const cmp = await compareCorpus(corpus, sec.port, ref.port, true);
