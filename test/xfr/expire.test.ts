@@ -4,7 +4,7 @@
  * for the zone, /readyz turns 503 naming it, /zones reports it failed, and `popdns health --once`
  * counts the PoP unhealthy; when the primary comes back the next retry reaches it and the zone is
  * served again (and the probe is healthy again). The zone's SOA timers are tiny: refresh 2, retry 2,
- * expire 8 seconds.
+ * expire 8 seconds. The secondary runs two workers, so `/zones` comes from a worker told over IPC.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -51,7 +51,8 @@ t.test('a secondary expires while its primary is away, and comes back', async (t
       '  maintenance-file: false',
       '  zones: [ex.test]',
     ].join('\n'),
-    { port: secPort },
+    // Two workers: /zones comes from a worker, told by the primary process (IPC) why nothing is served.
+    { port: secPort, workers: 2 },
   );
   const once = (): Promise<{ status: number; stdout: string }> =>
     new Promise((resolve) => {
