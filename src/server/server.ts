@@ -599,16 +599,31 @@ export class PopdnsServer {
 
   /**
    * Serves a secondary zone's new version (`zone`), a SERVFAIL stand-in (`'unavailable'`: not loaded
-   * yet, or expired), or stops serving it (null), in one swap of the zone set.
+   * yet, or expired), or stops serving it (null), in one swap of the zone set. An unavailable zone
+   * stays in zones() (so `/zones` and the health probe see it) as failed, with `reason` as its error.
    */
-  setSecondaryZone(name: string, zone: Zone | 'unavailable' | null): void {
+  setSecondaryZone(name: string, zone: Zone | 'unavailable' | null, reason?: string): void {
     const key = name.toLowerCase();
     if (zone === null) {
       this.secondaryZones.delete(key);
       this.secondaryStatus.delete(key);
     } else if (zone === 'unavailable') {
       this.secondaryZones.set(key, unavailableZone(key));
-      this.secondaryStatus.delete(key);
+      const prev = this.secondaryStatus.get(key);
+      const now = Date.now() / 1000;
+      this.secondaryStatus.set(key, {
+        origin: '',
+        fileOrigin: key,
+        file: prev?.file ?? `secondary:${key}`,
+        serial: 0,
+        records: 0,
+        loadedAt: 0,
+        loadFailures: 0, // not a zone file: popdns_zone_load_failures_total counts files only
+        sigExpiry: null,
+        lastError: reason ?? 'secondary zone not served',
+        lastErrorAt: now,
+        failingSince: prev && prev.origin === '' ? (prev.failingSince ?? now) : now,
+      });
     } else {
       const prev = this.secondaryZones.get(key);
       // New version: IXFR history and NOTIFY downstream, as for a file zone (src/xfr).

@@ -57,6 +57,8 @@ export type PrimaryMessage =
       state: 'zone' | 'unavailable' | 'removed';
       path: string;
       serial: number;
+      /** Why nothing is served (state 'unavailable'), for `/zones`. */
+      reason?: string;
     }
   /** A control request (`popdns ctl`), run by the worker; `proc` describes the serving process. */
   | { kind: 'ctl'; id: number; verb: string; args: string[]; proc: unknown }

@@ -48,6 +48,7 @@ export async function attachSecondaries(
       server.setSecondaryZone(
         zone,
         p.kind === 'zone' ? p.zone : p.kind === 'unavailable' ? 'unavailable' : null,
+        p.kind === 'unavailable' ? p.reason : undefined,
       ),
     () => server.fileZoneNames(),
   );
@@ -77,6 +78,7 @@ export async function attachSecondariesPrimary(
       state: p.kind,
       path: p.kind === 'zone' ? p.path : '',
       serial: p.kind === 'zone' ? p.zone.serial : 0,
+      ...(p.kind === 'unavailable' ? { reason: p.reason } : {}),
     };
     if (p.kind === 'removed') current.delete(zone);
     else current.set(zone, m);
@@ -165,7 +167,7 @@ export function attachSecondariesWorker(
         servedSerial.set(m.zone, m.serial);
         send({ kind: 'secondary-loaded', zone: m.zone, serial: m.serial });
       } else {
-        server.setSecondaryZone(m.zone, m.state === 'unavailable' ? 'unavailable' : null);
+        server.setSecondaryZone(m.zone, m.state === 'unavailable' ? 'unavailable' : null, m.reason);
         servedSerial.set(m.zone, null);
         send({ kind: 'secondary-loaded', zone: m.zone, serial: null });
       }

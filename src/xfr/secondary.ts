@@ -48,7 +48,10 @@ export type SecondaryRole = 'secondary' | 'catalog' | 'member';
 
 /** What the server should serve for a zone: a version, SERVFAIL (not loaded yet, or expired), or nothing. */
 export type Publish =
-  { kind: 'zone'; zone: Zone; path: string } | { kind: 'unavailable' } | { kind: 'removed' };
+  | { kind: 'zone'; zone: Zone; path: string }
+  /** `reason`: why nothing is served (for `/zones`), e.g. not transferred yet, expired. */
+  | { kind: 'unavailable'; reason: string }
+  | { kind: 'removed' };
 
 export interface SecondaryLogger {
   info(msg: string): void;
@@ -98,6 +101,7 @@ interface Entry {
 /** Bounds on the SOA timers, like Knot's refresh-min/max-interval: a zone can't make us spin or sleep for a year. */
 const MIN_INTERVAL_S = 2;
 const MAX_INTERVAL_S = 86_400;
+const NOT_YET = 'secondary zone not transferred yet';
 /** Retry interval for a zone we have never loaded (no SOA to take it from). */
 const PENDING_RETRY_S = 10;
 
@@ -170,7 +174,7 @@ export class SecondaryManager {
       failures: 0,
     };
     this.entries.set(name, e);
-    if (role !== 'catalog') this.o.publish(name, { kind: 'unavailable' });
+    if (role !== 'catalog') this.o.publish(name, { kind: 'unavailable', reason: NOT_YET });
     return e;
   }
 
@@ -226,7 +230,11 @@ export class SecondaryManager {
         this.o.log.error(
           `zone ${e.name} expired: no primary reached for ${this.timersOf(e).expire} s (SOA expire); answering SERVFAIL until one answers [POPDNS_E_ZONE_EXPIRED]`,
         );
-        if (e.role !== 'catalog') this.o.publish(e.name, { kind: 'unavailable' });
+        if (e.role !== 'catalog')
+          this.o.publish(e.name, {
+            kind: 'unavailable',
+            reason: `expired: no primary reached for ${this.timersOf(e).expire} s (SOA expire) [POPDNS_E_ZONE_EXPIRED]`,
+          });
       }
       return;
     }
@@ -517,7 +525,7 @@ export class SecondaryManager {
           cur.records = null;
           cur.expired = false;
           await this.store.remove(m.zone);
-          this.o.publish(m.zone, { kind: 'unavailable' });
+          this.o.publish(m.zone, { kind: 'unavailable', reason: NOT_YET });
           this.schedule(cur, 0);
         }
       }

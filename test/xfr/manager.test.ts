@@ -199,6 +199,11 @@ t.test('transfers against a scripted primary', async (tt) => {
   tt.teardown(() => m3.stop());
   await m3.start([{ zone: ORIGIN, primaries: [{ host: '127.0.0.1', port: 1 }], key: null }], []);
   tt.equal(served.get(ORIGIN)?.kind, 'unavailable', 'expired: SERVFAIL, not the stale data');
+  tt.match(
+    served.get(ORIGIN),
+    { reason: /^expired: .*POPDNS_E_ZONE_EXPIRED/ },
+    'with the reason, for /zones',
+  );
   tt.match(m3.unready(), [`${ORIGIN} (expired)`], '/readyz names it');
   tt.match(logs.join('\n'), 'POPDNS_E_ZONE_EXPIRED');
   m3.stop();

@@ -3,18 +3,27 @@
  * Each cell: the initial AXFR, then a one-record change + SIGHUP → popdns NOTIFYs → the secondary
  * pulls an IXFR (proved by popdns's transfer log line for that peer, "type IXFR serial 1 → 2", and
  * its size: a few records, not the zone), and a TSIG failure: a zone the secondary requests with a key
- * popdns does not know is answered NOTAUTH/BADKEY and never transferred.
+ * popdns does not know is answered NOTAUTH/BADKEY and never transferred. popdns also serves the
+ * differential corpus (test/diff) and each secondary follows it: after the transfers Knot answers
+ * every corpus query like popdns (test/diff's comparison, with its documented tolerances); BIND and
+ * NSD give the same data at each query name (rcode, flags, the answer RRsets owned by the name: their
+ * authority and additional sections, CNAME-chain and meta-type policies are their own, and test/diff
+ * does not cover them).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import packet from 'dns-packet';
 import t, { type Test } from 'tap';
+import { compareCorpus, loadCorpus } from '../helpers/corpus.js';
 import { queryUdp } from '../helpers/dns.js';
 import { freePort, needTool, type Proc, startPopdns, startProcess, tmpDir } from '../helpers/peers.js';
 
 const SECRET = Buffer.from('popdns-interop-test-secret-32by!').toString('base64');
 const WRONG = Buffer.from('a-key-popdns-has-never-heard-of!').toString('base64');
 const HOSTS = 400;
+const corpus = loadCorpus();
+/** The corpus zones but example.com., which this test serves itself (and changes). */
+const CORPUS = Object.keys(corpus.zones).filter((z) => z !== 'example.com');
 
 function zoneText(serial: number, changed: boolean): string {
   const lines = [
@@ -60,6 +69,7 @@ async function startPrimary(
   mkdirSync(zones);
   writeFileSync(join(zones, 'example.com.zone'), zoneText(1, false));
   writeFileSync(join(zones, 'bad.test.zone'), BAD_ZONE);
+  for (const z of CORPUS) writeFileSync(join(zones, `${z}.zone`), corpus.zones[z]!);
   const cfg = join(dir, 'popdns.yaml');
   writeFileSync(
     cfg,
@@ -100,6 +110,7 @@ async function runCell(
   secPort: number,
   startSecondary: (primaryPort: number) => Promise<() => string>,
 ): Promise<void> {
+  const isKnot = name === 'knot';
   const primary = await startPrimary(tt, secPort);
   const peerLog = await startSecondary(primary.port);
   await waitFor(`${name}: initial AXFR`, async () => (await serialAt(secPort, 'example.com')) === 1);
@@ -131,6 +142,22 @@ async function runCell(
   });
   tt.not(await serialAt(secPort, 'bad.test').catch(() => null), 1, `${name} never got bad.test.`);
   tt.notMatch(primary.output(), /xfr out: zone bad\.test\./, 'no data went out for bad.test.');
+  // The corpus, transferred to this secondary, answered like popdns answers it.
+  await waitFor(`${name}: corpus zones transferred`, async () => {
+    for (const z of CORPUS) if ((await serialAt(secPort, z)) === null) return false;
+    return true;
+  });
+  const cmp = isKnot
+    ? await compareCorpus(corpus, primary.port, secPort, true)
+    : await compareCorpus(corpus, secPort, primary.port, false, { answerOnly: true });
+  tt.equal(
+    cmp.mismatches.length,
+    0,
+    `${name}: ${cmp.compared} corpus queries answered like the primary${isKnot ? '' : ' (the data at each name)'}\n${cmp.mismatches
+      .map((x) => x.split('\n')[0])
+      .slice(0, 200)
+      .join('\n')}`,
+  );
   tt.comment(`${name} log tail:\n${peerLog().split('\n').slice(-6).join('\n')}`);
 }
 
@@ -181,6 +208,7 @@ t.test('Knot secondary', async (tt) => {
         '  - domain: example.com.',
         '  - domain: bad.test.',
         '    master: badprimary',
+        ...CORPUS.map((z) => `  - domain: ${z}.`),
         '',
       ].join('\n'),
     );
@@ -212,11 +240,15 @@ t.test('BIND 9 (named) secondary', async (tt) => {
         'controls { };',
         `options { directory "${dir}"; pid-file "${dir}/named.pid"; session-keyfile "${dir}/session.key";`,
         `  listen-on port ${port} { 127.0.0.1; }; listen-on-v6 { none; };`,
-        '  recursion no; dnssec-validation no; notify no; };',
+        '  recursion no; dnssec-validation no; notify no; check-names secondary ignore; };',
         `zone "example.com" { type secondary; file "example.com.db";`,
         `  primaries { 127.0.0.1 port ${primaryPort} key "xfr.example.net."; }; };`,
         `zone "bad.test" { type secondary; file "bad.test.db";`,
         `  primaries { 127.0.0.1 port ${primaryPort} key "unknown.example.net."; }; };`,
+        ...CORPUS.map(
+          (z) =>
+            `zone "${z}" { type secondary; file "${z}.db"; primaries { 127.0.0.1 port ${primaryPort} key "xfr.example.net."; }; };`,
+        ),
         '',
       ].join('\n'),
     );
@@ -267,6 +299,12 @@ t.test('NSD secondary', async (tt) => {
         '  name: bad.test',
         '  zonefile: bad.test.zone',
         `  request-xfr: 127.0.0.1@${primaryPort} unknown.example.net.`,
+        ...CORPUS.flatMap((z) => [
+          'zone:',
+          `  name: ${z}`,
+          `  zonefile: ${z}.zone`,
+          `  request-xfr: 127.0.0.1@${primaryPort} xfr.example.net.`,
+        ]),
         '',
       ].join('\n'),
     );
