@@ -371,8 +371,13 @@ export class SecondaryManager {
             'POPDNS_E_IXFR_MISMATCH',
           );
       } catch (err) {
+        // An IXFR the primary answered but that cannot be used (refused, malformed, not ending at the
+        // announced serial, differences that do not apply) is retried as AXFR at once, as Knot and
+        // BIND do: a primary with a broken IXFR history must not leave its secondaries stuck.
         const fallback =
-          (err instanceof XfrError && err.rcode !== undefined && err.rcode !== RCODE.NOTAUTH) ||
+          (err instanceof XfrError &&
+            ((err.rcode !== undefined && err.rcode !== RCODE.NOTAUTH) ||
+              err.code === 'POPDNS_E_XFR_MALFORMED')) ||
           (err instanceof ZoneDataError && err.code === 'POPDNS_E_IXFR_MISMATCH');
         fail(err);
         if (!fallback) return false;
@@ -536,6 +541,27 @@ export class SecondaryManager {
     }
   }
 
+  /** NOTIFY refusals logged, by `zone addr reason`: when last logged (ms) and how many since. */
+  private readonly refusals = new Map<string, { at: number; suppressed: number }>();
+
+  /**
+   * Logs a refused NOTIFY at most once a minute per zone, source address and reason, so a flood of
+   * NOTIFYs (anyone can send them) cannot flood the log; the metric counts every one.
+   */
+  private logRefusal(zone: string, addr: string, reason: string, msg: string): void {
+    const key = `${zone} ${addr} ${reason}`;
+    const now = Date.now();
+    const r = this.refusals.get(key);
+    if (r && now - r.at < 60_000) {
+      r.suppressed++;
+      return;
+    }
+    if (this.refusals.size >= 10_000) this.refusals.clear();
+    const more = r && r.suppressed > 0 ? ` (${r.suppressed} more like it in the last minute)` : '';
+    this.refusals.set(key, { at: now, suppressed: 0 });
+    this.o.log.error(`${msg}${more}`);
+  }
+
   private readonly warned = new Set<string>();
   private warnOnce(key: string, msg: string): void {
     if (this.warned.has(key)) return;
@@ -570,7 +596,10 @@ export class SecondaryManager {
     const addr = from.startsWith('::ffff:') ? from.slice(7) : from;
     if (!e.spec.primaries.some((p) => p.host === addr)) {
       this.counters.notify('refused');
-      this.o.log.error(
+      this.logRefusal(
+        e.name,
+        addr,
+        'refused',
         `NOTIFY for ${e.name} from ${addr} refused: not one of its primaries [POPDNS_E_NOTIFY_REFUSED]`,
       );
       return reply(msg, RCODE.REFUSED);
@@ -581,8 +610,11 @@ export class SecondaryManager {
       const v = this.o.verifyNotify ? this.o.verifyNotify(msg, key) : null;
       if (!v?.ok) {
         this.counters.notify('notauth');
-        this.o.log.error(
-          `NOTIFY for ${e.name} from ${addr} refused: not signed with key ${key.name} [POPDNS_E_NOTIFY_TSIG]`,
+        this.logRefusal(
+          e.name,
+          addr,
+          'tsig',
+          `NOTIFY for ${e.name} from ${addr} refused: not signed with key ${key.name} (unsigned, another key, bad MAC or time) [POPDNS_E_NOTIFY_TSIG]`,
         );
         return v ? v.response(reply(msg, RCODE.NOTAUTH)) : reply(msg, RCODE.NOTAUTH);
       }
