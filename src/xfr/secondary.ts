@@ -31,6 +31,7 @@ import type { XfrKey } from './auth.js';
 import { type CatalogMember, parseCatalog } from './catalog.js';
 import { formatPeer, type Peer } from './client.js';
 import { XfrInCounters } from './incounters.js';
+import { LogThrottle } from './throttle.js';
 import { originKey, SecondaryStore } from './store.js';
 import { querySoa, transfer, XfrError, type XfrResult } from './transfer.js';
 import { applyDiffs, buildTransferred, ZoneDataError, zoneRecords } from './versions.js';
@@ -541,25 +542,12 @@ export class SecondaryManager {
     }
   }
 
-  /** NOTIFY refusals logged, by `zone addr reason`: when last logged (ms) and how many since. */
-  private readonly refusals = new Map<string, { at: number; suppressed: number }>();
+  /** Refused NOTIFYs: at most one log line a minute per zone (one we follow) and reason. */
+  private readonly refusals = new LogThrottle();
 
-  /**
-   * Logs a refused NOTIFY at most once a minute per zone, source address and reason, so a flood of
-   * NOTIFYs (anyone can send them) cannot flood the log; the metric counts every one.
-   */
-  private logRefusal(zone: string, addr: string, reason: string, msg: string): void {
-    const key = `${zone} ${addr} ${reason}`;
-    const now = Date.now();
-    const r = this.refusals.get(key);
-    if (r && now - r.at < 60_000) {
-      r.suppressed++;
-      return;
-    }
-    if (this.refusals.size >= 10_000) this.refusals.clear();
-    const more = r && r.suppressed > 0 ? ` (${r.suppressed} more like it in the last minute)` : '';
-    this.refusals.set(key, { at: now, suppressed: 0 });
-    this.o.log.error(`${msg}${more}`);
+  private logRefusal(zone: string, reason: string, msg: string): void {
+    const line = this.refusals.line(`${zone} ${reason}`, msg);
+    if (line) this.o.log.error(line);
   }
 
   private readonly warned = new Set<string>();
@@ -598,7 +586,6 @@ export class SecondaryManager {
       this.counters.notify('refused');
       this.logRefusal(
         e.name,
-        addr,
         'refused',
         `NOTIFY for ${e.name} from ${addr} refused: not one of its primaries [POPDNS_E_NOTIFY_REFUSED]`,
       );
@@ -612,7 +599,6 @@ export class SecondaryManager {
         this.counters.notify('notauth');
         this.logRefusal(
           e.name,
-          addr,
           'tsig',
           `NOTIFY for ${e.name} from ${addr} refused: not signed with key ${key.name} (unsigned, another key, bad MAC or time) [POPDNS_E_NOTIFY_TSIG]`,
         );
