@@ -222,6 +222,19 @@ export async function runCheck(paths: string[], opts: CheckOptions): Promise<num
       return 2;
     }
   }
+  const followed = cfg.secondaries.length + cfg.catalogs.length;
+  if (
+    opts.config &&
+    paths.length === 0 &&
+    followed > 0 &&
+    (!existsSync(cfg.zones) || expandZonePaths([cfg.zones]).length === 0)
+  ) {
+    // A PoP with only secondary zones: no zones directory (or an empty one) is what serve expects.
+    process.stderr.write(
+      `checked the config: no zone files in ${cfg.zones}; ${cfg.secondaries.length} secondary zone${cfg.secondaries.length === 1 ? '' : 's'} and ${cfg.catalogs.length} catalog${cfg.catalogs.length === 1 ? '' : 's'} come from their primaries\n`,
+    );
+    return 0;
+  }
   const s = checkZones(targets, ctx);
   if (opts.against) {
     const extra = await compareWithServer(opts.against, s.zones);

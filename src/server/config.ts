@@ -413,6 +413,7 @@ type Str = (n: Node, what: string) => string;
 function parsePrimary(text: string): ListenAddr {
   if (/^[0-9.]+$/.test(text)) return parseListen(`${text}:53`);
   if (/^[0-9a-fA-F:]+$/.test(text) && text.includes(':')) return parseListen(`[${text}]:53`);
+  if (/^\[[^\]]+\]$/.test(text)) return parseListen(`${text}:53`);
   return parseListen(text);
 }
 

@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+
 /** Listen addresses: `127.0.0.1:1053`, `[::1]:1053`, `0.0.0.0:53`. */
 export interface ListenAddr {
   host: string;
@@ -7,7 +9,7 @@ export interface ListenAddr {
 
 export function parseListen(text: string): ListenAddr {
   const m = /^\[([0-9a-fA-F:.]+)\]:([0-9]{1,5})$/.exec(text) ?? /^([0-9.]+):([0-9]{1,5})$/.exec(text);
-  if (!m || Number(m[2]) > 65535) {
+  if (!m || Number(m[2]) > 65535 || isIP(m[1]!) === 0) {
     throw new Error(`listen address "${text}" must be IPv4:PORT or [IPv6]:PORT [POPDNS_E_CONFIG]`);
   }
   const host = m[1]!;

@@ -13,8 +13,12 @@ export function formatPeer(p: Peer): string {
   return p.host.includes(':') ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`;
 }
 
+/** A connection error, a timeout or a peer that closed early; the message ends with `[POPDNS_E_XFR_NET]`. */
 export class XfrNetError extends Error {
   readonly code = 'POPDNS_E_XFR_NET';
+  constructor(message: string) {
+    super(`${message} [POPDNS_E_XFR_NET]`);
+  }
 }
 
 export interface TcpExchangeOptions {

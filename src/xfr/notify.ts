@@ -144,7 +144,7 @@ export class NotifySender {
         }
         this.counters.notified('error');
         this.log.error(
-          `notify to ${t.to} for zone ${zoneText} serial ${serial}: ${!isResponse ? 'not a NOTIFY response' : !verified ? 'response TSIG does not verify' : rcodeToText(rcode)} (attempt ${attempt}) [POPDNS_W_NOTIFY]`,
+          `notify to ${t.to} for zone ${zoneText} serial ${serial}: ${!isResponse ? 'not a NOTIFY response' : rcode !== RCODE.NOERROR ? `answered ${rcodeToText(rcode)}${rcode === RCODE.NOTAUTH || rcode === RCODE.REFUSED ? ' (does the target follow this zone from this address, with this key?)' : ''}` : 'response TSIG does not verify'} (attempt ${attempt}) [POPDNS_W_NOTIFY]`,
         );
       } else this.counters.notified('timeout');
       // Back-off before the next attempt (an answer with an error waits as long as a timeout).

@@ -28,6 +28,7 @@ import type { ZoneSet } from '../zone/zoneset.js';
 import { AllowList, type TransferConfig } from './config.js';
 import type { XfrCounters } from './counters.js';
 import { type Changeset, IxfrHistory, JournalError } from './journal.js';
+import { LogThrottle } from './throttle.js';
 import { diffZones, soaRecord, type XfrRecord, zoneRRsets } from './zonedata.js';
 
 /** A transfer claimed from a TCP connection: streams its messages through `send`, resolves when done. */
@@ -212,6 +213,8 @@ export class XfrPrimary implements TransferHooks {
   /** Called after a zone's serial changed and its changeset is on disk (NOTIFY goes out from here). */
   onSerialChange: ((zone: Zone) => void) | null = null;
   private readonly chains = new Map<string, Promise<void>>();
+  /** Refused transfer requests (anyone can send them, over UDP spoofed): one line a minute per reason. */
+  private readonly refusals = new LogThrottle();
 
   constructor(
     private readonly opts: PrimaryOptions,
@@ -221,6 +224,11 @@ export class XfrPrimary implements TransferHooks {
   ) {
     this.history = new IxfrHistory(join(opts.dataDir, 'ixfr'), opts.historyBytes);
     this.allow = new AllowList(opts.transfer.allow);
+  }
+
+  private logRefusal(reason: string, msg: string): void {
+    const line = this.refusals.line(reason, msg);
+    if (line) this.log.error(line);
   }
 
   /** Cheap test: a standard query for AXFR or IXFR (question type at its fixed place). */
@@ -261,7 +269,8 @@ export class XfrPrimary implements TransferHooks {
           'notauth',
         );
         const keyName = tsig.record ? nameToText(tsig.record.keyName) : '?';
-        this.log.error(
+        this.logRefusal(
+          `tsig ${tsig.status}`,
           `xfr refused: zone ${zoneName} peer ${peer} type ${type} key ${keyName}: TSIG ${tsig.status} [POPDNS_W_XFR_TSIG]`,
         );
         return this.error(msg, q, tsig.status === 'formerr' ? RCODE.FORMERR : RCODE.NOTAUTH, tsig);
@@ -277,7 +286,8 @@ export class XfrPrimary implements TransferHooks {
     }
     if (!this.allow.allows(peer, keyName)) {
       this.counters.transfer(counterType, 'refused');
-      this.log.error(
+      this.logRefusal(
+        'refused',
         `xfr refused: zone ${zoneName} peer ${peer} type ${type}${keyName ? ` key ${keyName}` : ' unsigned'}: not allowed by transfer.allow [POPDNS_W_XFR_REFUSED]`,
       );
       return this.error(tsig.stripped, q, RCODE.REFUSED, tsig);
@@ -290,7 +300,8 @@ export class XfrPrimary implements TransferHooks {
     }
     if (!served) {
       this.counters.transfer(counterType, 'notfound');
-      this.log.error(
+      this.logRefusal(
+        'notauth',
         `xfr refused: zone ${zoneName} peer ${peer} type ${type}: not a zone served here [POPDNS_W_XFR_NOTAUTH]`,
       );
       return this.error(tsig.stripped, q, RCODE.NOTAUTH, tsig);

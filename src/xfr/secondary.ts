@@ -31,6 +31,7 @@ import type { XfrKey } from './auth.js';
 import { type CatalogMember, parseCatalog } from './catalog.js';
 import { formatPeer, type Peer } from './client.js';
 import { XfrInCounters } from './incounters.js';
+import { LogThrottle } from './throttle.js';
 import { originKey, SecondaryStore } from './store.js';
 import { querySoa, transfer, XfrError, type XfrResult } from './transfer.js';
 import { applyDiffs, buildTransferred, ZoneDataError, zoneRecords } from './versions.js';
@@ -379,8 +380,13 @@ export class SecondaryManager {
             'POPDNS_E_IXFR_MISMATCH',
           );
       } catch (err) {
+        // An IXFR the primary answered but that cannot be used (refused, malformed, not ending at the
+        // announced serial, differences that do not apply) is retried as AXFR at once, as Knot and
+        // BIND do: a primary with a broken IXFR history must not leave its secondaries stuck.
         const fallback =
-          (err instanceof XfrError && err.rcode !== undefined && err.rcode !== RCODE.NOTAUTH) ||
+          (err instanceof XfrError &&
+            ((err.rcode !== undefined && err.rcode !== RCODE.NOTAUTH) ||
+              err.code === 'POPDNS_E_XFR_MALFORMED')) ||
           (err instanceof ZoneDataError && err.code === 'POPDNS_E_IXFR_MISMATCH');
         fail(err);
         if (!fallback) return false;
@@ -544,6 +550,14 @@ export class SecondaryManager {
     }
   }
 
+  /** Refused NOTIFYs: at most one log line a minute per zone (one we follow) and reason. */
+  private readonly refusals = new LogThrottle();
+
+  private logRefusal(zone: string, reason: string, msg: string): void {
+    const line = this.refusals.line(`${zone} ${reason}`, msg);
+    if (line) this.o.log.error(line);
+  }
+
   private readonly warned = new Set<string>();
   private warnOnce(key: string, msg: string): void {
     if (this.warned.has(key)) return;
@@ -578,7 +592,9 @@ export class SecondaryManager {
     const addr = from.startsWith('::ffff:') ? from.slice(7) : from;
     if (!e.spec.primaries.some((p) => p.host === addr)) {
       this.counters.notify('refused');
-      this.o.log.error(
+      this.logRefusal(
+        e.name,
+        'refused',
         `NOTIFY for ${e.name} from ${addr} refused: not one of its primaries [POPDNS_E_NOTIFY_REFUSED]`,
       );
       return reply(msg, RCODE.REFUSED);
@@ -589,8 +605,10 @@ export class SecondaryManager {
       const v = this.o.verifyNotify ? this.o.verifyNotify(msg, key) : null;
       if (!v?.ok) {
         this.counters.notify('notauth');
-        this.o.log.error(
-          `NOTIFY for ${e.name} from ${addr} refused: not signed with key ${key.name} [POPDNS_E_NOTIFY_TSIG]`,
+        this.logRefusal(
+          e.name,
+          'tsig',
+          `NOTIFY for ${e.name} from ${addr} refused: not signed with key ${key.name} (unsigned, another key, bad MAC or time) [POPDNS_E_NOTIFY_TSIG]`,
         );
         return v ? v.response(reply(msg, RCODE.NOTAUTH)) : reply(msg, RCODE.NOTAUTH);
       }
