@@ -291,13 +291,18 @@ export class HealthChecker {
     }
   }
 
+  /** Whether `zone` (lower case) is among `health.zones` (any zone when that is not set). */
+  private listed(zone: string): boolean {
+    return this.zones === null || this.zones.some((z) => z.toLowerCase() === zone);
+  }
+
   /**
    * A secondary zone that expired (no primary reached for its SOA expire) answers SERVFAIL: the PoP
    * must not stay announced with it (issue 12). /readyz says so too, but it may be switched off.
    */
   private checkExpired(report: ZoneReport, reasons: string[]): void {
     for (const z of report.secondaries ?? []) {
-      if (z.state !== 'expired' || (this.zones !== null && !this.zones.includes(z.zone))) continue;
+      if (z.state !== 'expired' || !this.listed(z.zone)) continue;
       const last = z.last_refresh === null ? 'never' : `${Math.round(report.now - z.last_refresh)}s ago`;
       reasons.push(
         `${z.zone} expired: no primary reached (last contact ${last}); answering SERVFAIL [POPDNS_E_ZONE_EXPIRED]`,
@@ -317,7 +322,7 @@ export class HealthChecker {
     const out: { spec: FollowedZone; serial: number | null; behindSince: number | null; state: string }[] =
       [];
     const add = (spec: FollowedZone): void => {
-      if (this.zones !== null && !this.zones.includes(spec.zone)) return;
+      if (!this.listed(spec.zone)) return;
       const r = byName.get(spec.zone);
       out.push({
         spec,

@@ -30,7 +30,7 @@ const CAT: FollowedZone = {
   key: null,
 };
 
-function scripted(cfg: Partial<HealthConfig> = {}) {
+function scripted(cfg: Partial<HealthConfig> = {}, zones: string[] | null = null) {
   const state = {
     /** Serial the local server answers, per zone. */
     local: new Map([
@@ -61,7 +61,7 @@ function scripted(cfg: Partial<HealthConfig> = {}) {
   state.secondaries = [sec('sec.example.'), sec('member.example.', { role: 'member', catalog: CAT.zone })];
   const deps: CheckerDeps = {
     probe: async (_t, _tr, qname): Promise<ProbeResult> => {
-      const s = state.local.get(qname);
+      const s = state.local.get(qname.toLowerCase());
       return s === undefined
         ? { ok: false, detail: 'rcode SERVFAIL', serial: null, ms: 1 }
         : { ok: true, detail: 'ok', serial: s, ms: 1 };
@@ -108,7 +108,7 @@ function scripted(cfg: Partial<HealthConfig> = {}) {
     maxSerialLagMs: 60_000,
     ...cfg,
   };
-  const c = new HealthChecker(full, [{ host: '127.0.0.1', port: 53, family: 4 }], null, deps, {
+  const c = new HealthChecker(full, [{ host: '127.0.0.1', port: 53, family: 4 }], zones, deps, {
     secondaries: [SEC],
     catalogs: [CAT],
   });
@@ -126,6 +126,18 @@ t.test('in step with the primaries: healthy; members asked with their catalog pr
       ['sec.example.', SEC.primaries, 'xfr.'],
     ],
     'the config secondary with its key; the catalog member with the catalog primaries',
+  );
+});
+
+t.test('health.zones set: only the zones listed are compared (any letter case)', async (t) => {
+  const { c, state } = scripted({}, ['Member.Example.']);
+  state.primary.set('sec.example.', 99);
+  state.primary.set('member.example.', 99);
+  state.secondaries[1] = { ...state.secondaries[1]!, behind_since: state.now / 1000 - 3600 };
+  t.match((await c.check()).reasons, [/^member\.example\. serves serial 9 but/]);
+  t.same(
+    state.asked.map((z) => z.zone),
+    ['member.example.'],
   );
 });
 
