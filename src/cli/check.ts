@@ -15,6 +15,8 @@ import { dnssecSummary } from '../zone/dnssec.js';
 import { type Diagnostic, formatDiagnostic } from '../zone/types.js';
 import type { Zone } from '../zone/zone.js';
 import { compareWithServer } from './against.js';
+import { checkTransferConfig, zonesSetting } from './checkconfig.js';
+import { zoneFileMap } from './health.js';
 import { resolveConfig } from './serve.js';
 
 export interface CheckOptions {
@@ -194,16 +196,46 @@ export function checkZones(paths: string[], ctx: CheckContext = {}): CheckSummar
 /** Runs the check, prints the result, returns the exit code. */
 export async function runCheck(paths: string[], opts: CheckOptions): Promise<number> {
   const ctx: CheckContext = {};
-  let cfg: ServerConfig;
+  let cfg: ServerConfig | null = null;
+  let cfgError: Error | null = null;
   try {
     cfg = opts.config
       ? resolveConfig({ config: opts.config, ...(opts.keys ? { keys: opts.keys } : {}) })
       : defaultConfig(VERSION, availableParallelism());
     if (!opts.config && opts.keys) cfg.keys = opts.keys;
   } catch (e) {
-    process.stdout.write(`${(e as Error).message}\n`);
+    cfgError = e as Error;
+  }
+  // The transfer settings, all problems at once (the loader above stops at its first).
+  let transferErrors = 0;
+  let transferWarnings = 0;
+  if (opts.config) {
+    let text: string | null = null;
+    try {
+      text = readFileSync(opts.config, 'utf8');
+    } catch {
+      // the loader said why
+    }
+    // The zones directory for the zones-named-once rule, also when the rest of the file does not load.
+    const zonesDir = cfg?.zones ?? (text === null ? null : zonesSetting(text));
+    const diags =
+      text === null
+        ? []
+        : checkTransferConfig(text, opts.config, zonesDir ? zoneFileMap(zonesDir) : new Map());
+    const seenAt = new Set<string>();
+    for (const d of diags) {
+      seenAt.add(`${d.pos.file}:${d.pos.line}:${d.pos.col}:`);
+      if (d.severity === 'error') transferErrors++;
+      else transferWarnings++;
+      process.stdout.write(`${formatDiagnostic(d)}\n`);
+    }
+    // The loader's own message, unless it is about a place already reported.
+    if (cfgError && ![...seenAt].some((at) => cfgError!.message.startsWith(at)))
+      process.stdout.write(`${cfgError.message}\n`);
+  } else if (cfgError) process.stdout.write(`${cfgError.message}\n`);
+  if (cfgError || transferErrors > 0 || !cfg) {
     process.stderr.write(`popdns check: the config file has an error; nothing else checked\n`);
-    return e instanceof ConfigError ? 1 : 2;
+    return cfgError === null || cfgError instanceof ConfigError ? 1 : 2;
   }
   ctx.cfg = cfg;
   if (opts.config && paths.length === 0) ctx.configFile = opts.config;
@@ -236,6 +268,7 @@ export async function runCheck(paths: string[], opts: CheckOptions): Promise<num
     return 0;
   }
   const s = checkZones(targets, ctx);
+  s.warnings += transferWarnings;
   if (opts.against) {
     const extra = await compareWithServer(opts.against, s.zones);
     for (const d of extra) {

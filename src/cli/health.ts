@@ -10,7 +10,9 @@ import { BirdAnycast } from '../health/anycast.js';
 import {
   type CheckerDeps,
   fileExists,
+  type FollowedZone,
   HealthChecker,
+  type PrimarySerial,
   type ReadyState,
   type ZoneStatusResult,
 } from '../health/checker.js';
@@ -22,7 +24,11 @@ import type { ZoneReport } from '../server/zonestatus.js';
 import { configureLog, write as logWrite } from '../log/log.js';
 import { VERSION } from '../version.js';
 import { listZoneFiles, zoneNameFromHead } from '../zone/load.js';
-import { nameToText } from '../wire/name.js';
+import { nameFromText, nameToText } from '../wire/name.js';
+import { soaSerial } from '../wire/records.js';
+import type { TsigKeyring } from '../wire/tsig.js';
+import { formatPeer } from '../xfr/client.js';
+import { querySoa } from '../xfr/transfer.js';
 
 export interface HealthFlags {
   config: string;
@@ -103,6 +109,31 @@ export async function fetchZoneStatus(url: string, timeoutMs: number): Promise<Z
   }
 }
 
+/**
+ * Asks a secondary zone's primaries in order for its SOA over TCP, signed with the zone's TSIG key
+ * (the same request the server's refresh sends); the first that answers wins. Never rejects.
+ */
+export async function askPrimaries(
+  z: FollowedZone,
+  keys: TsigKeyring,
+  timeoutMs: number,
+): Promise<PrimarySerial> {
+  const key = z.key === null ? null : (keys.get(z.key) ?? undefined);
+  if (key === undefined) return { serial: null, detail: `TSIG key ${z.key} is not in tsig-keys` };
+  const why: string[] = [];
+  for (const p of z.primaries) {
+    try {
+      const soa = await querySoa(p, nameFromText(z.zone), { key, idleMs: timeoutMs, totalMs: timeoutMs });
+      const serial = soaSerial(soa.rdata);
+      if (serial !== null) return { serial, detail: formatPeer(p) };
+      why.push(`${formatPeer(p)}: SOA without a serial`);
+    } catch (e) {
+      why.push(`${formatPeer(p)}: ${(e as Error).message}`);
+    }
+  }
+  return { serial: null, detail: why.join('; ') || 'no primaries' };
+}
+
 export async function runHealth(flags: HealthFlags): Promise<void> {
   let cfg: ServerConfig;
   try {
@@ -135,15 +166,20 @@ export async function runHealth(flags: HealthFlags): Promise<void> {
     maintenance: fileExists,
     zoneStatus: statusUrl ? () => fetchZoneStatus(statusUrl, h.intervalMs) : null,
     zoneFiles: () => zoneFileMap(cfg.zones),
+    primarySerial: (z) => askPrimaries(z, cfg.tsigKeys, Math.max(h.timeoutMs, 1000)),
   };
-  const checker = new HealthChecker(h, targets, h.zones, deps);
+  const checker = new HealthChecker(h, targets, h.zones, deps, {
+    secondaries: cfg.secondaries,
+    catalogs: cfg.catalogs,
+  });
 
   if (flags.once) {
     const r = await checker.check();
     for (const reason of r.reasons) process.stdout.write(`unhealthy: ${reason}\n`);
     if (r.healthy) process.stdout.write(`healthy: ${r.probes.length} probes answered\n`);
-    process.exitCode = r.healthy ? 0 : 1;
-    return;
+    // Exit now: fetch's idle keep-alive connections to /readyz and /zones would hold the process for
+    // seconds more (stdout to a pipe or file is written synchronously on Linux and macOS).
+    process.exit(r.healthy ? 0 : 1);
   }
 
   const metrics = new HealthMetrics(checker, VERSION);

@@ -25,7 +25,7 @@ import { gatherZoneStatus, type ZoneReport } from '../server/zonestatus.js';
 import { attachDnstap } from '../dnstap/attach.js';
 import { attachSecondaries, attachSecondariesPrimary, attachSecondariesWorker } from '../xfr/host.js';
 import { attachUpdatesPrimary, attachUpdatesWorker } from '../server/updateipc.js';
-import type { SecondaryManager } from '../xfr/secondary.js';
+import type { SecondaryManager, SecondaryStatus } from '../xfr/secondary.js';
 import { NotifySender } from '../xfr/notify.js';
 import { XfrCounters } from '../xfr/counters.js';
 import { nameFromText } from '../wire/name.js';
@@ -109,6 +109,23 @@ async function startMetrics(
     });
     process.exit(1);
   }
+}
+
+/** The `/zones` report with the secondary zones' state (for the health probe's `max-serial-lag`). */
+function withSecondaries(report: ZoneReport, status: SecondaryStatus[] | undefined): ZoneReport {
+  if (!status) return report;
+  report.secondaries = status.map((s) => ({
+    zone: s.zone,
+    role: s.role,
+    catalog: s.catalog,
+    state: s.state,
+    serial: s.serial,
+    primary_serial: s.primarySerial,
+    behind_since: s.behindSince,
+    last_refresh: s.lastRefresh > 0 ? s.lastRefresh : null,
+    expires_in: s.expiresIn,
+  }));
+  return report;
 }
 
 /** When this process started (Unix ms): what `popdns ctl status` reports as the uptime. */
@@ -200,7 +217,7 @@ async function runSingle(cfg: ServerConfig): Promise<void> {
     }),
     () => server.ready,
     () => draining,
-    () => gatherZoneStatus(server.zones(), cfg.zones),
+    () => withSecondaries(gatherZoneStatus(server.zones(), cfg.zones), secondaries?.status()),
     () => secondaries?.unready() ?? [],
   );
   const proc = (): ProcessInfo => ({
@@ -285,7 +302,11 @@ async function runPrimary(cfg: ServerConfig): Promise<void> {
     () => pool.alive === cfg.workers,
     () => draining,
     // The first worker's zones: the workers load the same files (and reload one after another).
-    async () => gatherZoneStatus((await pool.collect()).zones, cfg.zones),
+    async () =>
+      withSecondaries(
+        gatherZoneStatus((await pool.collect()).zones, cfg.zones),
+        secondaries?.manager.status(),
+      ),
     () => secondaries?.notReady() ?? [],
   );
   const proc = (): ProcessInfo => ({

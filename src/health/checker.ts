@@ -54,6 +54,33 @@ export interface CheckerDeps {
    * there is no `/zones` to ask.
    */
   zoneFiles: () => Map<string, string>;
+  /**
+   * Asks a secondary zone's primaries, in order, for the zone's SOA serial (signed with the zone's TSIG
+   * key); the first answer wins. Absent: secondary zones are not compared with their primaries.
+   */
+  primarySerial?: (zone: FollowedZone) => Promise<PrimarySerial>;
+}
+
+/** A zone the server follows: `secondaries:` entries and catalog members (with the catalog's primaries). */
+export interface FollowedZone {
+  /** Lower case, trailing dot. */
+  zone: string;
+  primaries: { host: string; port: number }[];
+  /** TSIG key name from tsig-keys, or null: unsigned. */
+  key: string | null;
+}
+
+/** What the primaries said: a serial, or null when none answered. */
+export interface PrimarySerial {
+  serial: number | null;
+  /** The primary that answered (`192.0.2.1:53`), or why none did. */
+  detail: string;
+}
+
+/** The `secondaries:` and `catalogs:` of the config (the probe reads the server's config file). */
+export interface FollowConfig {
+  secondaries: FollowedZone[];
+  catalogs: FollowedZone[];
 }
 
 export interface ProbeStat {
@@ -87,6 +114,10 @@ export class HealthChecker {
   /** The zones probed in the last round. */
   probedZones: string[] = [];
   private readonly diskSerial = new Map<string, { stamp: string; serial: number | null }>();
+  /** Secondary zone → since when (Unix ms) this probe has seen its primary ahead of the served serial. */
+  private readonly behindSeen = new Map<string, number>();
+  /** Secondary zone → the primary's serial and when it was asked (Unix ms): asked again after a while. */
+  private readonly primaryAsked = new Map<string, { at: number; answer: PrimarySerial }>();
   /** The last zone-status report that could be read: its zones are probed while /zones is unreachable. */
   private lastReport: ZoneReport | null = null;
 
@@ -99,6 +130,7 @@ export class HealthChecker {
     private readonly targets: ProbeTarget[],
     private readonly zones: string[] | null,
     private readonly deps: CheckerDeps,
+    private readonly follow: FollowConfig = { secondaries: [], catalogs: [] },
   ) {}
 
   /** The served zones of a report, by origin. */
@@ -148,7 +180,10 @@ export class HealthChecker {
     let zones: string[];
     if (this.zones !== null) zones = this.zones;
     else if (known) zones = [...HealthChecker.served(known).keys()];
-    else zones = [...this.deps.zoneFiles().keys()]; // no report yet (or no /zones at all): the directory
+    else {
+      // No report yet (or no /zones at all): the zone files in the directory and the config's secondaries.
+      zones = [...new Set([...this.deps.zoneFiles().keys(), ...this.follow.secondaries.map((f) => f.zone)])];
+    }
     this.probedZones = zones;
     if (following && zones.length === 0 && !this.cfg.canary && (report || !this.deps.zoneStatus)) {
       reasons.push('the server serves no zones');
@@ -207,9 +242,11 @@ export class HealthChecker {
         }
       }
       for (const list of zoneFailures.values()) reasons.push(...list);
+      if (known) this.checkExpired(known, reasons);
       if (this.cfg.maxSerialLagMs !== null) {
         if (known) this.checkStale(known, served, reasons);
         else if (!this.deps.zoneStatus) this.checkSerials(served, reasons);
+        await this.checkPrimaries(known, served, reasons);
       }
     } catch (e) {
       reasons.push(`probe error: ${(e as Error).message}`);
@@ -252,6 +289,110 @@ export class HealthChecker {
         reasons.push(`${why} since ${Math.round(nowS - since)}s [POPDNS_E_STALE_ZONE]`);
       }
     }
+  }
+
+  /** Whether `zone` (lower case) is among `health.zones` (any zone when that is not set). */
+  private listed(zone: string): boolean {
+    return this.zones === null || this.zones.some((z) => z.toLowerCase() === zone);
+  }
+
+  /**
+   * A secondary zone that expired (no primary reached for its SOA expire) answers SERVFAIL: the PoP
+   * must not stay announced with it (issue 12). /readyz says so too, but it may be switched off.
+   */
+  private checkExpired(report: ZoneReport, reasons: string[]): void {
+    for (const z of report.secondaries ?? []) {
+      if (z.state !== 'expired' || !this.listed(z.zone)) continue;
+      const last = z.last_refresh === null ? 'never' : `${Math.round(report.now - z.last_refresh)}s ago`;
+      reasons.push(
+        `${z.zone} expired: no primary reached (last contact ${last}); answering SERVFAIL [POPDNS_E_ZONE_EXPIRED]`,
+      );
+    }
+  }
+
+  /**
+   * The secondary zones to compare with their primaries: the config's `secondaries:`, and the members of
+   * its catalogs the server reports (they take the catalog's primaries and key), each with the serial
+   * the server holds and since when it knows a primary is ahead.
+   */
+  private followed(
+    report: ZoneReport | null,
+  ): { spec: FollowedZone; serial: number | null; behindSince: number | null; state: string }[] {
+    const byName = new Map((report?.secondaries ?? []).map((z) => [z.zone, z]));
+    const out: { spec: FollowedZone; serial: number | null; behindSince: number | null; state: string }[] =
+      [];
+    const add = (spec: FollowedZone): void => {
+      if (!this.listed(spec.zone)) return;
+      const r = byName.get(spec.zone);
+      out.push({
+        spec,
+        serial: r?.serial ?? null,
+        behindSince: r?.behind_since ?? null,
+        state: r?.state ?? 'unknown',
+      });
+    };
+    for (const s of this.follow.secondaries) add(s);
+    for (const z of report?.secondaries ?? []) {
+      if (z.role !== 'member' || z.catalog === null) continue;
+      const cat = this.follow.catalogs.find((c) => c.zone === z.catalog);
+      if (cat && !this.follow.secondaries.some((s) => s.zone === z.zone))
+        add({ zone: z.zone, primaries: cat.primaries, key: cat.key });
+    }
+    return out;
+  }
+
+  /**
+   * `max-serial-lag` for secondary zones: the serial served against the primary's SOA serial (asked
+   * by this probe). Unhealthy when the served serial has stayed behind the primary's for longer than
+   * the lag — since the server first saw the primary ahead (`behind_since` in /zones, so `--once`
+   * can tell) or this probe did, whichever is earlier. A primary that does not answer judges nothing:
+   * then the zone's expire timer governs (checkExpired).
+   */
+  private async checkPrimaries(
+    report: ZoneReport | null,
+    probed: Map<string, number>,
+    reasons: string[],
+  ): Promise<void> {
+    const ask = this.deps.primarySerial;
+    if (!ask) return;
+    const now = this.deps.now();
+    const lagMs = this.cfg.maxSerialLagMs ?? 0;
+    // Each zone's primaries are asked at most every half lag (at least every 10 s, at most every round).
+    const every = Math.min(Math.max(lagMs / 2, this.cfg.intervalMs), 10_000);
+    const zones = this.followed(report);
+    const live = new Set(zones.map((z) => z.spec.zone));
+    for (const name of [...this.behindSeen.keys()]) if (!live.has(name)) this.behindSeen.delete(name);
+    await Promise.all(
+      zones.map(async (z) => {
+        if (z.state === 'pending' || z.state === 'expired') return; // /readyz and checkExpired judge these
+        const have = probed.get(z.spec.zone) ?? z.serial;
+        if (have === null) return;
+        const cached = this.primaryAsked.get(z.spec.zone);
+        let answer: PrimarySerial;
+        if (cached && now - cached.at < every) answer = cached.answer;
+        else {
+          try {
+            answer = await ask(z.spec);
+          } catch (e) {
+            answer = { serial: null, detail: (e as Error).message };
+          }
+          this.primaryAsked.set(z.spec.zone, { at: now, answer });
+        }
+        if (answer.serial === null) return; // unreachable: the expire timer governs
+        if (!serialLess(have, answer.serial)) {
+          this.behindSeen.delete(z.spec.zone);
+          return;
+        }
+        let since = this.behindSeen.get(z.spec.zone);
+        if (since === undefined) this.behindSeen.set(z.spec.zone, (since = now));
+        if (z.behindSince !== null) since = Math.min(since, z.behindSince * 1000);
+        if (now - since > lagMs) {
+          reasons.push(
+            `${z.spec.zone} serves serial ${have} but its primary ${answer.detail} has ${answer.serial} since ${Math.round((now - since) / 1000)}s [POPDNS_E_SERIAL_LAG]`,
+          );
+        }
+      }),
+    );
   }
 
   /** `max-serial-lag` without a report: the served serial against the zone file in the directory. */

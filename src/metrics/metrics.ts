@@ -77,7 +77,11 @@ export function buildRegistry(src: MetricsSource, holder: Holder = { current: nu
     if (!holder.current) throw new Error('metrics snapshot not taken');
     return holder.current;
   };
-  registerXfrMetrics(reg, () => take().counters.xfr);
+  registerXfrMetrics(
+    reg,
+    () => take().counters.xfr,
+    () => take().xfrIn?.tsig,
+  );
   registerUpdateMetrics(reg, () => take().counters.updates);
   new Gauge({
     name: 'popdns_build_info',

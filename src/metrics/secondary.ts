@@ -4,6 +4,7 @@
  * received by result.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { NotifyResult, TransferResultLabel, TransferType } from '../xfr/incounters.js';
 import type { MetricsInput } from './metrics.js';
 
 export function registerSecondaryMetrics(reg: Registry, take: () => MetricsInput): void {
@@ -67,17 +68,17 @@ export function registerSecondaryMetrics(reg: Registry, take: () => MetricsInput
     'Seconds until the zone expires (stops being served) unless a primary is reached; 0 = expired',
     (s) => s.expiresIn,
   );
+  // Every label combination from the first scrape (zeros included), like the primary side's counters.
   new Counter({
     name: 'popdns_xfr_in_total',
-    help: 'Zone transfers requested from primaries, by type (AXFR, IXFR) and result (success, failure, uptodate)',
+    help: 'Zone transfers requested from primaries, by type (axfr, ixfr) and result (success, failure, refused, notauth, uptodate)',
     labelNames: ['type', 'result'],
     registers: [reg],
     collect() {
       this.reset();
-      for (const [k, v] of Object.entries(take().xfrIn?.transfers ?? {})) {
-        const [type, result] = k.split('/');
-        this.inc({ type: type!, result: result! }, v);
-      }
+      const got = take().xfrIn?.transfers ?? {};
+      for (const type of IN_TYPES)
+        for (const result of IN_RESULTS) this.inc({ type, result }, got[`${type}/${result}`] ?? 0);
     },
   });
   new Counter({
@@ -87,17 +88,23 @@ export function registerSecondaryMetrics(reg: Registry, take: () => MetricsInput
     registers: [reg],
     collect() {
       this.reset();
-      for (const [type, v] of Object.entries(take().xfrIn?.bytes ?? {})) this.inc({ type }, v);
+      const got = take().xfrIn?.bytes ?? {};
+      for (const type of IN_TYPES) this.inc({ type }, got[type] ?? 0);
     },
   });
   new Counter({
     name: 'popdns_notify_received_total',
-    help: 'NOTIFY messages received, by result (accepted, refused: not from a primary, notauth: unknown zone or bad TSIG, formerr)',
+    help: 'NOTIFY messages received, by result (success: accepted, refused: not from a primary, notauth: unknown zone or bad TSIG, formerr)',
     labelNames: ['result'],
     registers: [reg],
     collect() {
       this.reset();
-      for (const [result, v] of Object.entries(take().xfrIn?.notifies ?? {})) this.inc({ result }, v);
+      const got = take().xfrIn?.notifies ?? {};
+      for (const result of NOTIFY_IN_RESULTS) this.inc({ result }, got[result] ?? 0);
     },
   });
 }
+
+const IN_TYPES: readonly TransferType[] = ['axfr', 'ixfr'];
+const IN_RESULTS: readonly TransferResultLabel[] = ['success', 'failure', 'refused', 'notauth', 'uptodate'];
+const NOTIFY_IN_RESULTS: readonly NotifyResult[] = ['success', 'refused', 'notauth', 'formerr'];

@@ -25,6 +25,7 @@ import { rdataNames } from '../wire/rdata.js';
 import { type TsigKeyring, tsigSignResponse, tsigVerify, type TsigVerifyResult } from '../wire/tsig.js';
 import type { TransferHooks } from '../xfr/primary.js';
 import { tsigReserve } from '../xfr/primary.js';
+import { tsigKindOf } from '../xfr/counters.js';
 import type { RRset } from '../zone/zone.js';
 import { CoarseClock } from '../rrl/clock.js';
 import { answerNameKey, RateLimiter, responseKind, RRL, slipped } from '../rrl/rrl.js';
@@ -316,7 +317,7 @@ export class Handler {
     }
     const v = tsigVerify(msg, this.cfg.tsigKeys ?? NO_KEYS);
     if (v.status !== 'ok') {
-      this.counters.xfr.tsigFailure(v.status);
+      this.counters.xfr.tsigFailure(v.status, tsigKindOf(q.opcode, q.qtype));
       const rcode = v.status === 'formerr' ? RCODE.FORMERR : RCODE.NOTAUTH;
       this.counters.query(transport, q.qtype, rcode, 0);
       const w = this.w;

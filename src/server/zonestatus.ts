@@ -63,10 +63,36 @@ export interface ZoneReportEntry {
   signature_expiry: number | null;
 }
 
+/**
+ * One zone this server follows as a secondary (src/xfr), in the `/zones` report's `secondaries`: what
+ * the health probe needs to judge it against its primaries (`max-serial-lag`) and its expiry. Times
+ * are Unix seconds. `state`: `loaded` (served), `pending` (never loaded yet: SERVFAIL), `expired` (no
+ * primary reached for the SOA expire: SERVFAIL).
+ */
+export interface SecondaryReportEntry {
+  zone: string;
+  role: 'secondary' | 'catalog' | 'member';
+  /** The catalog a member belongs to (its primaries and key are the catalog's); else null. */
+  catalog: string | null;
+  state: 'loaded' | 'pending' | 'expired';
+  /** The serial held; null before the first transfer. */
+  serial: number | null;
+  /** A newer serial a primary announced and that is not transferred yet; null when not behind. */
+  primary_serial: number | null;
+  /** Since when a primary is known to be ahead; null when not behind. */
+  behind_since: number | null;
+  /** Last SOA check or transfer that reached a primary; null = never. */
+  last_refresh: number | null;
+  /** Seconds left before the zone expires without contact; null when never loaded. */
+  expires_in: number | null;
+}
+
 export interface ZoneReport {
   /** Unix time (s) of the report. */
   now: number;
   zones: ZoneReportEntry[];
+  /** The zones followed from primaries (`secondaries:` and catalog members); absent when none. */
+  secondaries?: SecondaryReportEntry[];
 }
 
 /**

@@ -6,6 +6,7 @@
 import {
   TSIG_ERR,
   type TsigKey,
+  type TsigKeyring,
   tsigSign,
   tsigSignResponse,
   TsigStreamVerifier,
@@ -14,6 +15,15 @@ import {
 
 /** A TSIG key as the secondary uses it. */
 export type XfrKey = TsigKey;
+
+/** The TSIG verdict on a NOTIFY: its status, the key that signed it, and how to sign the answer. */
+export interface NotifyTsig {
+  status: 'unsigned' | 'ok' | 'formerr' | 'badkey' | 'badsig' | 'badtime';
+  /** Keyring name of the key that signed it (lower case, trailing dot); null when unsigned or unknown. */
+  keyName: string | null;
+  /** Signs the answer (status ok), or adds the TSIG error as RFC 8945 §5.3.2 says. */
+  response: (m: Buffer) => Buffer;
+}
 
 export interface SignedExchange {
   /** The request to send (signed when there is a key). */
@@ -59,11 +69,15 @@ export function signedExchange(request: Buffer, key: XfrKey | null): SignedExcha
 }
 
 /**
- * Checks a NOTIFY that must be signed with `key` (RFC 8945 §5.2): ok when signed with that key, MAC
- * and time good. `response` signs (or, for a bad signature, marks) the answer as §5.3 says.
+ * Checks a signed NOTIFY against the keyring (RFC 8945 §5.2): its status (ok when the key is known and
+ * MAC and time are good), the key's name, and `response`, which signs (ok) or marks (a TSIG error)
+ * the answer as §5.3 and §5.3.2 say.
  */
-export function verifyNotifyTsig(msg: Buffer, key: XfrKey): { ok: boolean; response: (m: Buffer) => Buffer } {
-  const r = tsigVerify(msg, new Map([[key.name, key]]));
-  const ok = r.status === 'ok' && r.key?.name === key.name;
-  return { ok, response: (m) => tsigSignResponse(m, r).message };
+export function verifyNotifyTsig(msg: Buffer, keys: TsigKeyring): NotifyTsig {
+  const r = tsigVerify(msg, keys);
+  return {
+    status: r.status,
+    keyName: r.key?.name ?? null,
+    response: (m) => tsigSignResponse(m, r).message,
+  };
 }

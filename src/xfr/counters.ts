@@ -5,15 +5,36 @@
  */
 import { Counter, type Registry } from 'prom-client';
 
-export const XFR_TYPES = ['axfr', 'ixfr', 'ixfr-udp'] as const;
 /**
- * ok: sent whole. refused: not allowed by transfer.allow. notauth: TSIG failed. failed: the peer went
- * away or the zone could not be written. The `ixfr` type also counts IXFRs answered with the whole
- * zone (AXFR-style, RFC 1995 §4) under `ok`; popdns_xfr_out_fallback_total counts those.
+ * Label values shared by both directions (popdns_xfr_out_total and popdns_xfr_in_total): type is the
+ * lower-case request type (`ixfr-udp` = IXFR over UDP, RFC 1995 §2, primary side only); result is
+ * one of XFR_RESULTS.
  */
-export const XFR_RESULTS = ['ok', 'refused', 'notauth', 'notfound', 'failed'] as const;
-export const NOTIFY_RESULTS = ['ok', 'error', 'timeout'] as const;
+export const XFR_TYPES = ['axfr', 'ixfr', 'ixfr-udp'] as const;
+export type XfrType = (typeof XFR_TYPES)[number];
+/**
+ * success: sent (or received) whole. failure: the peer went away, the data did not check, or it could
+ * not be written. refused: REFUSED (not allowed by transfer.allow). notauth: NOTAUTH (TSIG failed, or
+ * the primary is not authoritative). notfound: a zone not served here (primary side). uptodate: the
+ * primary had nothing newer (secondary side, IXFR). The `ixfr` type also counts IXFRs answered with
+ * the whole zone (AXFR-style, RFC 1995 §4) under `success`; popdns_xfr_out_axfr_style_ixfr_total
+ * counts those.
+ */
+export const XFR_RESULTS = ['success', 'failure', 'refused', 'notauth', 'notfound', 'uptodate'] as const;
+export type XfrResult = (typeof XFR_RESULTS)[number];
+/** NOTIFY sent: success = acknowledged (NOERROR, signature good); failure = an error answer; timeout. */
+export const NOTIFY_RESULTS = ['success', 'failure', 'timeout'] as const;
 export const TSIG_ERRORS = ['badsig', 'badkey', 'badtime', 'formerr'] as const;
+/** The kind of request whose TSIG failed: a query, a NOTIFY, a zone transfer or a dynamic update. */
+export const TSIG_KINDS = ['query', 'notify', 'xfr', 'update'] as const;
+export type TsigKind = (typeof TSIG_KINDS)[number];
+
+/** The TSIG failure kind of a request, from its opcode and qtype (RFC 1035 §4.1.1, RFC 1996, RFC 2136). */
+export function tsigKindOf(opcode: number, qtype: number): TsigKind {
+  if (opcode === 4) return 'notify';
+  if (opcode === 5) return 'update';
+  return qtype === 251 || qtype === 252 ? 'xfr' : 'query';
+}
 
 export interface XfrSnapshot {
   /** transfers[type * results + result] */
@@ -23,6 +44,7 @@ export interface XfrSnapshot {
   /** IXFRs answered AXFR-style (history did not cover the serial, or was larger than the zone). */
   fallback: number;
   notify: number[];
+  /** tsig[kind * errors + error] */
   tsig: number[];
 }
 
@@ -31,9 +53,9 @@ export class XfrCounters {
   readonly bytes = new Float64Array(XFR_TYPES.length);
   fallback = 0;
   readonly notify = new Float64Array(NOTIFY_RESULTS.length);
-  readonly tsig = new Float64Array(TSIG_ERRORS.length);
+  readonly tsig = new Float64Array(TSIG_KINDS.length * TSIG_ERRORS.length);
 
-  transfer(type: (typeof XFR_TYPES)[number], result: (typeof XFR_RESULTS)[number], bytes = 0): void {
+  transfer(type: XfrType, result: XfrResult, bytes = 0): void {
     const t = XFR_TYPES.indexOf(type);
     this.transfers[t * XFR_RESULTS.length + XFR_RESULTS.indexOf(result)]! += 1;
     this.bytes[t]! += bytes;
@@ -43,10 +65,10 @@ export class XfrCounters {
     this.notify[NOTIFY_RESULTS.indexOf(result)]! += 1;
   }
 
-  /** A TSIG verification failure by its status (badsig, badkey, badtime, formerr). */
-  tsigFailure(status: string): void {
+  /** A TSIG verification failure of a request by its status (badsig, badkey, badtime, formerr). */
+  tsigFailure(status: string, kind: TsigKind): void {
     const i = TSIG_ERRORS.indexOf(status as (typeof TSIG_ERRORS)[number]);
-    if (i >= 0) this.tsig[i]! += 1;
+    if (i >= 0) this.tsig[TSIG_KINDS.indexOf(kind) * TSIG_ERRORS.length + i]! += 1;
   }
 
   snapshot(): XfrSnapshot {
@@ -83,20 +105,28 @@ export function sumXfr(snaps: (XfrSnapshot | undefined)[]): XfrSnapshot {
   return out;
 }
 
-/** Registers the primary side's metrics; `take` returns the snapshot of the current scrape. */
-export function registerXfrMetrics(reg: Registry, take: () => XfrSnapshot | undefined): void {
+/**
+ * Registers the primary side's metrics and the TSIG failures; `take` returns the snapshot of the
+ * current scrape, `takeTsigIn` the secondary side's TSIG failures (NOTIFYs are checked there) as
+ * `kind/error` → count.
+ */
+export function registerXfrMetrics(
+  reg: Registry,
+  take: () => XfrSnapshot | undefined,
+  takeTsigIn: () => Readonly<Record<string, number>> | undefined = () => undefined,
+): void {
   new Counter({
     name: 'popdns_xfr_out_total',
-    help: 'Zone transfers served (popdns as primary), by type (axfr, ixfr, ixfr-udp) and result',
+    help: 'Zone transfers served (popdns as primary), by type (axfr, ixfr, ixfr-udp) and result (success, failure, refused, notauth, notfound)',
     labelNames: ['type', 'result'],
     registers: [reg],
     collect() {
       const s = take() ?? emptyXfrSnapshot();
       this.reset();
       XFR_TYPES.forEach((type, t) =>
-        XFR_RESULTS.forEach((result, r) =>
-          this.inc({ type, result }, s.transfers[t * XFR_RESULTS.length + r] ?? 0),
-        ),
+        XFR_RESULTS.forEach((result, r) => {
+          if (result !== 'uptodate') this.inc({ type, result }, s.transfers[t * XFR_RESULTS.length + r] ?? 0);
+        }),
       );
     },
   });
@@ -122,7 +152,7 @@ export function registerXfrMetrics(reg: Registry, take: () => XfrSnapshot | unde
   });
   new Counter({
     name: 'popdns_notify_sent_total',
-    help: 'NOTIFY messages sent to transfer.notify targets, by result (ok = acknowledged)',
+    help: 'NOTIFY messages sent to transfer.notify targets, by result (success = acknowledged, failure, timeout)',
     labelNames: ['result'],
     registers: [reg],
     collect() {
@@ -133,13 +163,21 @@ export function registerXfrMetrics(reg: Registry, take: () => XfrSnapshot | unde
   });
   new Counter({
     name: 'popdns_tsig_failures_total',
-    help: 'Requests whose TSIG failed verification, by error (badsig, badkey, badtime, formerr)',
-    labelNames: ['error'],
+    help: 'Requests received whose TSIG failed verification, by error (badsig, badkey, badtime, formerr) and kind (query, notify, xfr, update)',
+    labelNames: ['error', 'kind'],
     registers: [reg],
     collect() {
       const s = take() ?? emptyXfrSnapshot();
+      const inside = takeTsigIn() ?? {};
       this.reset();
-      TSIG_ERRORS.forEach((error, i) => this.inc({ error }, s.tsig[i] ?? 0));
+      TSIG_KINDS.forEach((kind, k) =>
+        TSIG_ERRORS.forEach((error, i) =>
+          this.inc(
+            { error, kind },
+            (s.tsig[k * TSIG_ERRORS.length + i] ?? 0) + (inside[`${kind}/${error}`] ?? 0),
+          ),
+        ),
+      );
     },
   });
 }

@@ -136,13 +136,13 @@ export class NotifySender {
         let verified = true;
         if (key && mac) verified = tsigVerify(answer, this.keys, { requestMac: mac }).status === 'ok';
         if (isResponse && rcode === RCODE.NOERROR && verified) {
-          this.counters.notified('ok');
+          this.counters.notified('success');
           this.log.info(
             `notify sent: zone ${zoneText} serial ${serial} to ${t.to}${key ? ` key ${key.name}` : ''}: acknowledged (attempt ${attempt})`,
           );
           return;
         }
-        this.counters.notified('error');
+        this.counters.notified('failure');
         this.log.error(
           `notify to ${t.to} for zone ${zoneText} serial ${serial}: ${!isResponse ? 'not a NOTIFY response' : rcode !== RCODE.NOERROR ? `answered ${rcodeToText(rcode)}${rcode === RCODE.NOTAUTH || rcode === RCODE.REFUSED ? ' (does the target follow this zone from this address, with this key?)' : ''}` : 'response TSIG does not verify'} (attempt ${attempt}) [POPDNS_W_NOTIFY]`,
         );

@@ -263,7 +263,7 @@ export class XfrPrimary implements TransferHooks {
     if (q.tsigAt >= 0) {
       tsig = tsigVerify(msg, this.opts.tsigKeys);
       if (tsig.status !== 'ok') {
-        this.counters.tsigFailure(tsig.status);
+        this.counters.tsigFailure(tsig.status, 'xfr');
         this.counters.transfer(
           type === 'AXFR' ? 'axfr' : transport === 'udp' ? 'ixfr-udp' : 'ixfr',
           'notauth',
@@ -295,7 +295,7 @@ export class XfrPrimary implements TransferHooks {
     const served = q.qclass === CLASS.IN ? this.zones().get(readName(msg, 12).name) : null;
     if (served?.servfail) {
       // A secondary zone not loaded yet, or expired: no data to give (RFC 5936 §2.2.1: SERVFAIL).
-      this.counters.transfer(counterType, 'failed');
+      this.counters.transfer(counterType, 'failure');
       return this.error(tsig.stripped, q, RCODE.SERVFAIL, tsig);
     }
     if (!served) {
@@ -376,7 +376,7 @@ export class XfrPrimary implements TransferHooks {
       try {
         p = this.plan(req, zone);
       } catch {
-        this.counters.transfer(type, 'failed');
+        this.counters.transfer(type, 'failure');
         return send(this.error(req.msg, req.q, RCODE.FORMERR, req.tsig));
       }
       if (p.fallback) this.counters.fallback++;
@@ -407,13 +407,13 @@ export class XfrPrimary implements TransferHooks {
           await sleep0();
         }
       } catch (e) {
-        this.counters.transfer(type, 'failed', bytes);
+        this.counters.transfer(type, 'failure', bytes);
         this.log.error(
           `xfr failed: zone ${zone.originText} peer ${peer} type ${p.style} serial ${zone.serial}: ${(e as Error).message} [POPDNS_E_XFR_OUT]`,
         );
         return;
       }
-      this.counters.transfer(type, 'ok', bytes);
+      this.counters.transfer(type, 'success', bytes);
       const secs = (performance.now() - t0) / 1000;
       this.log.info(
         `xfr out: zone ${zone.originText} peer ${peer} type ${p.style} serial ${p.from ?? '-'} → ${zone.serial} records ${counts.records} messages ${messages} bytes ${bytes} seconds ${secs.toFixed(3)}${key ? ` key ${key.name}` : ''}`,
@@ -456,7 +456,7 @@ export class XfrPrimary implements TransferHooks {
       out = [...pack(req.msg, req.q, [soa], room, counts)][0]!;
     }
     const signed = key ? tsigSign(out, key, { requestMac: req.tsig.mac! }).message : out;
-    this.counters.transfer('ixfr-udp', 'ok', signed.length);
+    this.counters.transfer('ixfr-udp', 'success', signed.length);
     const sent = soaOnly ? `${p.style} too big: SOA only` : p.style;
     if (soaOnly) counts.records = 1;
     this.log.info(

@@ -15,6 +15,7 @@
  *   members become secondaries with the catalog's primaries and key.
  */
 import { CLASS, OPCODE, RCODE, TYPE } from '../wire/constants.js';
+import { hasTsig } from '../wire/tsig.js';
 import { type Name, nameEquals, nameFromText, nameToText } from '../wire/name.js';
 import {
   buildMessage,
@@ -27,7 +28,7 @@ import {
 import { loadZone } from '../zone/load.js';
 import { formatDiagnostic } from '../zone/types.js';
 import type { Zone } from '../zone/zone.js';
-import type { XfrKey } from './auth.js';
+import type { NotifyTsig, XfrKey } from './auth.js';
 import { type CatalogMember, parseCatalog } from './catalog.js';
 import { formatPeer, type Peer } from './client.js';
 import { XfrInCounters } from './incounters.js';
@@ -74,6 +75,10 @@ export interface SecondaryStatus {
   /** Seconds until the zone expires without contact; null when unknown (never loaded). */
   expiresIn: number | null;
   catalog: string | null;
+  /** The newer serial a primary announced that is not served yet; null when not behind. */
+  primarySerial: number | null;
+  /** Unix time (s) since when a primary is known to have a newer serial; null when not behind. */
+  behindSince: number | null;
 }
 
 interface Entry {
@@ -90,6 +95,10 @@ interface Entry {
   /** Unix ms of the last contact with a primary. */
   lastContact: number;
   lastTransfer: number;
+  /** The newer serial a primary's SOA showed, not transferred yet (null: not behind). */
+  primarySerial: number | null;
+  /** Unix ms since when a primary is known to be ahead; 0 = not behind. */
+  behindSince: number;
   expired: boolean;
   timer: NodeJS.Timeout | null;
   expireTimer: NodeJS.Timeout | null;
@@ -114,8 +123,11 @@ export interface SecondaryOptions {
   publish: (zone: string, p: Publish) => void;
   /** Zones that are served from files: a catalog member with one of these names is ignored. */
   fileZones?: () => ReadonlySet<string>;
-  /** Verifies a signed NOTIFY (RFC 8945). Null: a zone with a key refuses every NOTIFY. */
-  verifyNotify?: ((msg: Buffer, key: XfrKey) => { ok: boolean; response: (m: Buffer) => Buffer }) | null;
+  /**
+   * Verifies a signed NOTIFY against the keyring (RFC 8945 §5.2). Null: a zone with a key refuses
+   * every NOTIFY, and a signed NOTIFY is answered NOTAUTH.
+   */
+  verifyNotify?: ((msg: Buffer, keys: ReadonlyMap<string, XfrKey>) => NotifyTsig) | null;
 }
 
 export class SecondaryManager {
@@ -166,6 +178,8 @@ export class SecondaryManager {
       records: null,
       lastContact: 0,
       lastTransfer: 0,
+      primarySerial: null,
+      behindSince: 0,
       expired: false,
       timer: null,
       expireTimer: null,
@@ -291,12 +305,17 @@ export class SecondaryManager {
       }
       const serial = soaSerial(soa.rdata) ?? 0;
       if (e.zone && !serialGt(serial, e.zone.serial)) {
+        this.caughtUp(e);
         this.contact(e);
         e.failures = 0;
         this.schedule(e, this.timersOf(e).refresh);
         return;
       }
+      // Behind this primary from now on (or since earlier), until a transfer reaches its serial.
+      if (e.primarySerial === null || serialGt(serial, e.primarySerial)) e.primarySerial = serial;
+      if (e.behindSince === 0) e.behindSince = Date.now();
       if (await this.fetch(e, peer, key)) {
+        if (e.zone && !serialGt(e.primarySerial, e.zone.serial)) this.caughtUp(e);
         e.failures = 0;
         this.schedule(e, this.timersOf(e).refresh);
         return;
@@ -305,6 +324,12 @@ export class SecondaryManager {
     e.failures++;
     this.checkExpired(e);
     this.schedule(e, this.timersOf(e).retry);
+  }
+
+  /** The zone holds the primaries' serial: not behind any more. */
+  private caughtUp(e: Entry): void {
+    e.primarySerial = null;
+    e.behindSince = 0;
   }
 
   /** A primary answered: the expire clock starts again; an expired zone is served again. */
@@ -352,7 +377,7 @@ export class SecondaryManager {
     let type: 'IXFR' | 'AXFR' = e.zone ? 'IXFR' : 'AXFR';
     const fail = (err: unknown): false => {
       const msg = (err as Error).message;
-      this.counters.transfer(type, 'failure', 0);
+      this.counters.transfer(type === 'AXFR' ? 'axfr' : 'ixfr', inResult(err), 0);
       this.o.log.error(
         `xfr in zone ${e.name} from ${formatPeer(peer)} ${type} serial ${from ?? '-'} failed after ${((performance.now() - t0) / 1000).toFixed(3)} s: ${msg}`,
       );
@@ -369,7 +394,7 @@ export class SecondaryManager {
         } else if (res.kind === 'full') {
           records = res.records;
         } else {
-          this.counters.transfer('IXFR', 'uptodate', res.bytes);
+          this.counters.transfer('ixfr', 'uptodate', res.bytes);
           this.contact(e);
           return true;
         }
@@ -430,7 +455,7 @@ export class SecondaryManager {
     e.expired = false;
     this.checkExpired(e);
     this.servable(e, this.store.zonePath(e.name));
-    this.counters.transfer(type, 'success', res!.bytes);
+    this.counters.transfer(type === 'AXFR' ? 'axfr' : 'ixfr', 'success', res!.bytes);
     this.o.log.info(
       `xfr in zone ${e.name} from ${formatPeer(peer)} ${kind} serial ${prev?.serial ?? '-'} -> ${zone.serial}: ${records!.length} records, ${res!.bytes} bytes, ${res!.messages} messages, ${((performance.now() - t0) / 1000).toFixed(3)} s`,
     );
@@ -584,10 +609,30 @@ export class SecondaryManager {
       this.counters.notify('formerr');
       return reply(msg, RCODE.FORMERR);
     }
+    // RFC 8945 §5.2: a signed NOTIFY is verified first, whatever its zone; a failure is NOTAUTH with
+    // the TSIG error (FORMERR for a malformed TSIG), signed as §5.3.2 says.
+    let tsig: NotifyTsig | null = null;
+    if (hasTsig(msg)) {
+      tsig = this.o.verifyNotify ? this.o.verifyNotify(msg, this.o.keys) : null;
+      if (!tsig || tsig.status !== 'ok') {
+        const status = tsig?.status ?? 'badkey';
+        this.counters.tsigFailure(status, 'notify');
+        this.counters.notify(status === 'formerr' ? 'formerr' : 'notauth');
+        // Anyone can send these: throttled, keyed by the TSIG error (bounded), not by the name asked.
+        this.logRefusal(
+          '*',
+          `tsig-${status}`,
+          `NOTIFY for ${nameToText(q.name)} from ${from}: TSIG ${status}${tsig?.keyName ? ` (key ${tsig.keyName})` : ''} [POPDNS_E_NOTIFY_TSIG]`,
+        );
+        const r = reply(msg, status === 'formerr' ? RCODE.FORMERR : RCODE.NOTAUTH);
+        return tsig ? tsig.response(r) : r;
+      }
+    }
+    const respond = (b: Buffer): Buffer => (tsig ? tsig.response(b) : b);
     const e = this.entries.get(originKey(nameToText(q.name)));
     if (!e) {
       this.counters.notify('notauth');
-      return reply(msg, RCODE.NOTAUTH);
+      return respond(reply(msg, RCODE.NOTAUTH));
     }
     const addr = from.startsWith('::ffff:') ? from.slice(7) : from;
     if (!e.spec.primaries.some((p) => p.host === addr)) {
@@ -597,24 +642,19 @@ export class SecondaryManager {
         'refused',
         `NOTIFY for ${e.name} from ${addr} refused: not one of its primaries [POPDNS_E_NOTIFY_REFUSED]`,
       );
-      return reply(msg, RCODE.REFUSED);
+      return respond(reply(msg, RCODE.REFUSED));
     }
-    let respond = (b: Buffer): Buffer => b;
     const key = this.keyOf(e);
-    if (key) {
-      const v = this.o.verifyNotify ? this.o.verifyNotify(msg, key) : null;
-      if (!v?.ok) {
-        this.counters.notify('notauth');
-        this.logRefusal(
-          e.name,
-          'tsig',
-          `NOTIFY for ${e.name} from ${addr} refused: not signed with key ${key.name} (unsigned, another key, bad MAC or time) [POPDNS_E_NOTIFY_TSIG]`,
-        );
-        return v ? v.response(reply(msg, RCODE.NOTAUTH)) : reply(msg, RCODE.NOTAUTH);
-      }
-      respond = v.response;
+    if (key && tsig?.keyName !== key.name) {
+      this.counters.notify('notauth');
+      this.logRefusal(
+        e.name,
+        'tsig',
+        `NOTIFY for ${e.name} from ${addr} refused: not signed with key ${key.name} [POPDNS_E_NOTIFY_TSIG]`,
+      );
+      return respond(reply(msg, RCODE.NOTAUTH));
     }
-    this.counters.notify('accepted');
+    this.counters.notify('success');
     const soa = m.answer.find((r) => r.type === TYPE.SOA && nameEquals(r.owner, e.origin));
     const serial = soa ? soaSerial(soa.rdata) : null;
     if (serial === null || !e.zone || serialGt(serial, e.zone.serial) || e.expired) void this.refresh(e);
@@ -636,6 +676,8 @@ export class SecondaryManager {
         ? Math.max(0, Math.round((e.lastContact + this.timersOf(e).expire * 1000 - now) / 1000))
         : null,
       catalog: e.catalog,
+      primarySerial: e.primarySerial,
+      behindSince: e.behindSince > 0 ? Math.floor(e.behindSince / 1000) : null,
     }));
   }
 
@@ -664,6 +706,18 @@ export class SecondaryManager {
       if (e.expireTimer) clearTimeout(e.expireTimer);
     }
   }
+}
+
+/**
+ * The popdns_xfr_in_total result of a failed transfer: the primary's REFUSED or NOTAUTH (a TSIG error
+ * included), anything else a failure.
+ */
+function inResult(err: unknown): 'refused' | 'notauth' | 'failure' {
+  if (err instanceof XfrError) {
+    if (err.rcode === RCODE.REFUSED) return 'refused';
+    if (err.rcode === RCODE.NOTAUTH || err.code === 'POPDNS_E_TSIG') return 'notauth';
+  }
+  return 'failure';
 }
 
 /** The NOTIFY response (RFC 1996 §4.7): the request's header and question, QR=1, the rcode. */

@@ -31,17 +31,25 @@ export function needTool(t: Test, cmd: string, pkg: string): boolean {
   return false;
 }
 
-/** A port free on 127.0.0.1 for both UDP and TCP (bounded attempts). */
+/** POPDNS_TEST_PORTS=LOW-HIGH: tests take their ports from that range (shared machines); else any. */
+const PORT_RANGE = /^(\d+)-(\d+)$/.exec(process.env.POPDNS_TEST_PORTS ?? '');
+
+/** A port free on 127.0.0.1 for both UDP and TCP (bounded attempts), in POPDNS_TEST_PORTS if set. */
 export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
+    const want = PORT_RANGE
+      ? Number(PORT_RANGE[1]) +
+        Math.floor(Math.random() * (Number(PORT_RANGE[2]) - Number(PORT_RANGE[1]) + 1))
+      : 0;
+    const port = await new Promise<number>((resolve) => {
       const srv = createServer();
-      srv.once('error', reject);
-      srv.listen(0, '127.0.0.1', () => {
+      srv.once('error', () => resolve(0));
+      srv.listen(want, '127.0.0.1', () => {
         const a = srv.address();
         srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
       });
     });
+    if (port === 0) continue;
     const udpFree = await new Promise<boolean>((resolve) => {
       const s = createSocket('udp4');
       s.once('error', () => resolve(false));
