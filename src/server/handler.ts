@@ -21,6 +21,7 @@ import {
   responseFlags,
   type WireRRset,
 } from '../wire/message.js';
+import { nameToText } from '../wire/name.js';
 import { rdataNames } from '../wire/rdata.js';
 import { type TsigKeyring, tsigSignResponse, tsigVerify, type TsigVerifyResult } from '../wire/tsig.js';
 import type { TransferHooks } from '../xfr/primary.js';
@@ -99,6 +100,13 @@ export class Handler {
   transfers: TransferHooks | null = null;
   /** NOTIFY / UPDATE handlers (the secondary side, dynamic updates); null: NOTIMP. */
   opcodeHook: OpcodeHook | null = null;
+  /**
+   * Told of each request whose TSIG failed (kind: query, notify, xfr, update; status: badkey, badsig,
+   * badtime, formerr; the key name the request named, or null), for the server's throttled log line:
+   * a client with the wrong key or algorithm (an ACME client left on HMAC-MD5, say) is then visible
+   * in the log, not only in popdns_tsig_failures_total. Not on the path of unsigned queries.
+   */
+  onTsigFailure: ((kind: string, status: string, keyName: string | null, peer: string) => void) | null = null;
   /** Bytes kept free at the end of a response for its TSIG RR (non-zero only while answering a signed request). */
   private reserve = 0;
   /** The verified TSIG of the request being answered (status 'unsigned' otherwise). */
@@ -317,7 +325,9 @@ export class Handler {
     }
     const v = tsigVerify(msg, this.cfg.tsigKeys ?? NO_KEYS);
     if (v.status !== 'ok') {
-      this.counters.xfr.tsigFailure(v.status, tsigKindOf(q.opcode, q.qtype));
+      const kind = tsigKindOf(q.opcode, q.qtype);
+      this.counters.xfr.tsigFailure(v.status, kind);
+      this.onTsigFailure?.(kind, v.status, v.record ? nameToText(v.record.keyName) : null, peer);
       const rcode = v.status === 'formerr' ? RCODE.FORMERR : RCODE.NOTAUTH;
       this.counters.query(transport, q.qtype, rcode, 0);
       const w = this.w;

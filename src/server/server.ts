@@ -8,6 +8,7 @@ import { Cookies } from '../cookies/cookies.js';
 import { RateLimiter } from '../rrl/rrl.js';
 import { mkdirSync, readdirSync } from 'node:fs';
 import * as log from '../log/log.js';
+import { LogThrottle } from '../xfr/throttle.js';
 import type { LogFields } from '../log/log.js';
 import { nameToText } from '../wire/name.js';
 import { SignatureCache, signZone } from '../dnssec/signzone.js';
@@ -171,6 +172,15 @@ export class PopdnsServer {
       log,
     );
     this.handler.transfers = this.xfr;
+    // A request whose TSIG fails is logged (throttled per kind and error: anyone can send them).
+    const tsigLog = new LogThrottle();
+    this.handler.onTsigFailure = (kind, status, key, peer) => {
+      const line = tsigLog.line(
+        `${kind} ${status}`,
+        `${kind} from ${peer} refused: TSIG ${status.toUpperCase()}${key ? ` (key ${key})` : ''} [POPDNS_E_TSIG]`,
+      );
+      if (line) log.error(line);
+    };
     // RFC 2136 updates (src/update): chained before any other opcode handler.
     if (cfg.updates.size > 0) {
       const updates = new UpdateService(
