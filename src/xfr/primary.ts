@@ -6,7 +6,8 @@
  * Streaming: a transfer walks the zone version it started with (reloads swap whole zones, never edit
  * one) and builds one message at a time, waiting for the socket to drain and yielding to the event
  * loop between messages, so a 1M-record AXFR never holds a second copy of the zone and queries keep
- * being answered beside it.
+ * being answered beside it. AXFR (and AXFR-style IXFR) messages come from axfr.ts, which writes
+ * records straight from the trie (no per-record objects); IXFR's few records go through `pack`.
  */
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
@@ -28,7 +29,8 @@ import type { ZoneSet } from '../zone/zoneset.js';
 import { AllowList, type TransferConfig } from './config.js';
 import type { XfrCounters } from './counters.js';
 import { type Changeset, IxfrHistory, JournalError } from './journal.js';
-import { diffZones, soaRecord, type XfrRecord, zoneRRsets } from './zonedata.js';
+import { axfrMessages } from './axfr.js';
+import { diffZones, soaRecord, type XfrRecord } from './zonedata.js';
 
 /** A transfer claimed from a TCP connection: streams its messages through `send`, resolves when done. */
 export type TransferJob = (send: (message: Buffer) => Promise<void>) => Promise<void>;
@@ -147,20 +149,6 @@ function* pack(
     }
   }
   if (count > 0 || first) yield finish();
-}
-
-/** The zone version as RRsets in AXFR order: SOA, everything, SOA (RFC 5936 §2.2). */
-function* axfrSets(zone: Zone): Generator<WireRRset | null, void, void> {
-  const soa: WireRRset = {
-    owner: zone.origin,
-    type: TYPE.SOA,
-    class: CLASS.IN,
-    ttl: zone.soa.ttl,
-    rdatas: zone.soa.rdatas,
-  };
-  yield soa;
-  yield* zoneRRsets(zone);
-  yield soa;
 }
 
 /** IXFR's incremental form (RFC 1995 §4): new SOA, then per changeset old SOA, deletions, new SOA, additions; new SOA. */
@@ -325,14 +313,14 @@ export class XfrPrimary implements TransferHooks {
     return null;
   }
 
-  /** What to send for a request: the RRsets and a description for the log. */
+  /** What to send for a request: the RRsets (null: the whole zone, AXFR) and a description for the log. */
   private plan(
     req: Request,
     zone: Zone,
-  ): { sets: Iterable<WireRRset | null>; style: string; from: number | null; fallback: boolean } {
-    if (req.type === 'AXFR') return { sets: axfrSets(zone), style: 'AXFR', from: null, fallback: false };
+  ): { sets: Iterable<WireRRset | null> | null; style: string; from: number | null; fallback: boolean } {
+    if (req.type === 'AXFR') return { sets: null, style: 'AXFR', from: null, fallback: false };
     const from = XfrPrimary.clientSerial(req.msg, req.q);
-    if (from === null) return { sets: axfrSets(zone), style: 'AXFR-style IXFR', from, fallback: true };
+    if (from === null) return { sets: null, style: 'AXFR-style IXFR', from, fallback: true };
     if (!serialNewer(zone.serial, from)) {
       // Up to date (or ahead): the current SOA alone (RFC 1995 §2).
       const soa = {
@@ -350,7 +338,7 @@ export class XfrPrimary implements TransferHooks {
       if (records < zone.recordCount)
         return { sets: ixfrSets(zone, chain), style: 'IXFR', from, fallback: false };
     }
-    return { sets: axfrSets(zone), style: 'AXFR-style IXFR', from, fallback: true };
+    return { sets: null, style: 'AXFR-style IXFR', from, fallback: true };
   }
 
   tcp(msg: Buffer, peer: string): TransferJob | null {
@@ -375,7 +363,12 @@ export class XfrPrimary implements TransferHooks {
       let messages = 0;
       let mac = req.tsig.mac;
       try {
-        for (const m of pack(req.msg, req.q, p.sets, 65535 - tsigReserve(key), counts)) {
+        const limit = 65535 - tsigReserve(key);
+        const stream =
+          p.sets === null
+            ? axfrMessages(zone, req.msg, req.q, limit, counts)
+            : pack(req.msg, req.q, p.sets, limit, counts);
+        for (const m of stream) {
           if (m === null) {
             await sleep0();
             continue;
@@ -424,7 +417,7 @@ export class XfrPrimary implements TransferHooks {
     }
     let out: Buffer | null = null;
     const counts = { records: 0 };
-    if (!p.fallback) {
+    if (!p.fallback && p.sets !== null) {
       const msgs: Buffer[] = [];
       for (const m of pack(req.msg, req.q, p.sets, room, counts)) {
         if (m) msgs.push(m);
