@@ -172,6 +172,33 @@ function sleep0(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/** While the event loop has no idle time (queries waiting), transfers together take at most this share. */
+const TRANSFER_SHARE = 0.2;
+/** Above this event-loop utilization since the last step, the loop counts as busy. */
+const BUSY = 0.9;
+let eluMark = performance.eventLoopUtilization();
+/** Until when transfers owe the busy loop time (ms, performance.now()), shared by all transfers. */
+let paceUntil = 0;
+
+/**
+ * Called after each transfer message, `spentMs` being what building and signing it took. An idle
+ * loop (no queries waiting): the next message follows at once (setImmediate: I/O first). A busy
+ * loop: the transfers wait (spentMs × 4 for a 20% share, summed over every transfer in flight) so
+ * answering keeps most of the process; a lone AXFR on an idle server runs at full speed.
+ */
+function pace(spentMs: number): Promise<void> {
+  const now = performance.now();
+  const elu = performance.eventLoopUtilization(eluMark);
+  eluMark = performance.eventLoopUtilization();
+  if (elu.utilization < BUSY) {
+    paceUntil = now;
+    return sleep0();
+  }
+  paceUntil = Math.max(paceUntil, now) + spentMs * (1 / TRANSFER_SHARE - 1);
+  const wait = paceUntil - now;
+  return wait >= 1 ? new Promise((resolve) => setTimeout(resolve, wait)) : sleep0();
+}
+
 /** Runs a generator in slices of a few ms, letting I/O through between them. */
 async function stepwise<T>(steps: Generator<null, T, void>, sliceMs = 5): Promise<T> {
   let t = performance.now();
@@ -368,6 +395,7 @@ export class XfrPrimary implements TransferHooks {
           p.sets === null
             ? axfrMessages(zone, req.msg, req.q, limit, counts)
             : pack(req.msg, req.q, p.sets, limit, counts);
+        let stepStart = performance.now();
         for (const m of stream) {
           if (m === null) {
             await sleep0();
@@ -383,10 +411,13 @@ export class XfrPrimary implements TransferHooks {
             out = s.message;
             mac = s.mac;
           }
+          // Paced before sending (not after), so the last message goes out and is logged at once.
+          if (messages > 0) await pace(performance.now() - stepStart);
           await send(out);
           bytes += out.length;
           messages++;
           await sleep0();
+          stepStart = performance.now();
         }
       } catch (e) {
         this.counters.transfer(type, 'failed', bytes);
