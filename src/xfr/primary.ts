@@ -176,6 +176,8 @@ function sleep0(): Promise<void> {
 const TRANSFER_SHARE = 0.2;
 /** Above this event-loop utilization since the last step, the loop counts as busy. */
 const BUSY = 0.9;
+/** Less work than this (ms) by others between two transfer steps is just the loop's own overhead. */
+const OTHERS_MIN_MS = 0.2;
 let eluMark = performance.eventLoopUtilization();
 /** Until when transfers owe the busy loop time (ms, performance.now()), shared by all transfers. */
 let paceUntil = 0;
@@ -190,7 +192,9 @@ function pace(spentMs: number): Promise<void> {
   const now = performance.now();
   const elu = performance.eventLoopUtilization(eluMark);
   eluMark = performance.eventLoopUtilization();
-  if (elu.utilization < BUSY) {
+  // The loop's work since the last step that was not this transfer's own (queries, other transfers).
+  const others = Math.max(0, elu.active - spentMs);
+  if (others < OTHERS_MIN_MS || others / (others + elu.idle) < BUSY) {
     paceUntil = now;
     return sleep0();
   }
