@@ -29,6 +29,11 @@ export const TCP_DEFAULTS: TcpOptions = {
 
 /** Stop reading from a client when this much of its answers is still unsent. */
 const MAX_PENDING_WRITE = 256 * 1024;
+/**
+ * A zone transfer waits for the socket to drain past this much unsent data: enough for a few 64 KiB
+ * messages, so the transfer is not woken for every one of them on a busy machine.
+ */
+const TRANSFER_PENDING_WRITE = 1024 * 1024;
 
 interface Conn {
   socket: Socket;
@@ -214,7 +219,7 @@ export class TcpListener {
         frame.writeUInt16BE(m.length, 0);
         m.copy(frame, 2);
         s.write(frame);
-        if (s.writableLength <= MAX_PENDING_WRITE) return resolve();
+        if (s.writableLength <= TRANSFER_PENDING_WRITE) return resolve();
         const timer = setTimeout(() => done(new Error('client stopped reading')), this.opts.writeTimeout);
         const onDrain = (): void => done(null);
         const onClose = (): void => done(new Error('connection closed'));

@@ -6,7 +6,8 @@
  * Streaming: a transfer walks the zone version it started with (reloads swap whole zones, never edit
  * one) and builds one message at a time, waiting for the socket to drain and yielding to the event
  * loop between messages, so a 1M-record AXFR never holds a second copy of the zone and queries keep
- * being answered beside it.
+ * being answered beside it. AXFR (and AXFR-style IXFR) messages come from axfr.ts, which writes
+ * records straight from the trie (no per-record objects); IXFR's few records go through `pack`.
  */
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
@@ -28,6 +29,7 @@ import type { ZoneSet } from '../zone/zoneset.js';
 import { AllowList, type TransferConfig } from './config.js';
 import type { XfrCounters } from './counters.js';
 import { type Changeset, IxfrHistory, JournalError } from './journal.js';
+import { axfrMessages } from './axfr.js';
 import { LogThrottle } from './throttle.js';
 import { diffZones, soaRecord, type XfrRecord, zoneRRsets } from './zonedata.js';
 
@@ -150,20 +152,6 @@ function* pack(
   if (count > 0 || first) yield finish();
 }
 
-/** The zone version as RRsets in AXFR order: SOA, everything, SOA (RFC 5936 §2.2). */
-function* axfrSets(zone: Zone): Generator<WireRRset | null, void, void> {
-  const soa: WireRRset = {
-    owner: zone.origin,
-    type: TYPE.SOA,
-    class: CLASS.IN,
-    ttl: zone.soa.ttl,
-    rdatas: zone.soa.rdatas,
-  };
-  yield soa;
-  yield* zoneRRsets(zone);
-  yield soa;
-}
-
 /** IXFR's incremental form (RFC 1995 §4): new SOA, then per changeset old SOA, deletions, new SOA, additions; new SOA. */
 function* ixfrSets(zone: Zone, chain: Changeset[]): Generator<WireRRset, void, void> {
   const soa: WireRRset = {
@@ -183,6 +171,37 @@ function* ixfrSets(zone: Zone, chain: Changeset[]): Generator<WireRRset, void, v
 
 function sleep0(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** While the event loop has no idle time (queries waiting), transfers together take at most this share. */
+const TRANSFER_SHARE = 0.2;
+/** Above this event-loop utilization since the last step, the loop counts as busy. */
+const BUSY = 0.9;
+/** Less work than this (ms) by others between two transfer steps is just the loop's own overhead. */
+const OTHERS_MIN_MS = 0.2;
+let eluMark = performance.eventLoopUtilization();
+/** Until when transfers owe the busy loop time (ms, performance.now()), shared by all transfers. */
+let paceUntil = 0;
+
+/**
+ * Called after each transfer message, `spentMs` being what building and signing it took. An idle
+ * loop (no queries waiting): the next message follows at once (setImmediate: I/O first). A busy
+ * loop: the transfers wait (spentMs × 4 for a 20% share, summed over every transfer in flight) so
+ * answering keeps most of the process; a lone AXFR on an idle server runs at full speed.
+ */
+function pace(spentMs: number): Promise<void> {
+  const now = performance.now();
+  const elu = performance.eventLoopUtilization(eluMark);
+  eluMark = performance.eventLoopUtilization();
+  // The loop's work since the last step that was not this transfer's own (queries, other transfers).
+  const others = Math.max(0, elu.active - spentMs);
+  if (others < OTHERS_MIN_MS || others / (others + elu.idle) < BUSY) {
+    paceUntil = now;
+    return sleep0();
+  }
+  paceUntil = Math.max(paceUntil, now) + spentMs * (1 / TRANSFER_SHARE - 1);
+  const wait = paceUntil - now;
+  return wait >= 1 ? new Promise((resolve) => setTimeout(resolve, wait)) : sleep0();
 }
 
 /** Runs a generator in slices of a few ms, letting I/O through between them. */
@@ -336,14 +355,14 @@ export class XfrPrimary implements TransferHooks {
     return null;
   }
 
-  /** What to send for a request: the RRsets and a description for the log. */
+  /** What to send for a request: the RRsets (null: the whole zone, AXFR) and a description for the log. */
   private plan(
     req: Request,
     zone: Zone,
-  ): { sets: Iterable<WireRRset | null>; style: string; from: number | null; fallback: boolean } {
-    if (req.type === 'AXFR') return { sets: axfrSets(zone), style: 'AXFR', from: null, fallback: false };
+  ): { sets: Iterable<WireRRset | null> | null; style: string; from: number | null; fallback: boolean } {
+    if (req.type === 'AXFR') return { sets: null, style: 'AXFR', from: null, fallback: false };
     const from = XfrPrimary.clientSerial(req.msg, req.q);
-    if (from === null) return { sets: axfrSets(zone), style: 'AXFR-style IXFR', from, fallback: true };
+    if (from === null) return { sets: null, style: 'AXFR-style IXFR', from, fallback: true };
     if (!serialNewer(zone.serial, from)) {
       // Up to date (or ahead): the current SOA alone (RFC 1995 §2).
       const soa = {
@@ -361,7 +380,7 @@ export class XfrPrimary implements TransferHooks {
       if (records < zone.recordCount)
         return { sets: ixfrSets(zone, chain), style: 'IXFR', from, fallback: false };
     }
-    return { sets: axfrSets(zone), style: 'AXFR-style IXFR', from, fallback: true };
+    return { sets: null, style: 'AXFR-style IXFR', from, fallback: true };
   }
 
   tcp(msg: Buffer, peer: string): TransferJob | null {
@@ -386,7 +405,14 @@ export class XfrPrimary implements TransferHooks {
       let messages = 0;
       let mac = req.tsig.mac;
       try {
-        for (const m of pack(req.msg, req.q, p.sets, 65535 - tsigReserve(key), counts)) {
+        const limit = 65535 - tsigReserve(key);
+        const stream =
+          p.sets === null
+            ? axfrMessages(zone, req.msg, req.q, limit, counts)
+            : pack(req.msg, req.q, p.sets, limit, counts);
+        let stepStart = performance.now();
+        let owed = 0;
+        for (const m of stream) {
           if (m === null) {
             await sleep0();
             continue;
@@ -401,10 +427,19 @@ export class XfrPrimary implements TransferHooks {
             out = s.message;
             mac = s.mac;
           }
-          await send(out);
+          // Paced before sending (not after), so the last message goes out and is logged at once;
+          // what is owed is this message's building and signing plus the previous one's write (on
+          // loopback the kernel delivers to the client inside that write).
+          owed += performance.now() - stepStart;
+          if (messages > 0) await pace(owed);
+          const w0 = performance.now();
+          const sent = send(out);
+          owed = performance.now() - w0;
+          await sent;
           bytes += out.length;
           messages++;
           await sleep0();
+          stepStart = performance.now();
         }
       } catch (e) {
         this.counters.transfer(type, 'failure', bytes);
@@ -435,7 +470,7 @@ export class XfrPrimary implements TransferHooks {
     }
     let out: Buffer | null = null;
     const counts = { records: 0 };
-    if (!p.fallback) {
+    if (!p.fallback && p.sets !== null) {
       const msgs: Buffer[] = [];
       for (const m of pack(req.msg, req.q, p.sets, room, counts)) {
         if (m) msgs.push(m);

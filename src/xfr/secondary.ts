@@ -90,8 +90,6 @@ interface Entry {
   catalog: string | null;
   memberId: string | null;
   zone: Zone | null;
-  /** The current version's records, kept for IXFR (applied to a copy). */
-  records: WireRecord[] | null;
   /** Unix ms of the last contact with a primary. */
   lastContact: number;
   lastTransfer: number;
@@ -175,7 +173,6 @@ export class SecondaryManager {
       catalog,
       memberId,
       zone: null,
-      records: null,
       lastContact: 0,
       lastTransfer: 0,
       primarySerial: null,
@@ -212,7 +209,6 @@ export class SecondaryManager {
       return;
     }
     e.zone = result.zone;
-    e.records = zoneRecords(result.zone);
     e.lastContact = st.lastContact * 1000;
     e.lastTransfer = st.transferredAt * 1000;
     this.o.log.info(`zone ${e.name} serial ${e.zone.serial} loaded from ${path} (secondary, saved)`);
@@ -385,19 +381,17 @@ export class SecondaryManager {
     };
     let res: XfrResult | null = null;
     let zone: Zone | null = null;
-    let records: WireRecord[] | null = null;
-    if (e.zone && e.records) {
+    if (e.zone) {
       try {
         res = await transfer(peer, e.origin, this.soaRecord(e.zone), { key });
-        if (res.kind === 'incremental') {
-          records = applyDiffs(e.records, res.diffs);
-        } else if (res.kind === 'full') {
-          records = res.records;
-        } else {
+        if (res.kind === 'uptodate') {
           this.counters.transfer('ixfr', 'uptodate', res.bytes);
           this.contact(e);
           return true;
         }
+        // IXFR: the current version's records listed from its trie only now (none are kept between
+        // transfers), the differences applied to that list.
+        const records = res.kind === 'incremental' ? applyDiffs(zoneRecords(e.zone), res.diffs) : res.records;
         zone = buildTransferred(e.origin, records, `IXFR from ${formatPeer(peer)}`);
         if (zone.serial !== res.serial)
           throw new ZoneDataError(
@@ -426,8 +420,7 @@ export class SecondaryManager {
         res = await transfer(peer, e.origin, null, { key });
         if (res.kind !== 'full')
           throw new XfrError('AXFR answered with differences', 'POPDNS_E_XFR_MALFORMED');
-        records = res.records;
-        zone = buildTransferred(e.origin, records, `AXFR from ${formatPeer(peer)}`);
+        zone = buildTransferred(e.origin, res.records, `AXFR from ${formatPeer(peer)}`);
       } catch (err) {
         return fail(err);
       }
@@ -443,9 +436,11 @@ export class SecondaryManager {
     e.lastContact = Date.now();
     const prev = e.zone;
     e.zone = zone;
-    e.records = records;
+    // The transferred list goes now (the trie holds the version): a second copy of a big zone is not
+    // kept while the file is written, nor afterwards.
+    if (res!.kind === 'full') res!.records.length = 0;
     try {
-      await this.store.save(zone, records!, this.stateOf(e));
+      await this.store.save(zone, this.stateOf(e));
     } catch (err) {
       // Not on disk: keep serving it (it passed every check), say so; the next transfer writes again.
       this.o.log.error(
@@ -457,7 +452,7 @@ export class SecondaryManager {
     this.servable(e, this.store.zonePath(e.name));
     this.counters.transfer(type === 'AXFR' ? 'axfr' : 'ixfr', 'success', res!.bytes);
     this.o.log.info(
-      `xfr in zone ${e.name} from ${formatPeer(peer)} ${kind} serial ${prev?.serial ?? '-'} -> ${zone.serial}: ${records!.length} records, ${res!.bytes} bytes, ${res!.messages} messages, ${((performance.now() - t0) / 1000).toFixed(3)} s`,
+      `xfr in zone ${e.name} from ${formatPeer(peer)} ${kind} serial ${prev?.serial ?? '-'} -> ${zone.serial}: ${zone.recordCount} records, ${res!.bytes} bytes, ${res!.messages} messages, ${((performance.now() - t0) / 1000).toFixed(3)} s`,
     );
     if (e.role === 'catalog') await this.catalogChanged(e);
     return true;
@@ -553,7 +548,6 @@ export class SecondaryManager {
           );
           cur.memberId = m.id;
           cur.zone = null;
-          cur.records = null;
           cur.expired = false;
           await this.store.remove(m.zone);
           this.o.publish(m.zone, { kind: 'unavailable', reason: NOT_YET });

@@ -5,11 +5,12 @@
  * written to a temporary name, fsynced and renamed, so a crash leaves the old version or the new one.
  */
 import { mkdirSync } from 'node:fs';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { type FileHandle, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { WireRecord } from '../wire/records.js';
-import { writeMasterFile } from '../zone/masterfile.js';
-import type { Zone } from '../zone/zone.js';
+import { TYPE, typeToText } from '../wire/constants.js';
+import { nameToRelativeText } from '../wire/name.js';
+import { rdataToText } from '../wire/rdata.js';
+import type { Zone, ZoneNode } from '../zone/zone.js';
 
 export interface SecondaryState {
   zone: string;
@@ -30,16 +31,61 @@ export function zoneFileStem(origin: string): string {
   return o.replace(/[^a-z0-9._-]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-async function writeAtomic(path: string, data: string): Promise<void> {
+async function writeAtomic(path: string, data: string | ((fh: FileHandle) => Promise<void>)): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
   const fh = await open(tmp, 'w', 0o644);
   try {
-    await fh.writeFile(data);
+    if (typeof data === 'string') await fh.writeFile(data);
+    else await data(fh);
     await fh.sync();
   } finally {
     await fh.close();
   }
   await rename(tmp, path);
+}
+
+/** Lines per write while a zone file is streamed out. */
+const LINES_PER_WRITE = 8192;
+
+/**
+ * Writes a zone version as an RFC 1035 master file: `$ORIGIN`, the SOA, then every record of the trie
+ * depth first (an RRset's RRSIGs after it, unless the node holds an RRSIG RRset of its own), the
+ * records zone/versions.ts zoneRecords lists, in its order. Streamed in blocks of lines straight from
+ * the trie: no list of the zone's records and no whole-file string is built, and the event loop runs
+ * between blocks.
+ */
+async function writeZone(fh: FileHandle, zone: Zone): Promise<void> {
+  const origin = zone.origin;
+  let lines: string[] = [`$ORIGIN ${zone.originText}`];
+  const flush = async (): Promise<void> => {
+    await fh.write(`${lines.join('\n')}\n`);
+    lines = [];
+  };
+  const soa = zone.apex.rrsets.get(TYPE.SOA);
+  if (soa)
+    for (const rd of soa.rdatas) lines.push(`@ ${soa.ttl} IN SOA ${rdataToText(TYPE.SOA, rd, origin)}`);
+  const stack: ZoneNode[] = [zone.apex];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    if (node.rrsets.size > 0) {
+      const owner = nameToRelativeText(node.name, origin);
+      const hasRrsigSet = node.rrsets.has(TYPE.RRSIG);
+      for (const set of node.rrsets.values()) {
+        if (!(set.type === TYPE.SOA && node === zone.apex)) {
+          const type = typeToText(set.type);
+          for (const rd of set.rdatas)
+            lines.push(`${owner} ${set.ttl} IN ${type} ${rdataToText(set.type, rd, origin)}`);
+        }
+        if (set.sigs && !hasRrsigSet)
+          for (const rd of set.sigs)
+            lines.push(`${owner} ${set.ttl} IN RRSIG ${rdataToText(TYPE.RRSIG, rd, origin)}`);
+      }
+      if (lines.length >= LINES_PER_WRITE) await flush();
+    }
+    const kids = node.children.values();
+    for (let i = kids.length - 1; i >= 0; i--) if (kids[i]) stack.push(kids[i]!);
+  }
+  await flush();
 }
 
 export class SecondaryStore {
@@ -66,13 +112,9 @@ export class SecondaryStore {
     return join(this.dir, `${zoneFileStem(origin)}.json`);
   }
 
-  /** Writes a version (zone file first, then its state), each atomically. */
-  async save(zone: Zone, records: readonly WireRecord[], state: SecondaryState): Promise<void> {
-    const text = writeMasterFile(
-      zone.origin,
-      records.map((r) => ({ ...r, pos: { file: '', line: 0, col: 0 } })),
-    );
-    await writeAtomic(this.zonePath(zone.originText), text);
+  /** Writes a version (zone file first, streamed from the trie, then its state), each atomically. */
+  async save(zone: Zone, state: SecondaryState): Promise<void> {
+    await writeAtomic(this.zonePath(zone.originText), (fh) => writeZone(fh, zone));
     await this.saveState(state);
   }
 

@@ -86,6 +86,12 @@ export class RRsetMap {
     return this.get(type) !== undefined;
   }
 
+  /** The `i`th RRset (0 ≤ i < size), in the order values() gives them; no allocation (transfer walks). */
+  at(i: number): RRset | undefined {
+    if (this.first === undefined) return undefined;
+    return i === 0 ? this.first : (this.rest?.[i - 1] ?? undefined);
+  }
+
   /** Adds or replaces the RRset of `type` (which must be the set's own type). */
   set(type: number, set: RRset): this {
     if (set.type !== type) throw new Error(`internal: RRset of type ${set.type} stored as ${type}`);
@@ -240,6 +246,15 @@ class ZoneRRset implements RRset {
     return this.list ?? (Object.freeze([new Uint8Array(this.src!, this.off, this.len)]) as Uint8Array[]);
   }
 
+  /** The single RDATA's location (see packedRdata); false once the set holds a list. */
+  packed(out: PackedRdata): boolean {
+    if (this.src === null) return false;
+    out.src = this.src;
+    out.off = this.off;
+    out.len = this.len;
+    return true;
+  }
+
   add(rdata: Uint8Array): void {
     if (!this.list) {
       this.list = [new Uint8Array(this.src!, this.off, this.len)];
@@ -247,6 +262,22 @@ class ZoneRRset implements RRset {
     }
     this.list.push(rdata);
   }
+}
+
+/** Where a one-record RRset keeps its RDATA: `len` bytes at `off` in `src` (see packedRdata). */
+export interface PackedRdata {
+  src: ArrayBufferLike | null;
+  off: number;
+  len: number;
+}
+
+/**
+ * For a one-record RRset stored the compact way: fills `out` with its RDATA's backing store, offset
+ * and length and returns true, with no allocation (what a zone transfer walking a million of them
+ * needs). False for any other set: read `rdatas` then.
+ */
+export function packedRdata(set: RRset, out: PackedRdata): boolean {
+  return set instanceof ZoneRRset && set.packed(out);
 }
 
 /** Adds one RDATA to an RRset, whether the zone stores it or it is a plain object. */
