@@ -31,7 +31,7 @@ import type { XfrCounters } from './counters.js';
 import { type Changeset, IxfrHistory, JournalError } from './journal.js';
 import { axfrMessages } from './axfr.js';
 import { LogThrottle } from './throttle.js';
-import { diffZones, soaRecord, type XfrRecord, zoneRRsets } from './zonedata.js';
+import { diffZones, soaRecord, type XfrRecord } from './zonedata.js';
 
 /** A transfer claimed from a TCP connection: streams its messages through `send`, resolves when done. */
 export type TransferJob = (send: (message: Buffer) => Promise<void>) => Promise<void>;
