@@ -296,6 +296,53 @@ interface NodeInfo {
 }
 
 /**
+ * The one RRset signing step of signZone and signRRsets: `signSet(set, signers)` sets `set.sigs` to
+ * one RRSIG per signer — a fresh cached signature over the same content when the cache has one
+ * (RFC 4035 §2.2; refreshed per `policy`), else a new one (inception an hour back for clock skew,
+ * expiration `validity` minus up to `jitter` seconds), kept in the cache by `put` (inside a
+ * begin/commit of signZone) or `add` (outside one). `stats` counts as it goes; `earliest` is the
+ * soonest expiration set (unix seconds; Infinity before any).
+ */
+function setSigner(
+  keys: DnssecKey[],
+  policy: DnssecPolicy,
+  now: number,
+  cache: SignatureCache | undefined,
+  keep: 'put' | 'add',
+): {
+  signSet: (set: RRset, signers: DnssecKey[]) => void;
+  stats: { signatures: number; reused: number; earliest: number };
+} {
+  const ids = new Map<DnssecKey, string>();
+  for (const k of keys) ids.set(k, keyCacheId(k));
+  const stats = { signatures: 0, reused: 0, earliest: Infinity };
+  const times = { inception: now - 3600, expiration: 0 };
+  const signSet = (set: RRset, signers: DnssecKey[]): void => {
+    const sigs: Uint8Array[] = [];
+    const content = cache ? contentKey(set) : '';
+    for (const key of signers) {
+      const id = ids.get(key)!;
+      const hit = cache?.take(id, content, now, policy);
+      if (hit) {
+        sigs.push(hit);
+        stats.earliest = Math.min(stats.earliest, rrsigTime(hit, 8));
+        stats.reused++;
+        continue;
+      }
+      times.expiration = now + policy.validity - Math.floor(Math.random() * (policy.jitter + 1));
+      const rrsig = signRRset(set, key, times);
+      sigs.push(rrsig);
+      stats.earliest = Math.min(stats.earliest, times.expiration);
+      stats.signatures++;
+      if (keep === 'put') cache?.put(id, content, rrsig);
+      else cache?.add(id, content, rrsig);
+    }
+    set.sigs = sigs;
+  };
+  return { signSet, stats };
+}
+
+/**
  * Signs a freshly built (not yet published) zone in place: the DNSKEY RRset at the apex (TTL = SOA
  * TTL), CDS/CDNSKEY for the SEP keys when `policy.cds`, the NSEC or NSEC3 chain (TTL = min(SOA
  * MINIMUM, SOA TTL), RFC 9077), RRSIGs (`sigs`) on every authoritative RRset, and `zone.dnssec`.
@@ -440,34 +487,7 @@ export function signZone(
   // 4. Signatures.
   const cache = opts.cache;
   cache?.begin();
-  const ids = new Map<DnssecKey, string>();
-  for (const k of keys) ids.set(k, keyCacheId(k));
-  let signatures = 0;
-  let reused = 0;
-  let earliest = Infinity;
-  const times = { inception: now - 3600, expiration: 0 };
-  const signSet = (set: RRset, signers: DnssecKey[]): void => {
-    const sigs: Uint8Array[] = [];
-    const content = cache ? contentKey(set) : '';
-    for (const key of signers) {
-      const id = ids.get(key)!;
-      const hit = cache?.take(id, content, now, policy);
-      if (hit) {
-        sigs.push(hit);
-        earliest = Math.min(earliest, rrsigTime(hit, 8));
-        reused++;
-        continue;
-      }
-      const expiration = now + policy.validity - Math.floor(Math.random() * (policy.jitter + 1));
-      times.expiration = expiration;
-      const rrsig = signRRset(set, key, times);
-      sigs.push(rrsig);
-      earliest = Math.min(earliest, expiration);
-      signatures++;
-      cache?.put(id, content, rrsig);
-    }
-    set.sigs = sigs;
-  };
+  const { signSet, stats } = setSigner(keys, policy, now, cache, 'put');
   for (const { node } of names) {
     for (const set of node.rrsets.values()) {
       if (node.cut && set.type !== TYPE.DS && set.type !== TYPE.NSEC) continue;
@@ -479,6 +499,7 @@ export function signZone(
   // The negative-answer copy of the SOA (lower TTL) carries the same signatures (RFC 4035 §5.3.3).
   if (zone.soa.sigs) zone.negativeSoa.sigs = zone.soa.sigs;
 
+  const { signatures, reused, earliest } = stats;
   const describe = `${nsec3 ? `NSEC3${policy.nsec3OptOut ? ' opt-out' : ''}` : 'NSEC'}; keys ${keys.map((k) => `${k.tag}/${k.algorithm}/${k.role}`).join(' ')}`;
   const dnssec: ZoneDnssec = {
     presigned: false,
@@ -513,35 +534,10 @@ export function signRRsets(
   if (keys.length === 0) throw new DnssecError(E_SIGN, `no keys to sign ${zone.originText} with`);
   const now = Math.floor(opts.now);
   const { sep, zsk } = signerSets(keys);
-  const cache = opts.cache;
-  const ids = new Map<DnssecKey, string>();
-  for (const k of keys) ids.set(k, keyCacheId(k));
-  let signatures = 0;
-  let reused = 0;
-  let earliest = Infinity;
-  const times = { inception: now - 3600, expiration: 0 };
-  for (const set of sets) {
-    const signers = SEP_SIGNED.has(set.type) && nameEquals(set.owner, zone.origin) ? sep : zsk;
-    const content = cache ? contentKey(set) : '';
-    const sigs: Uint8Array[] = [];
-    for (const key of signers) {
-      const id = ids.get(key)!;
-      const hit = cache?.take(id, content, now, policy);
-      if (hit) {
-        sigs.push(hit);
-        earliest = Math.min(earliest, rrsigTime(hit, 8));
-        reused++;
-        continue;
-      }
-      times.expiration = now + policy.validity - Math.floor(Math.random() * (policy.jitter + 1));
-      const rrsig = signRRset(set, key, times);
-      sigs.push(rrsig);
-      earliest = Math.min(earliest, times.expiration);
-      signatures++;
-      cache?.add(id, content, rrsig);
-    }
-    set.sigs = sigs;
-  }
+  const { signSet, stats } = setSigner(keys, policy, now, opts.cache, 'add');
+  for (const set of sets)
+    signSet(set, SEP_SIGNED.has(set.type) && nameEquals(set.owner, zone.origin) ? sep : zsk);
+  const { signatures, reused, earliest } = stats;
   return { signatures, reused, earliest: earliest === Infinity ? null : earliest };
 }
 
