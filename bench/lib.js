@@ -49,7 +49,20 @@ export function workDir(prefix = 'popdns-bench-') {
   return dir;
 }
 
-let nextPort = 25000 + Math.floor(Math.random() * 20000);
+/**
+ * Ports servers are started on: `BENCH_PORTS=LO-HI` (e.g. 37000-37999, when several people share the
+ * machine) picks from that range, else from 25000–44999; each start takes the next one.
+ */
+const PORT_RANGE = (() => {
+  const m = /^(\d+)-(\d+)$/.exec(process.env.BENCH_PORTS ?? '');
+  return m ? [Number(m[1]), Number(m[2])] : [25000, 44999];
+})();
+let nextPort = PORT_RANGE[0] + Math.floor(Math.random() * (PORT_RANGE[1] - PORT_RANGE[0] + 1));
+const takePort = () => {
+  const p = nextPort;
+  nextPort = nextPort >= PORT_RANGE[1] ? PORT_RANGE[0] : nextPort + 1;
+  return p;
+};
 
 /** Numeric `Key: N kB` fields of /proc/PID/status (bytes), or 0. */
 function statusKb(text, key) {
@@ -108,13 +121,15 @@ export function descendants(pid) {
 }
 
 /**
- * Over a process and its descendants: utime+stime (s), VmRSS, VmHWM and PSS (bytes; PSS splits pages
+ * Over a process and its descendants: utime+stime (s; `user` and `sys` apart), VmRSS, VmHWM and PSS (bytes; PSS splits pages
  * shared after fork — NSD's server children — between the processes that share them, so it doesn't
  * count them twice the way summed RSS does).
  */
 export function tree(pid) {
   const kids = childrenMap();
   let cpu = 0;
+  let user = 0;
+  let sys = 0;
   let rss = 0;
   let hwm = 0;
   let pss = 0;
@@ -124,6 +139,8 @@ export function tree(pid) {
       const st = readFileSync(`/proc/${p}/stat`, 'utf8');
       const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
       cpu += (Number(f[11]) + Number(f[12])) / TICK;
+      user += Number(f[11]) / TICK;
+      sys += Number(f[12]) / TICK;
       const m = memory(p);
       rss += m.rss;
       hwm += m.hwm;
@@ -139,21 +156,28 @@ export function tree(pid) {
     for (const k of kids.get(p) ?? []) visit(k);
   };
   visit(pid);
-  return { cpu, rss, hwm, pss, procs };
+  return { cpu, user, sys, rss, hwm, pss, procs };
 }
 
-/** A query for `name`/`type` (class IN, no EDNS) as bytes. */
-export function queryBytes(name, type, id = 0x1234) {
+/**
+ * A query for `name`/`type` (class IN) as bytes: no EDNS, or with `dnssecOk` an OPT (4096 octets)
+ * with the DO bit set (RFC 3225).
+ */
+export function queryBytes(name, type, id = 0x1234, dnssecOk = false) {
   const labels = name.split('.').filter(Boolean);
   return Buffer.concat([
-    Buffer.from([id >> 8, id & 255, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]),
+    Buffer.from([id >> 8, id & 255, 0, 0, 0, 1, 0, 0, 0, 0, 0, dnssecOk ? 1 : 0]),
     ...labels.map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])),
     Buffer.from([0, 0, type, 0, 1]),
+    ...(dnssecOk ? [Buffer.from([0, 0, 41, 0x10, 0x00, 0, 0, 0x80, 0, 0, 0])] : []),
   ]);
 }
 
-/** One UDP query to 127.0.0.1:port; resolves with { rcode, aa, an } or null after `timeoutMs`. */
-export function udpAsk(port, name, type = 6, timeoutMs = 200) {
+/**
+ * One UDP query to 127.0.0.1:port; resolves with { rcode, aa, an } or null after `timeoutMs`.
+ * `dnssecOk`: the query carries DO=1 (then `an` counts the RRSIGs too).
+ */
+export function udpAsk(port, name, type = 6, timeoutMs = 200, dnssecOk = false) {
   return new Promise((resolve) => {
     const s = createSocket('udp4');
     const done = (v) => {
@@ -167,7 +191,7 @@ export function udpAsk(port, name, type = 6, timeoutMs = 200) {
       if (m.length < 12) return;
       done({ rcode: m[3] & 15, aa: (m[2] & 4) !== 0, an: (m[6] << 8) | m[7] });
     });
-    s.send(queryBytes(name, type), port, '127.0.0.1');
+    s.send(queryBytes(name, type, 0x1234, dnssecOk), port, '127.0.0.1');
   });
 }
 
@@ -175,7 +199,12 @@ export class StartTimeout extends Error {}
 
 /**
  * @typedef {{ workers?: number, probe?: string, probeType?: number, timeoutSec?: number,
- *   nodeArgs?: string[], work?: string, pin?: boolean, stdout?: boolean }} StartOpts
+ *   nodeArgs?: string[], work?: string, pin?: boolean, stdout?: boolean, args?: string[],
+ *   probeSigned?: boolean, knotSigning?: number }} StartOpts
+ *
+ * `probeSigned`: the probe carries DO=1 and the server is ready only when the answer holds the
+ * record and its RRSIG (at least 2 answer records). `knotSigning`: Knot signs the zones itself
+ * (`dnssec-signing: on`, an ECDSAP256SHA256 CSK, NSEC) with this many `signing-threads`.
  */
 
 /**
@@ -203,7 +232,7 @@ class PortInUse extends Error {}
 
 /** @param {'popdns'|'nsd'|'knot'|'echo'} kind @param {string} zoneDir @param {StartOpts} opts */
 async function startOnce(kind, zoneDir, opts) {
-  const port = nextPort++;
+  const port = takePort();
   const dir = mkdtempSync(join(opts.work ?? tmpdir(), `${kind}-`));
   const timeoutSec = opts.timeoutSec ?? 180;
   let cmd;
@@ -266,12 +295,25 @@ async function startOnce(kind, zoneDir, opts) {
         'log:',
         '  - target: stderr',
         '    any: error',
+        'control:',
+        `  listen: ${dir}/knot.sock`,
+        ...(opts.knotSigning
+          ? [
+              'policy:',
+              '  - id: csk',
+              '    algorithm: ecdsap256sha256',
+              '    single-type-signing: on',
+              '    nsec3: off',
+              `    signing-threads: ${opts.knotSigning}`,
+            ]
+          : []),
         'template:',
         '  - id: default',
         `    storage: ${zoneDir}`,
         '    semantic-checks: off',
         '    zonefile-sync: -1',
         '    journal-content: none',
+        ...(opts.knotSigning ? ['    dnssec-signing: on', '    dnssec-policy: csk'] : []),
         'zone:',
         ...zones.flatMap((f) => [`  - domain: ${f.replace(/zone$/, '')}`, `    file: ${f}`]),
       ].join('\n'),
@@ -316,8 +358,8 @@ async function startOnce(kind, zoneDir, opts) {
       if (/EADDRINUSE|already in use/i.test(stderr)) throw new PortInUse(`${kind}: port ${port} in use`);
       throw new Error(`${kind} exited: ${stderr.slice(-500)}`);
     }
-    const r = await udpAsk(port, probe, probeType);
-    if (r && (kind === 'echo' || (r.rcode === 0 && r.aa && r.an > 0))) break;
+    const r = await udpAsk(port, probe, probeType, 200, opts.probeSigned === true);
+    if (r && (kind === 'echo' || (r.rcode === 0 && r.aa && r.an > (opts.probeSigned ? 1 : 0)))) break;
     if (Date.now() - t0 > timeoutSec * 1000) {
       child.kill('SIGKILL');
       await stop();
@@ -327,7 +369,17 @@ async function startOnce(kind, zoneDir, opts) {
   }
   const ready = (Date.now() - t0) / 1000;
   // With `taskset`, the server is the child of taskset's exec: same PID.
-  return { kind, port, pid: child.pid ?? 0, child, ready, stderr: () => stderr, stdout: () => stdout, stop };
+  return {
+    kind,
+    port,
+    pid: child.pid ?? 0,
+    child,
+    ready,
+    dir,
+    stderr: () => stderr,
+    stdout: () => stdout,
+    stop,
+  };
 }
 
 /**

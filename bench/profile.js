@@ -10,12 +10,18 @@
  *
  *   node bench/profile.js                    # keeps the .cpuprofile when PROFILE_KEEP=DIR is set
  */
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ORIGIN, queryFile, realisticZone } from './gen.js';
-import { dnsperf, fmt, has, startServer, tree, workDir } from './lib.js';
+import { dnsperfArgs, fmt, has, parseDnsperf, startServer, tree, workDir } from './lib.js';
 
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 15);
+/**
+ * PROFILE_DO=0|1: the bench zone signed at load (`--keys`, a fresh ECDSAP256SHA256 CSK) and queries
+ * with EDNS (dnsperf -e) or with the DO bit (-D); unset: the unsigned zone, queries without EDNS.
+ */
+const DO = process.env.PROFILE_DO === '1' ? 1 : process.env.PROFILE_DO === '0' ? 0 : null;
 /** `echo` profiles bench/echo.js instead: the same dgram path with no DNS work, for comparison. */
 const SERVER = process.env.PROFILE_SERVER === 'echo' ? 'echo' : 'popdns';
 
@@ -120,14 +126,19 @@ async function main() {
   queryFile(queries, 2000, 100_000);
   const pdir = join(work, 'prof');
   mkdirSync(pdir);
+  const keys = join(work, 'keys');
+  if (DO !== null)
+    execFileSync(process.execPath, ['dist/cli.js', 'keygen', ORIGIN, '--keys', keys], { stdio: 'ignore' });
   const s = await startServer(SERVER, zdir, {
     workers: 1,
     work,
     nodeArgs: ['--cpu-prof', '--cpu-prof-dir', pdir],
     probe: ORIGIN,
+    ...(DO !== null ? { args: ['--keys', keys] } : {}),
   });
   const before = tree(s.pid).cpu;
-  const r = dnsperf(s.port, queries, 'udp', SECONDS);
+  const [c, a] = dnsperfArgs(s.port, queries, 'udp', SECONDS, 2, DO === null ? [] : DO ? ['-D'] : ['-e']);
+  const r = parseDnsperf(execFileSync(c, a, { encoding: 'utf8', timeout: (SECONDS + 30) * 1000 }));
   const cpu = tree(s.pid).cpu - before;
   await s.stop();
   const files = readdirSync(pdir).filter((f) => f.endsWith('.cpuprofile'));
@@ -138,7 +149,7 @@ async function main() {
     copyFileSync(file, join(process.env.PROFILE_KEEP, files[0]));
   }
   const lines = [
-    `${SERVER === 'echo' ? 'bench/echo.js' : 'popdns --workers 1'} CPU profile — ${new Date().toISOString().slice(0, 16)}Z, Node ${process.version}, UDP, dnsperf -c 1 -q 200 for ${SECONDS} s (with the profiler on)`,
+    `${SERVER === 'echo' ? 'bench/echo.js' : 'popdns --workers 1'} CPU profile — ${new Date().toISOString().slice(0, 16)}Z, Node ${process.version}, UDP${DO === null ? '' : `, signed zone, EDNS DO=${DO}`}, dnsperf -c 1 -q 200 for ${SECONDS} s (with the profiler on)`,
     `${fmt(r.qps)} QPS, ${fmt(r.completed / cpu)} answers per server CPU-s, lost ${r.lost}`,
     '',
     ...summarise(JSON.parse(readFileSync(file, 'utf8')), [s.ready + 0.3, s.ready + SECONDS - 0.3]),

@@ -236,19 +236,28 @@ export class MessageWriter {
     if (questionEnd > 12) this.registerName(12);
   }
 
-  /** Records every suffix of the (uncompressed) name written at `offset`. */
+  /**
+   * Records every suffix of the name written at `offset` (its labels up to the root or a pointer).
+   * A key holds one character per name octet, so the key of the suffix at `p` is the name's key from
+   * `p - offset` on: one key is built and sliced, not one per suffix. The table holds every suffix of
+   * each name it holds (names are registered whole and rolled back whole), so the walk stops at the
+   * first suffix already there.
+   */
   private registerName(offset: number): void {
-    let p = offset;
     const b = this.buf;
+    if (b[offset] === 0 || (b[offset]! & 0xc0) !== 0) return;
+    const full = this.keyAt(offset);
+    if (full === null) return;
+    let p = offset;
     while (b[p] !== 0 && (b[p]! & 0xc0) === 0) {
-      const key = this.keyAt(p);
-      if (key === null) return;
-      if (!this.names.has(key)) this.names.set(key, p);
+      const key = p === offset ? full : full.slice(p - offset);
+      if (this.names.has(key)) return;
+      this.names.set(key, p);
       p += b[p]! + 1;
     }
   }
 
-  /** The lower-cased name starting at `p` (following pointers) as a key. */
+  /** The lower-cased name starting at `p` (following pointers) as a key: one character per octet. */
   private keyAt(p: number): string | null {
     let s = '';
     const b = this.buf;
@@ -267,9 +276,9 @@ export class MessageWriter {
     }
   }
 
-  private nameKeyFrom(name: Name, off: number): string {
+  private nameKey(name: Name): string {
     let s = '';
-    for (let i = off; i < name.length - 1; i++) s += String.fromCharCode(lower(name[i]!));
+    for (let i = 0; i < name.length - 1; i++) s += String.fromCharCode(lower(name[i]!));
     return s;
   }
 
@@ -278,9 +287,11 @@ export class MessageWriter {
     const start = this.pos;
     let i = 0;
     const b = this.buf;
+    // The key of the suffix at octet i is the whole name's key from i on (one character per octet).
+    const key = compress && name.length > 1 ? this.nameKey(name) : '';
     while (i < name.length && name[i] !== 0) {
       if (compress) {
-        const ptr = this.names.get(this.nameKeyFrom(name, i));
+        const ptr = this.names.get(i === 0 ? key : key.slice(i));
         if (ptr !== undefined) {
           if (this.pos + 2 > this.limit) return false;
           b[this.pos++] = 0xc0 | (ptr >> 8);

@@ -270,3 +270,32 @@ t.test('response flags: opcode, RD and CD copied; AA/TC/rcode set; RA and AD nev
   tt.equal(responseFlags(0x0080, false, false, 0), 0x8000, 'RA in the query is not copied');
   tt.end();
 });
+
+t.test('writer: every suffix of a written name is a target, in any letter case (RFC 1035 §4.1.4)', (tt) => {
+  const q = new QueryInfo();
+  parseQuery(QUERY, q); // www.example.com. at 12: example.com. at 16, com. at 24
+  const w = new MessageWriter();
+  w.begin(QUERY, q.questionEnd, 512);
+  const a = Uint8Array.of(192, 0, 2, 1);
+  const rr = (owner: string): number =>
+    w.writeRRset({ owner: nameFromText(owner), type: 1, class: 1, ttl: 1, rdatas: [a] }, null);
+  tt.equal(rr('a.mail.example.com.'), 1); // at 33: "a" "mail" (at 35) + pointer to 16
+  tt.equal(rr('B.MAIL.Example.COM.'), 1); // at 56: "B" + pointer to mail.example.com. at 35
+  tt.equal(rr('mail.example.com.'), 1); // at 74: a pointer to 35
+  tt.equal(rr('org.'), 1); // at 90: nothing to point to
+  tt.equal(rr('com.'), 1); // at 109: a pointer to 24
+  const tail = '0001 0001 00000001 0004 c0000201';
+  tt.equal(
+    w.buf.subarray(q.questionEnd, w.pos).toString('hex'),
+    [
+      `0161 046d61696c c010 ${tail}`,
+      `0142 c023 ${tail}`,
+      `c023 ${tail}`,
+      `036f7267 00 ${tail}`,
+      `c018 ${tail}`,
+    ]
+      .join('')
+      .replace(/\s/g, ''),
+  );
+  tt.end();
+});
