@@ -64,11 +64,14 @@ async function writeZone(fh: FileHandle, zone: Zone): Promise<void> {
   const soa = zone.apex.rrsets.get(TYPE.SOA);
   if (soa)
     for (const rd of soa.rdatas) lines.push(`@ ${soa.ttl} IN SOA ${rdataToText(TYPE.SOA, rd, origin)}`);
+  // Each node's owner text relative to the origin, made from its parent's and its own label (no
+  // name bytes put together per node); a label that needs escapes goes through nameToRelativeText.
   const stack: ZoneNode[] = [zone.apex];
+  const owners: string[] = ['@'];
   while (stack.length > 0) {
     const node = stack.pop()!;
+    const owner = owners.pop()!;
     if (node.rrsets.size > 0) {
-      const owner = nameToRelativeText(node.name, origin);
       const hasRrsigSet = node.rrsets.has(TYPE.RRSIG);
       for (const set of node.rrsets.values()) {
         if (!(set.type === TYPE.SOA && node === zone.apex)) {
@@ -83,9 +86,41 @@ async function writeZone(fh: FileHandle, zone: Zone): Promise<void> {
       if (lines.length >= LINES_PER_WRITE) await flush();
     }
     const kids = node.children.values();
-    for (let i = kids.length - 1; i >= 0; i--) if (kids[i]) stack.push(kids[i]!);
+    for (let i = kids.length - 1; i >= 0; i--) {
+      const kid = kids[i];
+      if (!kid) continue;
+      stack.push(kid);
+      owners.push(
+        plainLabel(kid.label)
+          ? node === zone.apex
+            ? kid.label
+            : `${kid.label}.${owner}`
+          : nameToRelativeText(kid.name, origin),
+      );
+    }
   }
   await flush();
+}
+
+/** True when a label (latin1 text) is written as it is: no RFC 1035 §5.1 special, space or non-ASCII. */
+function plainLabel(label: string): boolean {
+  for (let i = 0; i < label.length; i++) {
+    const c = label.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) return false;
+    // . \ ( ) ; " @ $ : the bytes nameToText escapes.
+    if (
+      c === 0x2e ||
+      c === 0x5c ||
+      c === 0x28 ||
+      c === 0x29 ||
+      c === 0x3b ||
+      c === 0x22 ||
+      c === 0x40 ||
+      c === 0x24
+    )
+      return false;
+  }
+  return label.length > 0;
 }
 
 export class SecondaryStore {
