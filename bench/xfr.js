@@ -15,7 +15,7 @@
  * (SIGKILL on exit). The whole run is bounded (BENCH_XFR_DEADLINE, default 600 s): parts not reached
  * by then are skipped and said so.
  *
- * Env: BENCH_XFR_RECORDS (default 1000000), BENCH_XFR_ROUNDS (default 2), BENCH_XFR_PARTS (default
+ * Env: BENCH_PORT_BASE, BENCH_XFR_NET (see below; part 3 only binds in BENCH_XFR_NET), BENCH_XFR_RECORDS (default 1000000), BENCH_XFR_ROUNDS (default 2), BENCH_XFR_PARTS (default
  * "axfr,ixfr,secondary,queries"), BENCH_XFR_PROF=1 (popdns with --cpu-prof into bench/gen/prof/),
  * BENCH_SECONDS (dnsperf seconds per round of part 4, default 5).
  */
@@ -41,7 +41,13 @@ const ZONE = 'big.test.';
 const LAST = `h${RECORDS - 1}.${ZONE}`;
 
 const work = workDir('popdns-bench-xfr-');
-let nextPort = 27100 + Math.floor(Math.random() * 400);
+/** BENCH_PORT_BASE: first port to use (default a random one in 27100–27499); 100 ports from there. */
+let nextPort = process.env.BENCH_PORT_BASE
+  ? Number(process.env.BENCH_PORT_BASE)
+  : 27100 + Math.floor(Math.random() * 400);
+/** BENCH_XFR_NET: the /24 the servers bind in (default 127.0.0), so two runs at once do not collide. */
+const NET = process.env.BENCH_XFR_NET ?? '127.0.0';
+const addr = (n) => `${NET}.${n}`;
 const port = () => nextPort++;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (s) => process.stderr.write(`${s}\n`);
@@ -558,7 +564,7 @@ async function secondaryIn(zoneDir) {
     '| round | secondary | start → first answer (s) | secondary CPU-s | peak RSS (MiB) | RSS after (MiB) |',
   );
   out('|---|---|---:|---:|---:|---:|');
-  const primary = startKnotPrimary('127.0.0.85', zoneDir, 'secprimary', 1, false, 30_000);
+  const primary = startKnotPrimary(addr(85), zoneDir, 'secprimary', 1, false, 30_000);
   /** @type {Record<string, {ms:number[], cpu:number[], peak:number[], rss0:number[]}>} */
   const res = { popdns: emptyRes(), knot: emptyRes(), 'popdns-base': emptyRes() };
   try {
@@ -571,7 +577,7 @@ async function secondaryIn(zoneDir) {
           const empty = join(work, `empty-${round}`);
           mkdirSync(empty, { recursive: true });
           s = startPopdns(
-            '127.0.0.86',
+            addr(86),
             empty,
             `secondaries:\n  - { zone: ${ZONE}, primaries: ["${primary.host}:${primary.port}"] }`,
             'secondary',
@@ -581,7 +587,7 @@ async function secondaryIn(zoneDir) {
           const dir = join(work, `knot-sec-${round}`);
           const p = port();
           mkdirSync(join(dir, 'zones'), { recursive: true });
-          const conf = knotConf(dir, '127.0.0.87', p, [
+          const conf = knotConf(dir, addr(87), p, [
             'remote:',
             '  - id: primary',
             `    address: ${primary.host}@${primary.port}`,
@@ -597,7 +603,7 @@ async function secondaryIn(zoneDir) {
             'zone:',
             `  - domain: ${ZONE}`,
           ]);
-          s = spawnServer('knot', '127.0.0.87', p, 'knotd', ['-c', conf], 0);
+          s = spawnServer('knot', addr(87), p, 'knotd', ['-c', conf], 0);
         }
         try {
           const ready = await answering(s, LAST, 1, Math.min(300, left()));

@@ -41,9 +41,11 @@ export class WireFormatError extends Error {
 }
 
 /** Name fields in RDATA that senders may compress (RFC 1035 §3.3, RFC 3597 §4): a layout per type. */
-type Part = { name: true } | { fixed: number } | { strings: number };
+export type RdataPart = { name: true } | { fixed: number } | { strings: number };
+type Part = RdataPart;
 const N: Part = { name: true };
-const COMPRESSED_LAYOUT = new Map<number, Part[]>([
+/** Per type, the RDATA fields a sender may compress names in (see readRdata); shared with recordstream.ts. */
+export const COMPRESSED_LAYOUT: ReadonlyMap<number, readonly RdataPart[]> = new Map<number, Part[]>([
   [2, [N]], // NS
   [3, [N]], // MD
   [4, [N]], // MF

@@ -33,6 +33,7 @@ import { type CatalogMember, parseCatalog } from './catalog.js';
 import { formatPeer, type Peer } from './client.js';
 import { XfrInCounters } from './incounters.js';
 import { LogThrottle } from './throttle.js';
+import { ZoneIntake } from './intake.js';
 import { originKey, SecondaryStore } from './store.js';
 import { querySoa, transfer, XfrError, type XfrResult } from './transfer.js';
 import { applyDiffs, buildTransferred, ZoneDataError, zoneRecords } from './versions.js';
@@ -379,20 +380,33 @@ export class SecondaryManager {
       );
       return false;
     };
-    let res: XfrResult | null = null;
+    let res: XfrResult<ZoneIntake> | null = null;
     let zone: Zone | null = null;
     if (e.zone) {
       try {
-        res = await transfer(peer, e.origin, this.soaRecord(e.zone), { key });
+        res = await transfer(
+          peer,
+          e.origin,
+          this.soaRecord(e.zone),
+          { key },
+          () => new ZoneIntake(e.origin, `IXFR from ${formatPeer(peer)}`),
+        );
         if (res.kind === 'uptodate') {
           this.counters.transfer('ixfr', 'uptodate', res.bytes);
           this.contact(e);
           return true;
         }
         // IXFR: the current version's records listed from its trie only now (none are kept between
-        // transfers), the differences applied to that list.
-        const records = res.kind === 'incremental' ? applyDiffs(zoneRecords(e.zone), res.diffs) : res.records;
-        zone = buildTransferred(e.origin, records, `IXFR from ${formatPeer(peer)}`);
+        // transfers), the differences applied to that list. An AXFR-style answer was built into a
+        // new trie as it arrived; its zone-wide checks run now.
+        zone =
+          res.kind === 'incremental'
+            ? buildTransferred(
+                e.origin,
+                applyDiffs(zoneRecords(e.zone), res.diffs),
+                `IXFR from ${formatPeer(peer)}`,
+              )
+            : res.sink.finish();
         if (zone.serial !== res.serial)
           throw new ZoneDataError(
             `IXFR result has serial ${zone.serial}, the primary announced ${res.serial}`,
@@ -417,10 +431,17 @@ export class SecondaryManager {
     if (!zone) {
       type = 'AXFR';
       try {
-        res = await transfer(peer, e.origin, null, { key });
+        // The records go into the new trie as each message arrives; the zone-wide checks run at the end.
+        res = await transfer(
+          peer,
+          e.origin,
+          null,
+          { key },
+          () => new ZoneIntake(e.origin, `AXFR from ${formatPeer(peer)}`),
+        );
         if (res.kind !== 'full')
           throw new XfrError('AXFR answered with differences', 'POPDNS_E_XFR_MALFORMED');
-        zone = buildTransferred(e.origin, res.records, `AXFR from ${formatPeer(peer)}`);
+        zone = res.sink.finish();
       } catch (err) {
         return fail(err);
       }
@@ -436,9 +457,6 @@ export class SecondaryManager {
     e.lastContact = Date.now();
     const prev = e.zone;
     e.zone = zone;
-    // The transferred list goes now (the trie holds the version): a second copy of a big zone is not
-    // kept while the file is written, nor afterwards.
-    if (res!.kind === 'full') res!.records.length = 0;
     try {
       await this.store.save(zone, this.stateOf(e));
     } catch (err) {

@@ -44,48 +44,128 @@ async function writeAtomic(path: string, data: string | ((fh: FileHandle) => Pro
   await rename(tmp, path);
 }
 
-/** Lines per write while a zone file is streamed out. */
-const LINES_PER_WRITE = 8192;
+/** Bytes per write while a zone file is streamed out. */
+const WRITE_BYTES = 1 << 20;
+
+/**
+ * Text appended straight into a reused byte buffer (no string per line, no joined block), written
+ * out by `flush` once `full`. UTF-8, though zone text is ASCII (names and RDATA are escaped).
+ */
+class TextOut {
+  private buf = Buffer.allocUnsafe(WRITE_BYTES + 65_536);
+  private n = 0;
+
+  constructor(private readonly fh: FileHandle) {}
+
+  put(s: string): void {
+    if (this.n + 3 * s.length > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.n + 3 * s.length));
+      this.buf.copy(bigger, 0, 0, this.n);
+      this.buf = bigger;
+    }
+    this.n += this.buf.write(s, this.n, 'utf8');
+  }
+
+  get full(): boolean {
+    return this.n >= WRITE_BYTES;
+  }
+
+  async flush(): Promise<void> {
+    let at = 0;
+    while (at < this.n) at += (await this.fh.write(this.buf, at, this.n - at)).bytesWritten;
+    this.n = 0;
+  }
+}
 
 /**
  * Writes a zone version as an RFC 1035 master file: `$ORIGIN`, the SOA, then every record of the trie
  * depth first (an RRset's RRSIGs after it, unless the node holds an RRSIG RRset of its own), the
- * records zone/versions.ts zoneRecords lists, in its order. Streamed in blocks of lines straight from
- * the trie: no list of the zone's records and no whole-file string is built, and the event loop runs
- * between blocks.
+ * records zone/versions.ts zoneRecords lists, in its order. Streamed in blocks of about 1 MiB straight
+ * from the trie: no list of the zone's records, no string per line and no whole-file string is built,
+ * and the event loop runs between blocks.
  */
 async function writeZone(fh: FileHandle, zone: Zone): Promise<void> {
   const origin = zone.origin;
-  let lines: string[] = [`$ORIGIN ${zone.originText}`];
-  const flush = async (): Promise<void> => {
-    await fh.write(`${lines.join('\n')}\n`);
-    lines = [];
-  };
+  const out = new TextOut(fh);
+  out.put(`$ORIGIN ${zone.originText}\n`);
   const soa = zone.apex.rrsets.get(TYPE.SOA);
-  if (soa)
-    for (const rd of soa.rdatas) lines.push(`@ ${soa.ttl} IN SOA ${rdataToText(TYPE.SOA, rd, origin)}`);
+  if (soa) for (const rd of soa.rdatas) out.put(`@ ${soa.ttl} IN SOA ${rdataToText(TYPE.SOA, rd, origin)}\n`);
+  /** " TTL IN TYPE " of the last RRset written: consecutive sets mostly share it. */
+  let midTtl = -1;
+  let midType = -1;
+  let mid = '';
+  const middle = (ttl: number, type: number): string => {
+    if (ttl !== midTtl || type !== midType) {
+      midTtl = ttl;
+      midType = type;
+      mid = ` ${ttl} IN ${typeToText(type)} `;
+    }
+    return mid;
+  };
+  // Each node's owner text relative to the origin, made from its parent's and its own label (no
+  // name bytes put together per node); a label that needs escapes goes through nameToRelativeText.
   const stack: ZoneNode[] = [zone.apex];
+  const owners: string[] = ['@'];
   while (stack.length > 0) {
     const node = stack.pop()!;
+    const owner = owners.pop()!;
     if (node.rrsets.size > 0) {
-      const owner = nameToRelativeText(node.name, origin);
       const hasRrsigSet = node.rrsets.has(TYPE.RRSIG);
       for (const set of node.rrsets.values()) {
         if (!(set.type === TYPE.SOA && node === zone.apex)) {
-          const type = typeToText(set.type);
-          for (const rd of set.rdatas)
-            lines.push(`${owner} ${set.ttl} IN ${type} ${rdataToText(set.type, rd, origin)}`);
+          for (const rd of set.rdatas) {
+            out.put(owner);
+            out.put(middle(set.ttl, set.type));
+            out.put(rdataToText(set.type, rd, origin));
+            out.put('\n');
+          }
         }
         if (set.sigs && !hasRrsigSet)
-          for (const rd of set.sigs)
-            lines.push(`${owner} ${set.ttl} IN RRSIG ${rdataToText(TYPE.RRSIG, rd, origin)}`);
+          for (const rd of set.sigs) {
+            out.put(owner);
+            out.put(middle(set.ttl, TYPE.RRSIG));
+            out.put(rdataToText(TYPE.RRSIG, rd, origin));
+            out.put('\n');
+          }
       }
-      if (lines.length >= LINES_PER_WRITE) await flush();
+      if (out.full) await out.flush();
     }
     const kids = node.children.values();
-    for (let i = kids.length - 1; i >= 0; i--) if (kids[i]) stack.push(kids[i]!);
+    for (let i = kids.length - 1; i >= 0; i--) {
+      const kid = kids[i];
+      if (!kid) continue;
+      stack.push(kid);
+      owners.push(
+        plainLabel(kid.label)
+          ? node === zone.apex
+            ? kid.label
+            : `${kid.label}.${owner}`
+          : nameToRelativeText(kid.name, origin),
+      );
+    }
   }
-  await flush();
+  await out.flush();
+}
+
+/** True when a label (latin1 text) is written as it is: no RFC 1035 §5.1 special, space or non-ASCII. */
+function plainLabel(label: string): boolean {
+  for (let i = 0; i < label.length; i++) {
+    const c = label.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) return false;
+    // . \ ( ) ; " @ $ : the bytes nameToText escapes.
+    if (
+      c === 0x2e ||
+      c === 0x5c ||
+      c === 0x28 ||
+      c === 0x29 ||
+      c === 0x3b ||
+      c === 0x22 ||
+      c === 0x40 ||
+      c === 0x24
+    )
+      return false;
+  }
+  return label.length > 0;
 }
 
 export class SecondaryStore {

@@ -405,7 +405,10 @@ export function buildZone(parsed: ParsedZone, opts: { consume?: boolean; now?: n
  * straight into the trie), then runs the semantic checks in `finish`.
  */
 export interface ZoneBuilder {
-  /** Adds one parsed record to the trie (or reports why it cannot go in). */
+  /**
+   * Adds one parsed record to the trie (or reports why it cannot go in). `rec.rdata` and `rec.pos`
+   * are kept; `rec.owner` is not (a transfer hands a scratch buffer it reuses for the next record).
+   */
   add(rec: ZoneRecord): void;
   /** Runs the zone-wide checks; the parser's diagnostics come first in the result. Call once. */
   finish(
@@ -517,7 +520,7 @@ export function zoneBuilder(origin: Name, file: string, opts: { now?: number } =
       // far, so a million-address zone does not hold a million positions.
       if (!address || dnameOwners.some((d) => isSubdomainOf(rec.owner, d) && !nameEquals(rec.owner, d)))
         firstPos.set(set, rec.pos);
-      if (rec.type === TYPE.DNAME) dnameOwners.push(rec.owner);
+      if (rec.type === TYPE.DNAME) dnameOwners.push(rec.owner.slice());
       if (rec.type === TYPE.NS || rec.type === TYPE.MX || rec.type === TYPE.SRV) recPos.set(set, [rec.pos]);
       if ((address || rec.type === TYPE.MX) && !isHostName(rec.owner)) {
         warn(
