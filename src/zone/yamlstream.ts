@@ -358,7 +358,7 @@ export class RecordsReader {
     if ('-?:'.includes(t[start]!)) {
       const n = start + 1 < this.end ? t.charCodeAt(start + 1) : LF;
       if (n === SP || n === LF || (flow && this.isFlowIndicator(n))) throw UNSUPPORTED;
-    } else if (",[]{}#&*!|>'\"%@`".includes(t[start]!)) throw UNSUPPORTED;
+    } else if (',[]{}#&*!|>\'"%@`'.includes(t[start]!)) throw UNSUPPORTED;
     let i = start;
     while (i < this.end) {
       const c = t.charCodeAt(i);

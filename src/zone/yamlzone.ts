@@ -48,7 +48,14 @@ import {
   type ZoneDnssecSettings,
   type ZoneRecord,
 } from './types.js';
-import { findRecordsBlock, headOf, type RecordsBlock, RecordsReader, shiftRanges, YamlFallback } from './yamlstream.js';
+import {
+  findRecordsBlock,
+  headOf,
+  type RecordsBlock,
+  RecordsReader,
+  shiftRanges,
+  YamlFallback,
+} from './yamlstream.js';
 
 export interface YamlZoneOptions {
   file: string;
@@ -161,10 +168,7 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
  * duplicate key, an alias), is read by parseYamlZoneDocument instead, after `opts.onRestart`: both
  * readings give the same records and the same diagnostics.
  */
-export function* parseYamlZoneSteps(
-  text: string,
-  opts: YamlZoneOptions,
-): Generator<void, ParsedZone, void> {
+export function* parseYamlZoneSteps(text: string, opts: YamlZoneOptions): Generator<void, ParsedZone, void> {
   const block = findRecordsBlock(text);
   if (block) {
     try {
@@ -333,8 +337,7 @@ function* readYamlZone(
     else if (key === 'records') {
       if (block && (pair.key as Node).range?.[0] !== block.keyOffset) throw new YamlFallback('records');
       recordsPair = pair;
-    }
-    else if (key === 'dnssec') dnssec = parseDnssecSettings(pair.value as Node, err);
+    } else if (key === 'dnssec') dnssec = parseDnssecSettings(pair.value as Node, err);
     else {
       err(
         'POPDNS_E_YAML_UNKNOWN_KEY',
