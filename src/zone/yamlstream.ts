@@ -171,6 +171,7 @@ export class RecordsReader {
   private end = 0;
   private next_ = 0;
   private nextTab: number;
+  /** The next "\r" not followed by "\n" (a CRLF line end is read; a lone CR goes to `yaml`). */
   private nextCr: number;
   private readonly owners = new Set<string>();
   private readonly tags: ScalarTag[];
@@ -191,7 +192,7 @@ export class RecordsReader {
     this.tags = (tags as ScalarTag[]).filter((tag) => tag.default === true && tag.test);
     this.next_ = b.start;
     this.nextTab = t.indexOf('\t', b.start);
-    this.nextCr = t.indexOf('\r', b.start);
+    this.nextCr = this.loneCr(b.start);
   }
 
   /** The next owner entry, or null after the last. Throws YamlFallback. */
@@ -241,7 +242,7 @@ export class RecordsReader {
     this.next_ = ce;
     let pair: Pair | null = null;
     while (this.nextTab >= 0 && this.nextTab < cs) this.nextTab = t.indexOf('\t', cs);
-    while (this.nextCr >= 0 && this.nextCr < cs) this.nextCr = t.indexOf('\r', cs);
+    if (this.nextCr >= 0 && this.nextCr < cs) this.nextCr = this.loneCr(cs);
     const plainChars = (this.nextTab < 0 || this.nextTab >= ce) && (this.nextCr < 0 || this.nextCr >= ce);
     if (plainChars) {
       try {
@@ -274,6 +275,12 @@ export class RecordsReader {
     return top.items[0] as Pair;
   }
 
+  private loneCr(from: number): number {
+    let i = this.t.indexOf('\r', from);
+    while (i >= 0 && this.t.charCodeAt(i + 1) === LF) i = this.t.indexOf('\r', i + 2);
+    return i;
+  }
+
   private isSpaceOrEnd(i: number, end: number): boolean {
     if (i >= end) return true;
     const c = this.t.charCodeAt(i);
@@ -282,8 +289,17 @@ export class RecordsReader {
 
   // --- the small reader: this.p walks the text, this.end is the entry's end ---------------------
 
+  /** At a line end: "\n", "\r\n" (a lone "\r" never reaches the small reader), or the entry's end. */
   private eol(i: number): boolean {
-    return i >= this.end || this.t.charCodeAt(i) === LF;
+    if (i >= this.end) return true;
+    const c = this.t.charCodeAt(i);
+    return c === LF || c === CR;
+  }
+
+  /** Steps over the line break at this.p (eol is true there). */
+  private newline(): void {
+    if (this.p < this.end && this.t.charCodeAt(this.p) === CR) this.p++;
+    if (this.p < this.end) this.p++;
   }
 
   private skipSpaces(): void {
@@ -300,7 +316,7 @@ export class RecordsReader {
       this.p = e < 0 || e >= this.end ? this.end : e;
     }
     if (!this.eol(this.p)) throw UNSUPPORTED;
-    if (this.p < this.end) this.p++;
+    this.newline();
   }
 
   /**
@@ -315,7 +331,7 @@ export class RecordsReader {
       while (i < this.end && this.t.charCodeAt(i) === SP) i++;
       if (i < this.end) {
         const c = this.t.charCodeAt(i);
-        if (c !== HASH && c !== LF) {
+        if (c !== HASH && c !== LF && c !== CR) {
           this.peekIndent = i - q;
           return i;
         }
@@ -357,15 +373,15 @@ export class RecordsReader {
     if (this.eol(start) || c0 === SP) throw UNSUPPORTED;
     if ('-?:'.includes(t[start]!)) {
       const n = start + 1 < this.end ? t.charCodeAt(start + 1) : LF;
-      if (n === SP || n === LF || (flow && this.isFlowIndicator(n))) throw UNSUPPORTED;
+      if (n === SP || n === LF || n === CR || (flow && this.isFlowIndicator(n))) throw UNSUPPORTED;
     } else if (',[]{}#&*!|>\'"%@`'.includes(t[start]!)) throw UNSUPPORTED;
     let i = start;
     while (i < this.end) {
       const c = t.charCodeAt(i);
-      if (c === LF) break;
+      if (c === LF || c === CR) break;
       if (c === COLON) {
         const n = i + 1 < this.end ? t.charCodeAt(i + 1) : LF;
-        if (n === SP || n === LF || (flow && this.isFlowIndicator(n))) break;
+        if (n === SP || n === LF || n === CR || (flow && this.isFlowIndicator(n))) break;
       } else if (c === HASH) {
         if (t.charCodeAt(i - 1) === SP) break;
       } else if (flow && this.isFlowIndicator(c)) break;
@@ -421,7 +437,7 @@ export class RecordsReader {
     if (this.t.charCodeAt(this.p) !== COLON) throw UNSUPPORTED;
     this.p++;
     const n = this.p < this.end ? this.t.charCodeAt(this.p) : LF;
-    if (n !== SP && n !== LF) throw UNSUPPORTED;
+    if (n !== SP && n !== LF && n !== CR) throw UNSUPPORTED;
     return k;
   }
 
@@ -433,7 +449,7 @@ export class RecordsReader {
       return this.block(indent);
     }
     if (this.eol(this.p)) {
-      if (this.p < this.end) this.p++;
+      this.newline();
       return this.block(indent);
     }
     const v = this.inline(false);
@@ -548,7 +564,7 @@ export class RecordsReader {
       const k = this.key(true);
       this.skipSpaces();
       const c0 = this.p < this.end ? this.t.charCodeAt(this.p) : LF;
-      if (c0 === COMMA || c0 === RBRACE || c0 === LF) throw UNSUPPORTED;
+      if (c0 === COMMA || c0 === RBRACE || this.eol(this.p)) throw UNSUPPORTED;
       const v = this.flowValue();
       const ks = String(k.value);
       if (keys.includes(ks)) throw new YamlFallback('duplicate key');

@@ -98,6 +98,7 @@ extra: 1
   ['IPv6 ending in ::', `${HEAD}  "@": { NS: ns1 }\n  v6:\n    AAAA: 2001:db8::\n`],
   ['IPv6 ending in :: in a list', `${HEAD}  "@": { NS: ns1 }\n  v6: { AAAA: [2001:db8::] }\n`],
   ['tab indentation', `${HEAD}  "@": { NS: ns1 }\n  www:\n\tA: 192.0.2.1\n`],
+  ['a lone CR', `${HEAD}  "@": { NS: ns1 }\n  www: { TXT: a\rb }\n  x: { A: 192.0.2.1 }\n`],
   ['tab in a value', `${HEAD}  "@": { NS: ns1 }\n  www: { TXT: "a\tb" }\n`],
   ['CRLF line ends', `${HEAD}  "@": { NS: ns1 }\n  www:\n    A: 192.0.2.1\n`.replace(/\n/g, '\r\n')],
   [
@@ -172,6 +173,13 @@ t.test('streamed reading = document reading: records, positions, diagnostics', (
     'the writer output',
   );
   tt.same(fastShare(written).slow, 0, 'the writer output needs no fallback');
+  const crlf = cases[0]![1].replace(/\n/g, '\r\n');
+  tt.same(
+    summary(parseYamlZone(crlf, { file: 'z.yaml', origin: O })),
+    summary(parseYamlZoneDocument(crlf, { file: 'z.yaml', origin: O })),
+    'CRLF line ends, every form',
+  );
+  tt.same(fastShare(crlf).slow, 0, 'CRLF files need no fallback');
   const share = fastShare(cases[0]![1]);
   tt.same(share, { fast: 8, slow: 0 }, 'every entry of the common forms is read by the small reader');
   tt.end();
