@@ -111,14 +111,11 @@ export function findRecordsBlock(text: string): RecordsBlock | null {
 }
 
 /**
- * The file's text with the records block replaced by its line breaks alone (so every line number
- * stays), and how far offsets after the block moved.
+ * The file's text without the records block (the rest is a small YAML document), and how far offsets
+ * after the block moved: add `delta` to those at or after `start` (see shiftRanges).
  */
-export function headOf(text: string, b: RecordsBlock): { head: string; blankEnd: number; delta: number } {
-  let lines = 0;
-  for (let i = text.indexOf('\n', b.start); i >= 0 && i < b.end; i = text.indexOf('\n', i + 1)) lines++;
-  const head = text.slice(0, b.start) + '\n'.repeat(lines) + text.slice(b.end);
-  return { head, blankEnd: b.start + lines, delta: b.end - b.start - lines };
+export function headOf(text: string, b: RecordsBlock): { head: string; start: number; delta: number } {
+  return { head: text.slice(0, b.start) + text.slice(b.end), start: b.start, delta: b.end - b.start };
 }
 
 /** Adds `delta` to every range offset at or after `from` (or to all, from 0) in a node tree. */
@@ -150,6 +147,9 @@ function uniqueKeys(root: unknown): boolean {
   });
   return ok;
 }
+
+/** The first character of a plain scalar that a core-schema tag other than str could match. */
+const MAYBE_NOT_STRING = /^[-+.~0-9nNtTfF]/;
 
 /** Thrown inside the small reader: this entry goes to the `yaml` package. */
 const UNSUPPORTED: unique symbol = Symbol('unsupported');
@@ -352,6 +352,8 @@ export class RecordsReader {
   }
 
   private resolvePlain(s: string): Scalar {
+    // Every core-schema tag but the string's (null, bool, int, float) starts with one of these.
+    if (s.length > 0 && !MAYBE_NOT_STRING.test(s)) return new Scalar(s);
     for (const tag of this.tags) {
       if (tag.test!.test(s)) {
         const v = tag.resolve(s, () => {}, this.options);

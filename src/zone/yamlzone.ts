@@ -213,13 +213,17 @@ function* readYamlZone(
   // every earlier one, which is quadratic in the names of a zone (minutes for 100k names).
   let doc: Document.Parsed;
   if (block) {
-    // Everything but the records block, with its line breaks kept (and offsets after it moved back).
-    const { head, blankEnd, delta } = headOf(text, block);
+    // Everything but the records block, its offsets moved back to the whole text's; lines are
+    // counted in the whole text.
+    const { head, start, delta } = headOf(text, block);
     doc = parseDocument(head, { uniqueKeys: false, prettyErrors: false });
     if (doc.errors.length > 0) throw new YamlFallback('syntax');
-    shiftRanges(doc, blankEnd, delta);
-    lc.addNewLine(0);
-    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lc.addNewLine(i + 1);
+    // The small reader resolves plain scalars by YAML 1.2's core schema (a %YAML 1.1 file differs).
+    if (doc.schema.name !== 'core') throw new YamlFallback('schema');
+    shiftRanges(doc, start, delta);
+    const lineStarts = lc.lineStarts;
+    lineStarts.push(0);
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lineStarts.push(i + 1);
   } else {
     doc = parseDocument(text, { lineCounter: lc, uniqueKeys: false, prettyErrors: false });
   }

@@ -98,6 +98,11 @@ extra: 1
   ['IPv6 ending in ::', `${HEAD}  "@": { NS: ns1 }\n  v6:\n    AAAA: 2001:db8::\n`],
   ['IPv6 ending in :: in a list', `${HEAD}  "@": { NS: ns1 }\n  v6: { AAAA: [2001:db8::] }\n`],
   ['tab indentation', `${HEAD}  "@": { NS: ns1 }\n  www:\n\tA: 192.0.2.1\n`],
+  ['YAML 1.1', `%YAML 1.1\n---\n${HEAD}  "@": { NS: ns1 }\n  t: { TXT: [yes, on, y, 0b1], A: 192.0.2.1 }\n`],
+  [
+    'numbers and specials',
+    `${HEAD}  "@": { NS: ns1 }\n  t: { TXT: [.inf, -.5, 1e3, 0o17, 0x1F, +12, ~, Null, tRUE, nope, False] }\n`,
+  ],
   ['a lone CR', `${HEAD}  "@": { NS: ns1 }\n  www: { TXT: a\rb }\n  x: { A: 192.0.2.1 }\n`],
   ['tab in a value', `${HEAD}  "@": { NS: ns1 }\n  www: { TXT: "a\tb" }\n`],
   ['CRLF line ends', `${HEAD}  "@": { NS: ns1 }\n  www:\n    A: 192.0.2.1\n`.replace(/\n/g, '\r\n')],
