@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { typeToText } from '../../src/wire/constants.js';
 import { nameFromText, nameToText } from '../../src/wire/name.js';
-import { loadZone } from '../../src/zone/load.js';
+import { loadZone, loadZoneSteps } from '../../src/zone/load.js';
 import { formatDiagnostic, type ParsedZone, type ZoneRecord } from '../../src/zone/types.js';
 import { findRecordsBlock, RecordsReader } from '../../src/zone/yamlstream.js';
 import {
@@ -269,5 +269,15 @@ t.test('a big file is read in steps', (tt) => {
   let yields = 0;
   for (let r = steps.next(); !r.done; r = steps.next()) yields++;
   tt.ok(yields >= 4, `yielded ${yields} times for 10,000 names`);
+  // loadZoneSteps (what a reload runs in slices) yields while it reads a YAML file too.
+  const file = join(tmpDir(tt, 'popdns-h5-'), 'example.com.yaml');
+  writeFileSync(file, `${text}  ns1: { A: 192.0.2.53 }\n`);
+  const load = loadZoneSteps(file);
+  let loadYields = 0;
+  let r = load.next();
+  for (; !r.done; r = load.next()) loadYields++;
+  tt.ok(loadYields >= 4, `loadZoneSteps yielded ${loadYields} times`);
+  tt.same(r.value.result.diagnostics, []);
+  tt.equal(r.value.result.zone?.recordCount, 10003, 'every record, the SOA, the apex NS and its A');
   tt.end();
 });
