@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import { originFromFileName, parseMasterFileSteps } from './masterfile.js';
 import { type Name, nameFromText } from '../wire/name.js';
 import type { Diagnostic, ParsedZone, ZoneRecord } from './types.js';
-import { parseYamlZone } from './yamlzone.js';
+import { parseYamlZoneSteps, type YamlZoneOptions } from './yamlzone.js';
 import { type BuildResult, buildZone, type ZoneBuilder, zoneBuilder } from './zone.js';
 
 const YAML_EXT = /\.ya?ml$/i;
@@ -141,8 +141,16 @@ export interface ZoneFileOptions {
    * file name), and a file named otherwise (`db.example.com`) falls back to its first `$ORIGIN`.
    */
   origin?: Name;
-  /** Takes each record as it is parsed instead of collecting them (a master file only). */
+  /**
+   * Takes each record as it is parsed instead of collecting them (a master file, and the streamed
+   * reading of a YAML file; the parsed zone's `records` then stays empty).
+   */
   onRecord?: (rec: ZoneRecord, zoneOrigin: Name | undefined) => void;
+  /**
+   * A YAML file's streamed reading was given up for the document-model one: forget the records
+   * handed to onRecord so far (the parsed zone's `records` then holds them all).
+   */
+  onRestart?: () => void;
 }
 
 /** Parses a zone file without building it (for `convert`). */
@@ -150,7 +158,7 @@ export function parseZoneFile(path: string, opts: ZoneFileOptions = {}): ParsedZ
   return runSteps(parseZoneFileSteps(path, opts));
 }
 
-/** parseZoneFile in steps: an RFC 1035 file yields every few thousand entries; YAML in one go. */
+/** parseZoneFile in steps: yields every few thousand entries (RFC 1035) or owner names (YAML). */
 function* parseZoneFileSteps(path: string, o: ZoneFileOptions): Generator<void, ParsedZone, void> {
   const fromName = originFromFileName(path) ?? undefined;
   const origin = o.origin ?? fromName;
@@ -179,7 +187,12 @@ function* parseZoneFileSteps(path: string, o: ZoneFileOptions): Generator<void, 
   }
   const originSource = o.origin ? 'given by --origin' : 'from the file name';
   const opts = origin ? { file: path, origin, originSource } : { file: path };
-  if (YAML_EXT.test(path)) return parseYamlZone(body, o.origin ? { ...opts, originExplicit: true } : opts);
+  if (YAML_EXT.test(path)) {
+    const y: YamlZoneOptions = o.origin ? { ...opts, originExplicit: true } : { ...opts };
+    if (o.onRecord) y.onRecord = o.onRecord;
+    if (o.onRestart) y.onRestart = o.onRestart;
+    return yield* parseYamlZoneSteps(body, y);
+  }
   const included = o.included;
   const readFile = (p: string): string => {
     included?.push(p);
@@ -207,7 +220,8 @@ export function loadZone(
 
 /**
  * loadZone in steps, for a server that keeps answering while it reloads: yields between chunks of
- * an RFC 1035 file. (A YAML file and the zone-wide checks at the end each run in one go.)
+ * an RFC 1035 file or of a YAML file's owner names. (The zone-wide checks at the end, and a YAML
+ * file that cannot be streamed — see parseYamlZoneSteps — each run in one go.)
  */
 export function* loadZoneSteps(
   path: string,
@@ -220,6 +234,9 @@ export function* loadZoneSteps(
       builder ??= zoneBuilder(zoneOrigin ?? Uint8Array.of(0), path);
       builder.add(rec);
     },
+  };
+  o.onRestart = () => {
+    builder = null;
   };
   if (included) o.included = included;
   if (origin) o.origin = origin;

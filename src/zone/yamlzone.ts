@@ -3,6 +3,7 @@
  * package so every problem has the line and column of the key or value at fault; never throws.
  */
 import {
+  type Document,
   isMap,
   isScalar,
   isSeq,
@@ -47,6 +48,14 @@ import {
   type ZoneDnssecSettings,
   type ZoneRecord,
 } from './types.js';
+import {
+  findRecordsBlock,
+  headOf,
+  type RecordsBlock,
+  RecordsReader,
+  shiftRanges,
+  YamlFallback,
+} from './yamlstream.js';
 
 export interface YamlZoneOptions {
   file: string;
@@ -58,7 +67,20 @@ export interface YamlZoneOptions {
   originExplicit?: boolean;
   /** Where `origin` came from, for messages. */
   originSource?: string;
+  /**
+   * Takes each record as it is read instead of collecting them in `records` (which then stays
+   * empty); the SOA comes last. Only a streamed reading calls it (see parseYamlZoneSteps).
+   */
+  onRecord?: (rec: ZoneRecord, zoneOrigin: Name) => void;
+  /**
+   * A streamed reading was given up for the document-model one (see parseYamlZoneSteps): forget the
+   * records handed to onRecord so far; the result's `records` then holds them all.
+   */
+  onRestart?: () => void;
 }
+
+/** Owner entries read between two yields of parseYamlZoneSteps. */
+const STEP_OWNERS = 2000;
 
 /** SOA timer defaults (RIPE-203 style): refresh 2h, retry 1h, expire 2w, minimum 1h. */
 export const SOA_DEFAULTS = {
@@ -125,13 +147,86 @@ export function parseDnssecSettings(
   return ok ? out : undefined;
 }
 
+/**
+ * Parses a YAML zone file (docs/zone-format.md) into records and diagnostics (file:line:col); never
+ * throws. The same as parseYamlZoneSteps run to its end.
+ */
 export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
+  const steps = parseYamlZoneSteps(text, opts);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * parseYamlZone in steps, yielding after every few thousand owner names so a server keeps answering
+ * while it reloads a big zone. The `records:` block is streamed owner by owner (yamlstream.ts), each
+ * record handed to `opts.onRecord` as soon as it is read; the rest of the file (origin, ttl, soa,
+ * dnssec) is read as a small YAML document first. A file that cannot be streamed, or whose streamed
+ * reading meets something that might read differently in one document (a YAML syntax error, a
+ * duplicate key, an alias), is read by parseYamlZoneDocument instead, after `opts.onRestart`: both
+ * readings give the same records and the same diagnostics.
+ */
+export function* parseYamlZoneSteps(text: string, opts: YamlZoneOptions): Generator<void, ParsedZone, void> {
+  const block = findRecordsBlock(text);
+  if (block) {
+    try {
+      return yield* readYamlZone(text, opts, block);
+    } catch (e) {
+      if (!(e instanceof YamlFallback)) throw e;
+      opts.onRestart?.();
+    }
+  }
+  return parseYamlZoneDocument(text, opts);
+}
+
+/**
+ * The document-model reading: the whole file as one `yaml` Document (every record collected in
+ * `records`, the SOA first). The fallback of parseYamlZoneSteps, and the reference its tests compare
+ * the streamed reading with.
+ */
+export function parseYamlZoneDocument(text: string, opts: YamlZoneOptions): ParsedZone {
+  const steps = readYamlZone(text, opts, null);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** Both readings: `block` null reads the file as one document. Throws YamlFallback when streaming. */
+function* readYamlZone(
+  text: string,
+  opts: YamlZoneOptions,
+  block: RecordsBlock | null,
+): Generator<void, ParsedZone, void> {
   const diagnostics: Diagnostic[] = [];
   const records: ZoneRecord[] = [];
+  const onRecord = block ? opts.onRecord : undefined;
+  const emit = (rec: ZoneRecord): void => {
+    if (onRecord) onRecord(rec, zoneOrigin);
+    else records.push(rec);
+  };
+  let soaRead = false;
   const lc = new LineCounter();
   // uniqueKeys is checked below, in one pass: the yaml library's own check compares every key with
   // every earlier one, which is quadratic in the names of a zone (minutes for 100k names).
-  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: false, prettyErrors: false });
+  let doc: Document.Parsed;
+  if (block) {
+    // Everything but the records block, its offsets moved back to the whole text's; lines are
+    // counted in the whole text.
+    const { head, start, delta } = headOf(text, block);
+    doc = parseDocument(head, { uniqueKeys: false, prettyErrors: false });
+    if (doc.errors.length > 0) throw new YamlFallback('syntax');
+    // The small reader resolves plain scalars by YAML 1.2's core schema (a %YAML 1.1 file differs).
+    if (doc.schema.name !== 'core') throw new YamlFallback('schema');
+    shiftRanges(doc, start, delta);
+    const lineStarts = lc.lineStarts;
+    lineStarts.push(0);
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lineStarts.push(i + 1);
+  } else {
+    doc = parseDocument(text, { lineCounter: lc, uniqueKeys: false, prettyErrors: false });
+  }
   const posAt = (offset: number): Position => {
     const p = lc.linePos(offset);
     return { file: opts.file, line: p.line, col: p.col };
@@ -172,6 +267,7 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
     },
   });
   if (duplicates > 0) {
+    if (block) throw new YamlFallback('duplicate key');
     const r = result(opts.origin ?? ROOT);
     r.incomplete = true;
     return r;
@@ -242,8 +338,10 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
       }
     } else if (key === 'ttl') zoneTtl = ttlOf(pair.value as Node, 'ttl');
     else if (key === 'soa') soaPair = pair;
-    else if (key === 'records') recordsPair = pair;
-    else if (key === 'dnssec') dnssec = parseDnssecSettings(pair.value as Node, err);
+    else if (key === 'records') {
+      if (block && (pair.key as Node).range?.[0] !== block.keyOffset) throw new YamlFallback('records');
+      recordsPair = pair;
+    } else if (key === 'dnssec') dnssec = parseDnssecSettings(pair.value as Node, err);
     else {
       err(
         'POPDNS_E_YAML_UNKNOWN_KEY',
@@ -265,7 +363,14 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
 
   // records:
   const apexNsTargets: Name[] = [];
-  if (recordsPair) {
+  if (recordsPair && block) {
+    const reader = new RecordsReader(text, block, doc.schema.tags, doc.options);
+    let n = 0;
+    for (let pair = reader.next(); pair; pair = reader.next()) {
+      parseOwner(pair);
+      if (++n % STEP_OWNERS === 0) yield;
+    }
+  } else if (recordsPair) {
     const recs = recordsPair.value as Node;
     if (!isMap(recs))
       err(
@@ -339,7 +444,7 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
       for (const item of items) {
         const rec = parseValue(owner, type, item, nameTtl ?? defaultTtl);
         if (rec) {
-          records.push(rec);
+          emit(rec);
           if (type === TYPE.NS && nameEquals(owner, zoneOrigin)) {
             const target = rdataTarget(TYPE.NS, rec.rdata);
             if (target) apexNsTargets.push(target);
@@ -543,19 +648,22 @@ export function parseYamlZone(text: string, opts: YamlZoneOptions): ParsedZone {
       dv.setUint32(8, num('retry'));
       dv.setUint32(12, num('expire'));
       dv.setUint32(16, num('minimum'));
-      records.unshift({
+      const soaRec: ZoneRecord = {
         owner: zoneOrigin,
         type: TYPE.SOA,
         class: CLASS.IN,
         ttl: soaTtl,
         rdata: rd,
         pos: soaPos,
-      });
+      };
+      soaRead = true;
+      if (onRecord) onRecord(soaRec, zoneOrigin);
+      else records.unshift(soaRec);
     }
   }
   const parsed = result(zoneOrigin, zoneTtl);
   if (dnssec !== undefined) parsed.dnssec = dnssec;
-  if (soaPair && !records.some((r) => r.type === TYPE.SOA)) failedTypes.add(TYPE.SOA);
+  if (soaPair && !soaRead) failedTypes.add(TYPE.SOA);
   if (failedTypes.size > 0) parsed.failedTypes = failedTypes;
   return parsed;
 }
