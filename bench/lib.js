@@ -49,7 +49,11 @@ export function workDir(prefix = 'popdns-bench-') {
   return dir;
 }
 
-let nextPort = 25000 + Math.floor(Math.random() * 20000);
+/** BENCH_PORTS=LOW-HIGH keeps the servers' ports in that range (several benches on one machine). */
+const PORT_RANGE = /^(\d+)-(\d+)$/.exec(process.env.BENCH_PORTS ?? '');
+let nextPort = PORT_RANGE
+  ? Number(PORT_RANGE[1]) + Math.floor(Math.random() * (Number(PORT_RANGE[2]) - Number(PORT_RANGE[1]) - 20))
+  : 25000 + Math.floor(Math.random() * 20000);
 
 /** Numeric `Key: N kB` fields of /proc/PID/status (bytes), or 0. */
 function statusKb(text, key) {
