@@ -18,6 +18,11 @@ import { fmt, has, MiB, startServer, StartTimeout, tree, workDir } from './lib.j
 
 export const BIG_RECORDS = Number(process.env.BENCH_BIG_RECORDS ?? 1_000_000);
 export const BIG_TIMEOUT = Number(process.env.BENCH_BIG_TIMEOUT ?? 180);
+/** BENCH_BIG_ONLY=knot,popdns limits the servers (labels starting with these words); default all. */
+const ONLY = process.env.BENCH_BIG_ONLY?.split(',') ?? null;
+const wanted = (label) => ONLY === null || ONLY.some((w) => label === w || label.startsWith(`${w} (`));
+/** BENCH_BIG_YAML=0 skips the YAML file (slow, and not what the memory row compares). */
+const YAML = process.env.BENCH_BIG_YAML !== '0';
 
 /**
  * @typedef {{ label: string, ready: number | null, rss: number, hwm: number, pss: number,
@@ -28,11 +33,12 @@ export const BIG_TIMEOUT = Number(process.env.BENCH_BIG_TIMEOUT ?? 180);
 export async function bigZoneRows(work, records = BIG_RECORDS, timeoutSec = BIG_TIMEOUT) {
   const dir = join(work, 'big');
   process.stderr.write(`generating a ${fmt(records)}-record zone…\n`);
-  await bigZone(dir, records, true);
+  await bigZone(dir, records, YAML);
   /** @type {BigRow[]} */
   const rows = [];
   const probe = `h${records - 1}.big.test.`;
   const measure = async (label, kind, zdir) => {
+    if (!wanted(label)) return;
     try {
       const s = await startServer(kind, zdir, { probe, probeType: 1, workers: 1, timeoutSec, work });
       await new Promise((r) => setTimeout(r, 1000));
@@ -51,7 +57,7 @@ export async function bigZoneRows(work, records = BIG_RECORDS, timeoutSec = BIG_
   if (has('knotd')) await measure('knot', 'knot', dir);
   if (has('nsd')) await measure('nsd', 'nsd', dir);
   await measure('popdns (RFC 1035)', 'popdns', dir);
-  await measure('popdns (YAML)', 'popdns', join(dir, 'yaml'));
+  if (YAML) await measure('popdns (YAML)', 'popdns', join(dir, 'yaml'));
   return rows;
 }
 

@@ -66,6 +66,8 @@ const WORKERS = Number(process.env.RELOAD_WORKERS ?? 1);
 const AT = Number(process.env.RELOAD_AT ?? 5);
 const DNSPERF_TIMEOUT = Number(process.env.RELOAD_DNSPERF_TIMEOUT ?? 2);
 const BASELINE = process.env.RELOAD_BASELINE !== '0';
+/** Seconds after "reload done" at which memory is read once more (the issue's "30 s later"). */
+const LATER = Number(process.env.RELOAD_LATER ?? 30);
 
 const guard = setTimeout(
   () => {
@@ -191,19 +193,24 @@ async function main() {
     const rssAtHup = treeMemory(s.pid).rss;
     const reset = resetTreePeak(s.pid);
     const outBefore = s.stdout().length;
+    const errBefore = s.stderr().length;
+    // The server logs to stderr (src/log); stdout too, in case an older build is measured.
+    const logSince = () => s.stderr().slice(errBefore) + s.stdout().slice(outBefore);
     const tHup = performance.now();
     // Change the zone (one more record), so the reload really parses and swaps it: an unchanged file
     // is kept as loaded without a parse.
     appendFileSync(join(zdir, 'big.test.zone'), 'reload-marker IN A 192.0.2.99\n');
     s.child.kill('SIGHUP');
     let reloadSec = null;
+    let tDone = 0;
     const watch = setInterval(() => {
-      if (reloadSec === null && /reload done/.test(s.stdout().slice(outBefore)))
-        reloadSec = (performance.now() - tHup) / 1000;
+      if (reloadSec === null && (logSince().match(/reload done/g)?.length ?? 0) >= WORKERS) {
+        tDone = performance.now();
+        reloadSec = (tDone - tHup) / 1000;
+      }
     }, 20);
     const r = await run;
     const p = stopProbe();
-    clearInterval(poll);
     // Let a reload that outlasted the dnsperf run finish (bounded), then read memory again.
     const until = performance.now() + 120_000;
     while (reloadSec === null && performance.now() < until) await new Promise((x) => setTimeout(x, 100));
@@ -211,6 +218,12 @@ async function main() {
     const after = treeMemory(s.pid);
     await new Promise((x) => setTimeout(x, 2000));
     const settled = treeMemory(s.pid);
+    // Idle from here on (dnsperf is done): memory LATER s after the reload finished.
+    const wait = tDone ? tDone + LATER * 1000 - performance.now() : 0;
+    if (wait > 0) await new Promise((x) => setTimeout(x, wait));
+    clearInterval(poll);
+    const later = treeMemory(s.pid);
+    const released = /memory released after the zone swap.*/.exec(logSince());
 
     const lines = [
       `reload under load — ${new Date().toISOString().slice(0, 16)}Z, Node ${process.version}, ${fmt(RECORDS)} A records (RFC 1035), popdns --workers ${WORKERS}, dnsperf -c 1 -q 200 -t ${DNSPERF_TIMEOUT} for ${SECONDS} s, SIGHUP at ${AT} s`,
@@ -240,6 +253,13 @@ async function main() {
     lines.push(`| peak RSS during the swap, polled every 50 ms (MiB) | ${fmt(MiB(maxRss))} |`);
     lines.push(`| RSS at the end of the run (MiB) | ${fmt(MiB(after.rss))} |`);
     lines.push(`| RSS 2 s later (MiB) | ${fmt(MiB(settled.rss))} |`);
+    lines.push(`| RSS ${LATER} s after "reload done", idle (MiB) | ${fmt(MiB(later.rss))} |`);
+    lines.push(
+      `| ratio to RSS once loaded: peak (VmHWM) / polled peak / ${LATER} s later | ${fmt(after.hwm / loaded.rss, 2)} / ${fmt(maxRss / loaded.rss, 2)} / ${fmt(later.rss / loaded.rss, 2)} |`,
+    );
+    lines.push(
+      `| server's collection after the swap | ${released ? released[0].slice(0, 200) : 'none logged'} |`,
+    );
     lines.push(`| dnsperf per-second QPS | ${r.perSecond.map((x) => fmt(x)).join(', ')} |`);
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {

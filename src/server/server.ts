@@ -26,6 +26,7 @@ import { Handler } from './handler.js';
 import type { QueryTap } from './tap.js';
 import { formatListen, type ListenAddr } from './listen.js';
 import { TcpListener } from './tcp.js';
+import { collectGarbage, RELEASE_MIN_RECORDS } from './heap.js';
 import { sourceStamp, type ZoneStatus } from './zonestatus.js';
 import { XfrPrimary } from '../xfr/primary.js';
 import { UpdateService } from '../update/service.js';
@@ -486,6 +487,10 @@ export class PopdnsServer {
     this.handler.zones = this.composeZones(next.values());
     // New versions: IXFR history and NOTIFY (src/xfr).
     for (const [f, z] of next) if (before.get(f) !== z) this.xfr.zoneChanged(before.get(f) ?? null, z);
+    // Versions let go of (replaced or removed) and versions parsed: their memory is garbage now.
+    for (const [f, z] of before) if (next.get(f) !== z) this.garbageRecords += z.recordCount;
+    for (const [f, z] of next) if (before.get(f) !== z) this.garbageRecords += z.recordCount;
+    before.clear();
     this.scheduleRefresh();
     return { ok: failed === 0, loaded, failed, removed, zones: outcomes };
   }
@@ -680,6 +685,7 @@ export class PopdnsServer {
           this.reloadAgain = false;
           r = this.reloaded(await stepwise(this.loadZonesSteps(false)));
         } while (this.reloadAgain);
+        await this.releaseMemory();
       } catch (e) {
         // Nothing was swapped: the zones in service stay as they were.
         this.reloads.failure++;
@@ -697,11 +703,55 @@ export class PopdnsServer {
   private reloading: Promise<ReloadResult> | null = null;
   private reloadAgain = false;
 
+  /** Records of zone versions parsed or let go of since the last full collection (see src/server/heap.ts). */
+  private garbageRecords = 0;
+  /** What a reload must have parsed or replaced before the server collects (tests lower it). */
+  releaseMinRecords = RELEASE_MIN_RECORDS;
+  /** Longest wait for pending IXFR-history work (which still holds the old version) before collecting. */
+  private static readonly RELEASE_WAIT_MS = 10_000;
+
+  /**
+   * After a reload that swapped big zones: waits (bounded) for the IXFR history to let go of the old
+   * versions, then runs one full collection so their memory goes back to the OS now, not when V8 next
+   * collects on its own (src/server/heap.ts says why that can take minutes). Logs what it took.
+   */
+  private async releaseMemory(): Promise<void> {
+    if (this.garbageRecords < this.releaseMinRecords) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.xfr.settled(),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, PopdnsServer.RELEASE_WAIT_MS);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
+    // Queries that arrived meanwhile first: the collection stops the event loop.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const records = this.garbageRecords;
+    this.garbageRecords = 0;
+    const seconds = collectGarbage();
+    if (seconds === null) return;
+    this.releases++;
+    const m = process.memoryUsage();
+    this.log.info('memory released after the zone swap', {
+      records,
+      seconds: Math.round(seconds * 1000) / 1000,
+      heap_used_mib: Math.round(m.heapUsed / 1048576),
+      rss_mib: Math.round(m.rss / 1048576),
+    });
+  }
+
+  /** Full collections run after reloads (tests). */
+  releases = 0;
+
   /** Reloads the zones in `only` (re-read even when unchanged), as the stepwise reload does. */
   private reloadOnly(only: Set<string>): Promise<ReloadResult> {
     const run = async (): Promise<ReloadResult> => {
       try {
-        return this.reloaded(await stepwise(this.loadZonesSteps(true, only)));
+        const r = this.reloaded(await stepwise(this.loadZonesSteps(true, only)));
+        await this.releaseMemory();
+        return r;
       } catch (e) {
         this.reloads.failure++;
         this.log.error(`reload failed: ${(e as Error).message}`, { code: 'POPDNS_E_RELOAD' });
@@ -849,6 +899,9 @@ export class PopdnsServer {
     }
     for (const b of this.bound) this.log.info(`listening ${b.transport} ${formatListen(b.addr)}`);
     this.ready = true;
+    // The parse's garbage of a big first load, while no reload runs yet (not before listening: the
+    // first answer would wait for it).
+    if (!this.reloading) void this.releaseMemory();
   }
 
   /** Closes every listener and connection. */

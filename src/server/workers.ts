@@ -69,6 +69,9 @@ export type PrimaryMessage =
   /** To the receiving worker: the response to send (base64), or null to send nothing. */
   | { kind: 'update-reply'; seq: number; msg: string | null };
 
+/** Bytes free at the top of glibc's heap before it is trimmed, for the workers (see deploy/systemd). */
+const MALLOC_TRIM_THRESHOLD = 1024 * 1024;
+
 export class WorkerPool {
   private readonly workers: Worker[] = [];
   private seq = 0;
@@ -79,7 +82,11 @@ export class WorkerPool {
   async start(n: number): Promise<string[]> {
     const ready: Promise<string[]>[] = [];
     for (let i = 0; i < n; i++) {
-      const w = cluster.fork({ POPDNS_WORKER: String(i) });
+      // glibc returns freed memory to the OS (README: Reload) unless the operator chose otherwise.
+      const w = cluster.fork({
+        POPDNS_WORKER: String(i),
+        MALLOC_TRIM_THRESHOLD_: process.env.MALLOC_TRIM_THRESHOLD_ ?? String(MALLOC_TRIM_THRESHOLD),
+      });
       this.workers.push(w);
       w.on('message', (m: WorkerMessage) => this.onMessage?.(w, m));
       ready.push(

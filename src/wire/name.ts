@@ -27,9 +27,10 @@ const SCRATCH = new Uint8Array(MAX_NAME + MAX_LABEL + 2);
 /**
  * Parses a presentation-format name. `@` is the origin; a name without a trailing dot is relative to
  * `origin` (an error when there is none). Escapes: `\.` and `\X` take X literally, `\DDD` is a decimal
- * byte value.
+ * byte value. Long-lived names go to a shared slab (src/wire/bytes.ts); `transient` gives a copy of
+ * its own instead, for names that are let go of soon (a zone file's owner names).
  */
-export function nameFromText(text: string, origin?: Name | null): Name {
+export function nameFromText(text: string, origin?: Name | null, transient = false): Name {
   if (text === '@') {
     if (!origin) throw new NameError('@ used without an origin');
     return origin;
@@ -94,7 +95,9 @@ export function nameFromText(text: string, origin?: Name | null): Name {
     len = pos + origin.length;
   }
   if (len > MAX_NAME) throw new NameError(`name longer than 255 octets: "${text}"`);
-  return slabCopy(out.subarray(0, len));
+  // A transient name (a record's owner, which the zone keeps as labels) is young garbage soon: a copy
+  // of its own, not slab bytes that would stay allocated as long as any neighbour lives.
+  return transient ? out.slice(0, len) : slabCopy(out.subarray(0, len));
 }
 
 /**

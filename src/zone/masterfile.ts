@@ -430,7 +430,7 @@ export function* parseMasterFileSteps(
       }
     } else {
       try {
-        owner = nameFromText(start.text, state.origin);
+        owner = nameFromText(start.text, state.origin, true);
       } catch (x) {
         err(x instanceof NameError ? 'POPDNS_E_NAME' : 'POPDNS_E_SYNTAX', (x as Error).message, start);
         return;

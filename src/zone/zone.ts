@@ -67,18 +67,22 @@ export interface BuildResult {
  * far less memory than a Map per node (a million-record zone has a million of these) and is as fast.
  */
 export class RRsetMap {
-  /** Most nodes have one RRset: it lives in a field; the others in an array made when needed. */
-  private first: RRset | undefined = undefined;
-  private rest: RRset[] | null = null;
+  /**
+   * Most nodes have one RRset: it is this field itself; more than one are an array (in the order
+   * they were added). One field, not two: a million-record zone has a million of these.
+   */
+  private sets: RRset | RRset[] | undefined = undefined;
 
   get size(): number {
-    return (this.first ? 1 : 0) + (this.rest ? this.rest.length : 0);
+    const s = this.sets;
+    return s === undefined ? 0 : Array.isArray(s) ? s.length : 1;
   }
 
   get(type: number): RRset | undefined {
-    if (this.first?.type === type) return this.first;
-    const rest = this.rest;
-    if (rest) for (let i = 0; i < rest.length; i++) if (rest[i]!.type === type) return rest[i];
+    const s = this.sets;
+    if (s === undefined) return undefined;
+    if (!Array.isArray(s)) return s.type === type ? s : undefined;
+    for (let i = 0; i < s.length; i++) if (s[i]!.type === type) return s[i];
     return undefined;
   }
 
@@ -88,39 +92,48 @@ export class RRsetMap {
 
   /** The `i`th RRset (0 ≤ i < size), in the order values() gives them; no allocation (transfer walks). */
   at(i: number): RRset | undefined {
-    if (this.first === undefined) return undefined;
-    return i === 0 ? this.first : (this.rest?.[i - 1] ?? undefined);
+    const s = this.sets;
+    if (s === undefined) return undefined;
+    if (!Array.isArray(s)) return i === 0 ? s : undefined;
+    return s[i];
   }
 
   /** Adds or replaces the RRset of `type` (which must be the set's own type). */
   set(type: number, set: RRset): this {
     if (set.type !== type) throw new Error(`internal: RRset of type ${set.type} stored as ${type}`);
-    if (!this.first || this.first.type === type) {
-      this.first = set;
+    const s = this.sets;
+    if (s === undefined || (!Array.isArray(s) && s.type === type)) {
+      this.sets = set;
       return this;
     }
-    const rest = (this.rest ??= []);
-    const i = rest.findIndex((s) => s.type === type);
-    if (i >= 0) rest[i] = set;
-    else rest.push(set);
+    if (!Array.isArray(s)) {
+      this.sets = [s, set];
+      return this;
+    }
+    const i = s.findIndex((x) => x.type === type);
+    if (i >= 0) s[i] = set;
+    else s.push(set);
     return this;
   }
 
   delete(type: number): boolean {
-    if (this.first?.type === type) {
-      this.first = this.rest?.shift();
+    const s = this.sets;
+    if (s === undefined) return false;
+    if (!Array.isArray(s)) {
+      if (s.type !== type) return false;
+      this.sets = undefined;
       return true;
     }
-    const i = this.rest ? this.rest.findIndex((s) => s.type === type) : -1;
+    const i = s.findIndex((x) => x.type === type);
     if (i < 0) return false;
-    this.rest!.splice(i, 1);
+    s.splice(i, 1);
+    if (s.length === 1) this.sets = s[0];
     return true;
   }
 
   private all(): RRset[] {
-    const out = this.first ? [this.first] : [];
-    if (this.rest) out.push(...this.rest);
-    return out;
+    const s = this.sets;
+    return s === undefined ? [] : Array.isArray(s) ? s.slice() : [s];
   }
 
   keys(): IterableIterator<number> {
@@ -147,6 +160,10 @@ class NoChildren extends Children<ZoneNode> {
 }
 const NO_CHILDREN: Children<ZoneNode> = new NoChildren();
 
+/** ZoneNode.flags bits. */
+const CUT = 1;
+const OCCLUDED = 2;
+
 /**
  * One name of the zone. A big zone is mostly leaves with one RRset, so a node is kept small: its own
  * label as a string (the parent's map key itself when the label has no upper case), its RRsets in the
@@ -156,11 +173,25 @@ const NO_CHILDREN: Children<ZoneNode> = new NoChildren();
 export class ZoneNode extends RRsetMap {
   /** The nodes one label below, found by label bytes in any letter case. */
   children: Children<ZoneNode> = NO_CHILDREN;
-  /** A delegation point: NS here and not the apex. */
-  cut = false;
-  /** Strictly below a delegation point or a DNAME owner: not authoritative data (glue, or occluded). */
-  occluded = false;
+  /** `cut` and `occluded` as bits of one small integer (one field, not two, per node). */
+  private flags = 0;
   private nameCache: Name | null;
+
+  /** A delegation point: NS here and not the apex. */
+  get cut(): boolean {
+    return (this.flags & CUT) !== 0;
+  }
+  set cut(v: boolean) {
+    this.flags = v ? this.flags | CUT : this.flags & ~CUT;
+  }
+
+  /** Strictly below a delegation point or a DNAME owner: not authoritative data (glue, or occluded). */
+  get occluded(): boolean {
+    return (this.flags & OCCLUDED) !== 0;
+  }
+  set occluded(v: boolean) {
+    this.flags = v ? this.flags | OCCLUDED : this.flags & ~OCCLUDED;
+  }
 
   constructor(
     /** This node's label in the case the zone wrote it, as latin1 bytes; '' at the apex. */
@@ -193,11 +224,18 @@ export class ZoneNode extends RRsetMap {
   }
 }
 
+/** Scratch for labelText: a label is at most 63 octets. */
+const LABEL_SCRATCH = Buffer.allocUnsafe(64);
+
 /** A label's bytes as a flat latin1 string, in its own case. */
 function labelText(name: Name, offset: number): string {
   const len = name[offset]!;
-  // V8 copies short concatenations into a flat string; longer ones would make a rope.
-  if (len > 12) return Buffer.from(name.buffer, name.byteOffset + offset + 1, len).toString('latin1');
+  // V8 copies short concatenations into a flat string; longer ones would make a rope. Not through
+  // `name.buffer`: a name kept on V8's heap would be moved off it for that.
+  if (len > 12) {
+    for (let i = 0; i < len; i++) LABEL_SCRATCH[i] = name[offset + 1 + i]!;
+    return LABEL_SCRATCH.toString('latin1', 0, len);
+  }
   let s = '';
   for (let i = offset + 1; i <= offset + len; i++) s += String.fromCharCode(name[i]!);
   return s;
@@ -216,11 +254,14 @@ class ZoneRRset implements RRset {
    * warnings read it.
    */
   at = -1;
-  /** The single RDATA's backing store, offset and length; null once the set holds a list. */
-  private src: ArrayBufferLike | null;
-  private off: number;
-  private len: number;
-  private list: Uint8Array[] | null = null;
+  /**
+   * The single RDATA's backing store (with its offset and length packed into `span`), or the list of
+   * RDATAs once the set holds more than one (or one that does not pack). One field for both, and one
+   * for offset and length: a million-record zone has a million of these.
+   */
+  private data: ArrayBufferLike | Uint8Array[];
+  /** offset × 2^11 + length of the single RDATA in `data` (a small integer); -1 for a list. */
+  private span: number;
 
   constructor(
     readonly node: ZoneNode,
@@ -228,9 +269,15 @@ class ZoneRRset implements RRset {
     public ttl: number,
     rdata: Uint8Array,
   ) {
-    this.src = rdata.buffer;
-    this.off = rdata.byteOffset;
-    this.len = rdata.length;
+    const off = rdata.byteOffset;
+    const len = rdata.length;
+    if (len < SPAN_LEN && off < SPAN_OFF) {
+      this.data = rdata.buffer;
+      this.span = (off << SPAN_SHIFT) | len;
+    } else {
+      this.data = [rdata];
+      this.span = -1;
+    }
   }
 
   get owner(): Name {
@@ -243,26 +290,36 @@ class ZoneRRset implements RRset {
 
   /** The RDATAs; a one-record set hands out a frozen array made on the spot (use addRdata to add). */
   get rdatas(): Uint8Array[] {
-    return this.list ?? (Object.freeze([new Uint8Array(this.src!, this.off, this.len)]) as Uint8Array[]);
+    const span = this.span;
+    if (span < 0) return this.data as Uint8Array[];
+    return Object.freeze([
+      new Uint8Array(this.data as ArrayBufferLike, span >>> SPAN_SHIFT, span & (SPAN_LEN - 1)),
+    ]) as Uint8Array[];
   }
 
   /** The single RDATA's location (see packedRdata); false once the set holds a list. */
   packed(out: PackedRdata): boolean {
-    if (this.src === null) return false;
-    out.src = this.src;
-    out.off = this.off;
-    out.len = this.len;
+    const span = this.span;
+    if (span < 0) return false;
+    out.src = this.data as ArrayBufferLike;
+    out.off = span >>> SPAN_SHIFT;
+    out.len = span & (SPAN_LEN - 1);
     return true;
   }
 
   add(rdata: Uint8Array): void {
-    if (!this.list) {
-      this.list = [new Uint8Array(this.src!, this.off, this.len)];
-      this.src = null;
+    if (this.span >= 0) {
+      this.data = this.rdatas.slice();
+      this.span = -1;
     }
-    this.list.push(rdata);
+    (this.data as Uint8Array[]).push(rdata);
   }
 }
+
+/** ZoneRRset.span: lengths below 2^11 (every slab copy) and offsets below 2^20 keep it a small integer. */
+const SPAN_SHIFT = 11;
+const SPAN_LEN = 1 << SPAN_SHIFT;
+const SPAN_OFF = 2 ** 20;
 
 /** Where a one-record RRset keeps its RDATA: `len` bytes at `off` in `src` (see packedRdata). */
 export interface PackedRdata {
