@@ -11,7 +11,7 @@
  *
  * Servers are pinned to CPU 0, the client side (this script, dnsperf, the Knot primary of part 3) to
  * CPU 1; popdns and Knot alternate round by round (A B A B) so a change in the machine's load hits both.
- * Everything binds 127.0.0.81–.89 on ports 27100–27999; every process is started and stopped by PID
+ * Everything binds 127.0.0.81–.89 (BENCH_XFR_NET) on ports 27100–27999 (BENCH_PORT_BASE); every process is started and stopped by PID
  * (SIGKILL on exit). The whole run is bounded (BENCH_XFR_DEADLINE, default 600 s): parts not reached
  * by then are skipped and said so.
  *
@@ -41,7 +41,12 @@ const ZONE = 'big.test.';
 const LAST = `h${RECORDS - 1}.${ZONE}`;
 
 const work = workDir('popdns-bench-xfr-');
-let nextPort = 27100 + Math.floor(Math.random() * 400);
+/** Ports and addresses, overridable so two runs can share the machine: BENCH_PORT_BASE (a random
+ * start in [base, base+400)), BENCH_XFR_NET (the first three octets of the 127/8 addresses used). */
+const PORT_BASE = Number(process.env.BENCH_PORT_BASE ?? 27100);
+const NET = process.env.BENCH_XFR_NET ?? '127.0.0';
+const addr = (last) => `${NET}.${last}`;
+let nextPort = PORT_BASE + Math.floor(Math.random() * 400);
 const port = () => nextPort++;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (s) => process.stderr.write(`${s}\n`);
@@ -248,7 +253,7 @@ function skipName(m, p) {
 function xfrClient(
   host,
   p,
-  { fromSerial = null, endAt = 2, timeoutSec = 300, localAddress = '127.0.0.89' } = {},
+  { fromSerial = null, endAt = 2, timeoutSec = 300, localAddress = addr(89) } = {},
 ) {
   const qtype = fromSerial === null ? 252 : 251;
   let msg = query(ZONE, qtype, 0x1000 + Math.floor(Math.random() * 0xe000));
@@ -382,13 +387,13 @@ async function axfrOut(zoneDir) {
       const s =
         kind !== 'knot'
           ? startPopdns(
-              '127.0.0.81',
+              addr(81),
               zoneDir,
               'transfer:\n  allow:\n    - { from: 127.0.0.0/8 }',
               'axfr',
               cliOf(kind),
             )
-          : startKnotPrimary('127.0.0.82', zoneDir, 'axfr');
+          : startKnotPrimary(addr(82), zoneDir, 'axfr');
       try {
         const ready = await answering(s, LAST, 1, 180);
         await sleep(500);
@@ -458,8 +463,8 @@ async function ixfrOut(zoneDir, records) {
       writeFileSync(file, readFileSync(join(zoneDir, `${ZONE}zone`)));
       const s =
         kind === 'popdns'
-          ? startPopdns('127.0.0.83', dir, 'transfer:\n  allow:\n    - { from: 127.0.0.0/8 }', 'ixfr')
-          : startKnotPrimary('127.0.0.84', dir, 'ixfr', 0, true);
+          ? startPopdns(addr(83), dir, 'transfer:\n  allow:\n    - { from: 127.0.0.0/8 }', 'ixfr')
+          : startKnotPrimary(addr(84), dir, 'ixfr', 0, true);
       try {
         await answering(s, last, 1, 180);
         // 10 records change: 5 addresses edited (5 deleted + 5 added) and the serial.
@@ -558,7 +563,7 @@ async function secondaryIn(zoneDir) {
     '| round | secondary | start → first answer (s) | secondary CPU-s | peak RSS (MiB) | RSS after (MiB) |',
   );
   out('|---|---|---:|---:|---:|---:|');
-  const primary = startKnotPrimary('127.0.0.85', zoneDir, 'secprimary', 1, false, 30_000);
+  const primary = startKnotPrimary(addr(85), zoneDir, 'secprimary', 1, false, 30_000);
   /** @type {Record<string, {ms:number[], cpu:number[], peak:number[], rss0:number[]}>} */
   const res = { popdns: emptyRes(), knot: emptyRes(), 'popdns-base': emptyRes() };
   try {
@@ -571,7 +576,7 @@ async function secondaryIn(zoneDir) {
           const empty = join(work, `empty-${round}`);
           mkdirSync(empty, { recursive: true });
           s = startPopdns(
-            '127.0.0.86',
+            addr(86),
             empty,
             `secondaries:\n  - { zone: ${ZONE}, primaries: ["${primary.host}:${primary.port}"] }`,
             'secondary',
@@ -581,7 +586,7 @@ async function secondaryIn(zoneDir) {
           const dir = join(work, `knot-sec-${round}`);
           const p = port();
           mkdirSync(join(dir, 'zones'), { recursive: true });
-          const conf = knotConf(dir, '127.0.0.87', p, [
+          const conf = knotConf(dir, addr(87), p, [
             'remote:',
             '  - id: primary',
             `    address: ${primary.host}@${primary.port}`,
@@ -597,7 +602,7 @@ async function secondaryIn(zoneDir) {
             'zone:',
             `  - domain: ${ZONE}`,
           ]);
-          s = spawnServer('knot', '127.0.0.87', p, 'knotd', ['-c', conf], 0);
+          s = spawnServer('knot', addr(87), p, 'knotd', ['-c', conf], 0);
         }
         try {
           const ready = await answering(s, LAST, 1, Math.min(300, left()));
@@ -631,10 +636,12 @@ async function queriesDuringTransfers(zoneDir, queries) {
     `### popdns answering dnsperf (UDP, the bench query mix for bench.test.) with and without 3 concurrent ${fmt(RECORDS)}-record AXFRs`,
   );
   out('');
-  out('| round | transfers | QPS | lost | AXFRs completed | server CPU-s |');
-  out('|---|---|---:|---:|---:|---:|');
-  const s = startPopdns('127.0.0.88', zoneDir, 'transfer:\n  allow:\n    - { from: 127.0.0.0/8 }', 'queries');
+  out('| round | transfers | QPS | lost | AXFRs completed | server CPU-s | answers per server CPU-s |');
+  out('|---|---|---:|---:|---:|---:|---:|');
+  const s = startPopdns(addr(88), zoneDir, 'transfer:\n  allow:\n    - { from: 127.0.0.0/8 }', 'queries');
   const qps = { off: [], on: [] };
+  /** Answers per server CPU-second (what the server can do per unit of its core, whoever else runs). */
+  const perCpu = { off: [], on: [] };
   try {
     await answering(s, LAST, 1, 180);
     await answering(s, ORIGIN, 6, 30);
@@ -688,11 +695,12 @@ async function queriesDuringTransfers(zoneDir, queries) {
         const during = completed;
         await Promise.all(loops);
         qps[mode].push(r.qps);
+        perCpu[mode].push((r.qps * SECONDS) / Math.max(0.01, cpu));
         log(
           `  queries round ${round} transfers ${mode}: ${fmt(r.qps)} qps, lost ${r.lost}, ${during} AXFRs completed during the run`,
         );
         out(
-          `| ${round} | ${mode === 'on' ? '3 AXFRs' : 'none'} | ${fmt(r.qps)} | ${fmt(r.lost)} | ${mode === 'on' ? during : ''} | ${fmt(cpu, 2)} |`,
+          `| ${round} | ${mode === 'on' ? '3 AXFRs' : 'none'} | ${fmt(r.qps)} | ${fmt(r.lost)} | ${mode === 'on' ? during : ''} | ${fmt(cpu, 2)} | ${fmt((r.qps * SECONDS) / Math.max(0.01, cpu))} |`,
         );
       }
     }
@@ -701,7 +709,7 @@ async function queriesDuringTransfers(zoneDir, queries) {
   }
   if (qps.on.length && qps.off.length)
     out(
-      `\nQueries answered while 3 AXFRs run: **${fmt((100 * median(qps.on)) / median(qps.off))}%** of the rate without transfers (medians).\n`,
+      `\nQueries answered while 3 AXFRs run: **${fmt((100 * median(qps.on)) / median(qps.off))}%** of the rate without transfers (medians); answers per server CPU-s with transfers ${fmt(median(perCpu.on))} (the transfers' CPU counted too), without ${fmt(median(perCpu.off))}.\n`,
     );
 }
 
