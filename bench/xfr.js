@@ -452,9 +452,10 @@ async function ixfrOut(zoneDir, records) {
   const res = {
     popdns: { ms: [], cpu: [], peak: [], rss0: [] },
     knot: { ms: [], cpu: [], peak: [], rss0: [] },
+    'popdns-base': { ms: [], cpu: [], peak: [], rss0: [] },
   };
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const kind of round % 2 ? ['popdns', 'knot'] : ['knot', 'popdns']) {
+    for (const kind of kindsOf(round)) {
       if (left() < 60) return log('  ixfr: deadline near, skipping the rest');
       // A private copy of the zone: this round edits it.
       const dir = join(work, `ixfr-${kind}-${round}`);
@@ -462,8 +463,14 @@ async function ixfrOut(zoneDir, records) {
       const file = join(dir, `${ZONE}zone`);
       writeFileSync(file, readFileSync(join(zoneDir, `${ZONE}zone`)));
       const s =
-        kind === 'popdns'
-          ? startPopdns(addr(83), dir, 'transfer:\n  allow:\n    - { from: 127.0.0.0/8 }', 'ixfr')
+        kind !== 'knot'
+          ? startPopdns(
+              addr(83),
+              dir,
+              'transfer:\n  allow:\n    - { from: 127.0.0.0/8 }',
+              'ixfr',
+              cliOf(kind),
+            )
           : startKnotPrimary(addr(84), dir, 'ixfr', 0, true);
       try {
         await answering(s, last, 1, 180);
@@ -476,7 +483,7 @@ async function ixfrOut(zoneDir, records) {
         }
         writeFileSync(file, text, 'latin1');
         const k0 = performance.now();
-        if (kind === 'popdns') {
+        if (kind !== 'knot') {
           s.child.kill('SIGHUP');
           await waitFor(() => /in the IXFR history/.test(s.out()), 120, 'popdns to record the changeset');
         } else {
@@ -527,6 +534,11 @@ async function ixfrOut(zoneDir, records) {
   if (p.ms.length && k.ms.length)
     out(
       `\nIXFR, medians popdns / Knot: wall per wave **${fmt(median(p.ms) / median(k.ms), 2)}×**, server CPU-s **${fmt(median(p.cpu) / Math.max(0.01, median(k.cpu)), 2)}×** (CPU-s below 0.05 are at /proc's 10 ms resolution).\n`,
+    );
+  const b = res['popdns-base'];
+  if (b.ms.length && k.ms.length)
+    out(
+      `popdns-base / Knot: wall per wave ${fmt(median(b.ms) / median(k.ms), 2)}×, server CPU-s ${fmt(median(b.cpu) / Math.max(0.01, median(k.cpu)), 2)}×.\n`,
     );
 }
 

@@ -258,6 +258,8 @@ interface Request {
   tsig: TsigVerifyResult;
   zoneName: string;
   type: 'AXFR' | 'IXFR';
+  /** The zone asked for (set once allowed and found). */
+  zone: Zone;
 }
 
 export class XfrPrimary implements TransferHooks {
@@ -312,8 +314,10 @@ export class XfrPrimary implements TransferHooks {
     if (st !== PARSE.OK) return this.error(msg, q, RCODE.FORMERR, null);
     const type = q.qtype === TYPE.AXFR ? 'AXFR' : 'IXFR';
     let zoneName: string;
+    let qname: Uint8Array;
     try {
-      zoneName = nameToText(readName(msg, 12).name);
+      qname = readName(msg, 12).name;
+      zoneName = nameToText(qname);
     } catch {
       return this.error(msg, q, RCODE.FORMERR, null);
     }
@@ -350,7 +354,7 @@ export class XfrPrimary implements TransferHooks {
       );
       return this.error(tsig.stripped, q, RCODE.REFUSED, tsig);
     }
-    const served = q.qclass === CLASS.IN ? this.zones().get(readName(msg, 12).name) : null;
+    const served = q.qclass === CLASS.IN ? this.zones().get(qname) : null;
     if (served?.servfail) {
       // A secondary zone not loaded yet, or expired: no data to give (RFC 5936 §2.2.1: SERVFAIL).
       this.counters.transfer(counterType, 'failure');
@@ -364,6 +368,7 @@ export class XfrPrimary implements TransferHooks {
       );
       return this.error(tsig.stripped, q, RCODE.NOTAUTH, tsig);
     }
+    base.zone = served;
     return base;
   }
 
@@ -531,7 +536,7 @@ export class XfrPrimary implements TransferHooks {
     return async (send) => {
       const req = this.prepare(msg, peer, 'tcp');
       if (Buffer.isBuffer(req)) return send(req);
-      const zone = this.zones().get(readName(req.msg, 12).name)!;
+      const zone = req.zone;
       const t0 = performance.now();
       const type = req.type === 'AXFR' ? 'axfr' : 'ixfr';
       // An incremental IXFR another client asked for already (or is being built): shared.
@@ -627,7 +632,7 @@ export class XfrPrimary implements TransferHooks {
   udp(msg: Buffer, peer: string, limit: number): Buffer {
     const req = this.prepare(msg, peer, 'udp');
     if (Buffer.isBuffer(req)) return req;
-    const zone = this.zones().get(readName(req.msg, 12).name)!;
+    const zone = req.zone;
     const key = req.tsig.status === 'ok' ? req.tsig.key : undefined;
     const room = limit - tsigReserve(key);
     let p: ReturnType<XfrPrimary['plan']>;
