@@ -461,7 +461,8 @@ export class XfrPrimary implements TransferHooks {
   private dropBody(k: string, b: IxfrBody): void {
     if (this.bodies.get(k) === b) {
       this.bodies.delete(k);
-      this.bodyBytes -= b.bytes;
+      // A body still being built is not counted yet (it is counted when done, if still kept).
+      if (b.ready === null && b.failed === null) this.bodyBytes -= b.bytes;
     }
   }
 
@@ -494,6 +495,7 @@ export class XfrPrimary implements TransferHooks {
       () => {
         b.records = counts.records;
         b.ready = null;
+        if (this.bodies.get(k) !== b) return; // dropped while built (the zone changed): not kept
         this.bodyBytes += b.bytes;
         // Oldest first out, until the bound holds (a zone's stale bodies go first in practice).
         for (const [ok, ob] of this.bodies) {
