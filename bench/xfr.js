@@ -11,7 +11,7 @@
  *
  * Servers are pinned to CPU 0, the client side (this script, dnsperf, the Knot primary of part 3) to
  * CPU 1; popdns and Knot alternate round by round (A B A B) so a change in the machine's load hits both.
- * Everything binds 127.0.0.81–.89 on ports 27100–27999; every process is started and stopped by PID
+ * Everything binds 127.0.0.81–.89 (BENCH_XFR_NET) on ports 27100–27999 (BENCH_PORT_BASE); every process is started and stopped by PID
  * (SIGKILL on exit). The whole run is bounded (BENCH_XFR_DEADLINE, default 600 s): parts not reached
  * by then are skipped and said so.
  *
@@ -41,13 +41,12 @@ const ZONE = 'big.test.';
 const LAST = `h${RECORDS - 1}.${ZONE}`;
 
 const work = workDir('popdns-bench-xfr-');
-/** BENCH_PORT_BASE: first port to use (default a random one in 27100–27499); 100 ports from there. */
-let nextPort = process.env.BENCH_PORT_BASE
-  ? Number(process.env.BENCH_PORT_BASE)
-  : 27100 + Math.floor(Math.random() * 400);
-/** BENCH_XFR_NET: the /24 the servers bind in (default 127.0.0), so two runs at once do not collide. */
+/** Ports and addresses, overridable so two runs can share the machine: BENCH_PORT_BASE (a random
+ * start in [base, base+400)), BENCH_XFR_NET (the first three octets of the 127/8 addresses used). */
+const PORT_BASE = Number(process.env.BENCH_PORT_BASE ?? 27100);
 const NET = process.env.BENCH_XFR_NET ?? '127.0.0';
-const addr = (n) => `${NET}.${n}`;
+const addr = (last) => `${NET}.${last}`;
+let nextPort = PORT_BASE + Math.floor(Math.random() * 400);
 const port = () => nextPort++;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (s) => process.stderr.write(`${s}\n`);
@@ -254,7 +253,7 @@ function skipName(m, p) {
 function xfrClient(
   host,
   p,
-  { fromSerial = null, endAt = 2, timeoutSec = 300, localAddress = '127.0.0.89' } = {},
+  { fromSerial = null, endAt = 2, timeoutSec = 300, localAddress = addr(89) } = {},
 ) {
   const qtype = fromSerial === null ? 252 : 251;
   let msg = query(ZONE, qtype, 0x1000 + Math.floor(Math.random() * 0xe000));
@@ -388,13 +387,13 @@ async function axfrOut(zoneDir) {
       const s =
         kind !== 'knot'
           ? startPopdns(
-              '127.0.0.81',
+              addr(81),
               zoneDir,
               'transfer:\n  allow:\n    - { from: 127.0.0.0/8 }',
               'axfr',
               cliOf(kind),
             )
-          : startKnotPrimary('127.0.0.82', zoneDir, 'axfr');
+          : startKnotPrimary(addr(82), zoneDir, 'axfr');
       try {
         const ready = await answering(s, LAST, 1, 180);
         await sleep(500);
@@ -453,9 +452,10 @@ async function ixfrOut(zoneDir, records) {
   const res = {
     popdns: { ms: [], cpu: [], peak: [], rss0: [] },
     knot: { ms: [], cpu: [], peak: [], rss0: [] },
+    'popdns-base': { ms: [], cpu: [], peak: [], rss0: [] },
   };
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const kind of round % 2 ? ['popdns', 'knot'] : ['knot', 'popdns']) {
+    for (const kind of kindsOf(round)) {
       if (left() < 60) return log('  ixfr: deadline near, skipping the rest');
       // A private copy of the zone: this round edits it.
       const dir = join(work, `ixfr-${kind}-${round}`);
@@ -463,9 +463,15 @@ async function ixfrOut(zoneDir, records) {
       const file = join(dir, `${ZONE}zone`);
       writeFileSync(file, readFileSync(join(zoneDir, `${ZONE}zone`)));
       const s =
-        kind === 'popdns'
-          ? startPopdns('127.0.0.83', dir, 'transfer:\n  allow:\n    - { from: 127.0.0.0/8 }', 'ixfr')
-          : startKnotPrimary('127.0.0.84', dir, 'ixfr', 0, true);
+        kind !== 'knot'
+          ? startPopdns(
+              addr(83),
+              dir,
+              'transfer:\n  allow:\n    - { from: 127.0.0.0/8 }',
+              'ixfr',
+              cliOf(kind),
+            )
+          : startKnotPrimary(addr(84), dir, 'ixfr', 0, true);
       try {
         await answering(s, last, 1, 180);
         // 10 records change: 5 addresses edited (5 deleted + 5 added) and the serial.
@@ -477,7 +483,7 @@ async function ixfrOut(zoneDir, records) {
         }
         writeFileSync(file, text, 'latin1');
         const k0 = performance.now();
-        if (kind === 'popdns') {
+        if (kind !== 'knot') {
           s.child.kill('SIGHUP');
           await waitFor(() => /in the IXFR history/.test(s.out()), 120, 'popdns to record the changeset');
         } else {
@@ -528,6 +534,11 @@ async function ixfrOut(zoneDir, records) {
   if (p.ms.length && k.ms.length)
     out(
       `\nIXFR, medians popdns / Knot: wall per wave **${fmt(median(p.ms) / median(k.ms), 2)}×**, server CPU-s **${fmt(median(p.cpu) / Math.max(0.01, median(k.cpu)), 2)}×** (CPU-s below 0.05 are at /proc's 10 ms resolution).\n`,
+    );
+  const b = res['popdns-base'];
+  if (b.ms.length && k.ms.length)
+    out(
+      `popdns-base / Knot: wall per wave ${fmt(median(b.ms) / median(k.ms), 2)}×, server CPU-s ${fmt(median(b.cpu) / Math.max(0.01, median(k.cpu)), 2)}×.\n`,
     );
 }
 
@@ -637,10 +648,12 @@ async function queriesDuringTransfers(zoneDir, queries) {
     `### popdns answering dnsperf (UDP, the bench query mix for bench.test.) with and without 3 concurrent ${fmt(RECORDS)}-record AXFRs`,
   );
   out('');
-  out('| round | transfers | QPS | lost | AXFRs completed | server CPU-s |');
-  out('|---|---|---:|---:|---:|---:|');
-  const s = startPopdns('127.0.0.88', zoneDir, 'transfer:\n  allow:\n    - { from: 127.0.0.0/8 }', 'queries');
+  out('| round | transfers | QPS | lost | AXFRs completed | server CPU-s | answers per server CPU-s |');
+  out('|---|---|---:|---:|---:|---:|---:|');
+  const s = startPopdns(addr(88), zoneDir, 'transfer:\n  allow:\n    - { from: 127.0.0.0/8 }', 'queries');
   const qps = { off: [], on: [] };
+  /** Answers per server CPU-second (what the server can do per unit of its core, whoever else runs). */
+  const perCpu = { off: [], on: [] };
   try {
     await answering(s, LAST, 1, 180);
     await answering(s, ORIGIN, 6, 30);
@@ -694,11 +707,12 @@ async function queriesDuringTransfers(zoneDir, queries) {
         const during = completed;
         await Promise.all(loops);
         qps[mode].push(r.qps);
+        perCpu[mode].push((r.qps * SECONDS) / Math.max(0.01, cpu));
         log(
           `  queries round ${round} transfers ${mode}: ${fmt(r.qps)} qps, lost ${r.lost}, ${during} AXFRs completed during the run`,
         );
         out(
-          `| ${round} | ${mode === 'on' ? '3 AXFRs' : 'none'} | ${fmt(r.qps)} | ${fmt(r.lost)} | ${mode === 'on' ? during : ''} | ${fmt(cpu, 2)} |`,
+          `| ${round} | ${mode === 'on' ? '3 AXFRs' : 'none'} | ${fmt(r.qps)} | ${fmt(r.lost)} | ${mode === 'on' ? during : ''} | ${fmt(cpu, 2)} | ${fmt((r.qps * SECONDS) / Math.max(0.01, cpu))} |`,
         );
       }
     }
@@ -707,7 +721,7 @@ async function queriesDuringTransfers(zoneDir, queries) {
   }
   if (qps.on.length && qps.off.length)
     out(
-      `\nQueries answered while 3 AXFRs run: **${fmt((100 * median(qps.on)) / median(qps.off))}%** of the rate without transfers (medians).\n`,
+      `\nQueries answered while 3 AXFRs run: **${fmt((100 * median(qps.on)) / median(qps.off))}%** of the rate without transfers (medians); answers per server CPU-s with transfers ${fmt(median(perCpu.on))} (the transfers' CPU counted too), without ${fmt(median(perCpu.off))}.\n`,
     );
 }
 

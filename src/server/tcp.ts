@@ -215,10 +215,13 @@ export class TcpListener {
     const send = (m: Buffer): Promise<void> =>
       new Promise((resolve, reject) => {
         if (s.destroyed) return reject(new Error('connection closed'));
-        const frame = Buffer.allocUnsafe(m.length + 2);
-        frame.writeUInt16BE(m.length, 0);
-        m.copy(frame, 2);
-        s.write(frame);
+        // The length prefix and the message go out in one writev (corked), the message not copied.
+        const prefix = Buffer.allocUnsafe(2);
+        prefix.writeUInt16BE(m.length, 0);
+        s.cork();
+        s.write(prefix);
+        s.write(m);
+        s.uncork();
         if (s.writableLength <= TRANSFER_PENDING_WRITE) return resolve();
         const timer = setTimeout(() => done(new Error('client stopped reading')), this.opts.writeTimeout);
         const onDrain = (): void => done(null);

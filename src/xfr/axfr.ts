@@ -47,7 +47,8 @@ function viewOf(src: ArrayBufferLike): Buffer {
  * nothing) when it does not fit; the caller then ends the message and writes it into the next.
  */
 class AxfrWriter {
-  readonly buf = Buffer.allocUnsafe(65535);
+  /** The message being written: a fresh buffer each time, handed out as is (no copy) when done. */
+  buf = Buffer.allocUnsafe(65535);
   pos = 0;
   count = 0;
   /** Where the name of the node at each depth of the current path is in this message; -1 = not yet. */
@@ -85,7 +86,7 @@ class AxfrWriter {
     if (first && qEnd > 12) this.nameAt[0] = 12;
   }
 
-  /** Ends the message (OPT when the request had EDNS, counts, flags) and returns a copy of it. */
+  /** Ends the message (OPT when the request had EDNS, counts, flags) and returns it (the writer moves on to a new buffer). */
   finish(): Buffer {
     const b = this.buf;
     let ar = 0;
@@ -107,7 +108,10 @@ class AxfrWriter {
     b.writeUInt16BE(responseFlags(this.q.flags, true, false, RCODE.NOERROR), 2);
     this.messages++;
     this.counts.records += this.count;
-    return Buffer.from(b.subarray(0, this.pos));
+    // The message is the start of this buffer, which the socket may hold until written: the next
+    // message gets a new one (allocUnsafe: no zero fill) instead of this one being copied.
+    this.buf = Buffer.allocUnsafe(65535);
+    return b.subarray(0, this.pos);
   }
 
   /** Forgets the name offsets at or past `mark` (a record that did not fit is rolled back). */

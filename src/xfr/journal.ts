@@ -8,6 +8,12 @@
  * removed then added, the old SOA first among the removed and the new SOA first among the added |
  * 8 bytes of SHA-256 over the entry. A torn last entry (a crash mid-write) fails its check and is
  * cut off at the next open. The file is bounded: past `maxBytes` the oldest entries are dropped.
+ *
+ * The newest changesets are also kept in memory (at most `memoryBytes` of entries, by their size on
+ * disk): an append adds its entry there instead of re-reading the file, and IXFR requests for recent
+ * serials never touch the disk. Older serials, and `all`, read the file (the record of truth; a
+ * restart reads it). Another process appending (the writer of a worker pool) is seen by the file's
+ * size, mtime and inode, checked on each read.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -45,6 +51,20 @@ export class JournalError extends Error {
 
 /** Default bound of one zone's history file. */
 export const DEFAULT_HISTORY_BYTES = 16 * 1024 * 1024;
+
+/** Default bound of the changesets one zone's history keeps in memory (entry bytes on disk). */
+export const DEFAULT_MEMORY_BYTES = 4 * 1024 * 1024;
+
+/** What is in memory of one zone's history file. */
+interface Cached {
+  /** The file's size:mtime:inode when it was read or last appended to by this process. */
+  stamp: string;
+  /** The newest changesets, oldest first: all of the file when `complete`, else its tail. */
+  entries: Changeset[];
+  complete: boolean;
+  /** The serial the file ends at (kept when even its last entry is too big for memory). */
+  last: number | null;
+}
 
 function u32(n: number): Buffer {
   const b = Buffer.alloc(4);
@@ -127,15 +147,17 @@ export function zoneFileName(origin: string): string {
 }
 
 /**
- * The on-disk IXFR history of every zone, under `dir` (data-dir/ixfr). Reads go to the file each time
- * (cached by size and mtime), so several worker processes can serve IXFR from what one wrote.
+ * The on-disk IXFR history of every zone, under `dir` (data-dir/ixfr), with its newest changesets in
+ * memory (`memoryBytes` per zone). Reads check the file's stamp, so several worker processes can serve
+ * IXFR from what one wrote.
  */
 export class IxfrHistory {
-  private readonly cache = new Map<string, { stamp: string; entries: Changeset[] }>();
+  private readonly cache = new Map<string, Cached>();
 
   constructor(
     readonly dir: string,
     readonly maxBytes = DEFAULT_HISTORY_BYTES,
+    readonly memoryBytes = DEFAULT_MEMORY_BYTES,
   ) {}
 
   private path(zone: string): string {
@@ -170,8 +192,10 @@ export class IxfrHistory {
     }
     this.ensureDir();
     const p = this.path(zone);
-    const last = this.read(zone).at(-1);
-    const fresh = last !== undefined && last.toSerial !== fromSerial;
+    const k = zone.toLowerCase();
+    const last = this.lastSerial(zone);
+    const before = this.cache.get(k);
+    const fresh = last !== null && last !== fromSerial;
     const entry = encodeEntry(fromSerial, toSerial, removed, added);
     try {
       if (fresh) this.rewrite(p, [entry]);
@@ -185,12 +209,51 @@ export class IxfrHistory {
           closeSync(fd);
         }
         if (created) this.syncDir();
-        if (statSync(p).size > this.maxBytes) this.trim(zone);
+        if (statSync(p).size > this.maxBytes) {
+          this.trim(zone);
+          this.cache.delete(k);
+          return;
+        }
       }
     } catch (e) {
+      this.cache.delete(k);
       throw new JournalError(`cannot write the IXFR history ${p}: ${(e as Error).message}`);
     }
-    this.cache.delete(zone.toLowerCase());
+    // The new entry joins what is in memory (decoded from its bytes: copies, nothing of the zone's
+    // slabs is kept alive) instead of the whole file being read again.
+    const stamp = this.stamp(p);
+    const added1 = decodeEntries(entry).entries;
+    if (stamp === null || added1.length !== 1) {
+      this.cache.delete(k);
+      return;
+    }
+    const kept = fresh || !before ? { entries: [], complete: true } : before;
+    this.cache.set(k, this.bounded(stamp, [...kept.entries, added1[0]!], kept.complete));
+  }
+
+  /** The newest entries within memoryBytes (at least none), as a cache entry. */
+  private bounded(stamp: string, entries: Changeset[], complete: boolean): Cached {
+    const last = entries.at(-1)?.toSerial ?? null;
+    let total = 0;
+    let start = entries.length;
+    while (start > 0 && total + entries[start - 1]!.bytes <= this.memoryBytes)
+      total += entries[--start]!.bytes;
+    return {
+      stamp,
+      entries: start > 0 ? entries.slice(start) : entries,
+      complete: complete && start === 0,
+      last,
+    };
+  }
+
+  /** A file's size:mtime:inode, or null when it does not exist. */
+  private stamp(p: string): string | null {
+    try {
+      const st = statSync(p);
+      return `${st.size}:${st.mtimeMs}:${st.ino}`;
+    } catch {
+      return null;
+    }
   }
 
   /**
@@ -198,8 +261,14 @@ export class IxfrHistory {
    * history does not hold `fromSerial` (the caller answers with the whole zone, RFC 1995 §4).
    */
   readChangesets(zone: string, fromSerial: number): Changeset[] | null {
-    const all = this.read(zone);
-    const i = all.findIndex((c) => c.fromSerial === fromSerial);
+    const c = this.read(zone);
+    let all = c?.entries ?? [];
+    let i = all.findIndex((e) => e.fromSerial === fromSerial);
+    if (i < 0 && c && !c.complete) {
+      // Older than what memory holds: the file.
+      all = this.readFile(zone);
+      i = all.findIndex((e) => e.fromSerial === fromSerial);
+    }
     if (i < 0) return null;
     const out = all.slice(i);
     for (let k = 1; k < out.length; k++) if (out[k]!.fromSerial !== out[k - 1]!.toSerial) return null;
@@ -208,12 +277,14 @@ export class IxfrHistory {
 
   /** Every changeset the history holds, oldest first (the update journal replays them: src/update). */
   all(zone: string): Changeset[] {
-    return this.read(zone);
+    const c = this.read(zone);
+    if (!c) return [];
+    return c.complete ? c.entries : this.readFile(zone);
   }
 
   /** The serial the history ends at, or null when there is none. */
   lastSerial(zone: string): number | null {
-    return this.read(zone).at(-1)?.toSerial ?? null;
+    return this.read(zone)?.last ?? null;
   }
 
   /** Forgets a zone's history (its file is removed): the next IXFR request gets the whole zone. */
@@ -227,27 +298,32 @@ export class IxfrHistory {
     }
   }
 
-  private read(zone: string): Changeset[] {
+  /** What memory holds of the file (refreshed when its stamp changed), or null when there is none. */
+  private read(zone: string): Cached | null {
     const p = this.path(zone);
-    let stamp: string;
-    try {
-      const st = statSync(p);
-      stamp = `${st.size}:${st.mtimeMs}:${st.ino}`;
-    } catch {
-      return [];
-    }
+    const stamp = this.stamp(p);
+    if (stamp === null) return null;
     const k = zone.toLowerCase();
     const c = this.cache.get(k);
-    if (c && c.stamp === stamp) return c.entries;
+    if (c && c.stamp === stamp) return c;
     let buf: Buffer;
     try {
       buf = readFileSync(p);
     } catch {
+      return null;
+    }
+    const fresh = this.bounded(stamp, decodeEntries(buf).entries, true);
+    this.cache.set(k, fresh);
+    return fresh;
+  }
+
+  /** Every entry of the file, decoded (not kept: memory holds only the tail). */
+  private readFile(zone: string): Changeset[] {
+    try {
+      return decodeEntries(readFileSync(this.path(zone))).entries;
+    } catch {
       return [];
     }
-    const { entries } = decodeEntries(buf);
-    this.cache.set(k, { stamp, entries });
-    return entries;
   }
 
   /**

@@ -12,7 +12,14 @@
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { CLASS, OPCODE, RCODE, TYPE, typeToText } from '../wire/constants.js';
-import { MessageWriter, PARSE, parseQuery, QueryInfo, type WireRRset } from '../wire/message.js';
+import {
+  MessageWriter,
+  PARSE,
+  parseQuery,
+  QueryInfo,
+  responseFlags,
+  type WireRRset,
+} from '../wire/message.js';
 import { nameToText, readName } from '../wire/name.js';
 import { rdataNames } from '../wire/rdata.js';
 import {
@@ -57,10 +64,37 @@ export interface PrimaryOptions {
   writer: boolean;
   /** IXFR history bound per zone, bytes. */
   historyBytes?: number;
+  /** Bound of the shared IXFR response bodies kept in memory (all zones), bytes. */
+  ixfrBodyBytes?: number;
 }
 
 /** Messages of a transfer stop growing past this many bytes (the next RRset starts a new one). */
 const SOFT_MESSAGE_SIZE = 16 * 1024;
+
+/**
+ * Room kept at the end of every message of a shared IXFR body, for any client's TSIG RR: a key name of
+ * up to 255 bytes, the longest algorithm name (hmac-sha512., 13), a 64-byte MAC and the fixed fields.
+ */
+const SHARED_TSIG_RESERVE = 512;
+/** Default bound of the shared IXFR bodies in memory, bytes. */
+const DEFAULT_IXFR_BODY_BYTES = 4 * 1024 * 1024;
+
+/**
+ * An IXFR response (RFC 1995 §4) for one (zone version, client serial, EDNS, DO), built once and
+ * shared by every request for it until the zone changes. The messages are unsigned and carry the
+ * header and question of the request that built them; each client gets a copy with its own ID,
+ * flags and question (the same name, perhaps in another letter case: the same length), then its own
+ * TSIG (RFC 8945 §5.3.1).
+ */
+interface IxfrBody {
+  zone: Zone;
+  messages: Buffer[];
+  records: number;
+  bytes: number;
+  /** Until built: concurrent requests wait for the same build. */
+  ready: Promise<void> | null;
+  failed: Error | null;
+}
 
 /** RFC 1982 serial arithmetic: a is newer than b. */
 export function serialNewer(a: number, b: number): boolean {
@@ -224,6 +258,8 @@ interface Request {
   tsig: TsigVerifyResult;
   zoneName: string;
   type: 'AXFR' | 'IXFR';
+  /** The zone asked for (set once allowed and found). */
+  zone: Zone;
 }
 
 export class XfrPrimary implements TransferHooks {
@@ -234,6 +270,11 @@ export class XfrPrimary implements TransferHooks {
   private readonly chains = new Map<string, Promise<void>>();
   /** Refused transfer requests (anyone can send them, over UDP spoofed): one line a minute per reason. */
   private readonly refusals = new LogThrottle();
+  /** Shared IXFR bodies by `zone|from|edns|do`, oldest first (evicted past ixfrBodyBytes). */
+  private readonly bodies = new Map<string, IxfrBody>();
+  private bodyBytes = 0;
+  /** Shared IXFR bodies built so far (each then served to every client asking for the same pair). */
+  ixfrBodiesBuilt = 0;
 
   constructor(
     private readonly opts: PrimaryOptions,
@@ -273,8 +314,10 @@ export class XfrPrimary implements TransferHooks {
     if (st !== PARSE.OK) return this.error(msg, q, RCODE.FORMERR, null);
     const type = q.qtype === TYPE.AXFR ? 'AXFR' : 'IXFR';
     let zoneName: string;
+    let qname: Uint8Array;
     try {
-      zoneName = nameToText(readName(msg, 12).name);
+      qname = readName(msg, 12).name;
+      zoneName = nameToText(qname);
     } catch {
       return this.error(msg, q, RCODE.FORMERR, null);
     }
@@ -311,7 +354,7 @@ export class XfrPrimary implements TransferHooks {
       );
       return this.error(tsig.stripped, q, RCODE.REFUSED, tsig);
     }
-    const served = q.qclass === CLASS.IN ? this.zones().get(readName(msg, 12).name) : null;
+    const served = q.qclass === CLASS.IN ? this.zones().get(qname) : null;
     if (served?.servfail) {
       // A secondary zone not loaded yet, or expired: no data to give (RFC 5936 §2.2.1: SERVFAIL).
       this.counters.transfer(counterType, 'failure');
@@ -325,6 +368,7 @@ export class XfrPrimary implements TransferHooks {
       );
       return this.error(tsig.stripped, q, RCODE.NOTAUTH, tsig);
     }
+    base.zone = served;
     return base;
   }
 
@@ -359,7 +403,13 @@ export class XfrPrimary implements TransferHooks {
   private plan(
     req: Request,
     zone: Zone,
-  ): { sets: Iterable<WireRRset | null> | null; style: string; from: number | null; fallback: boolean } {
+  ): {
+    sets: Iterable<WireRRset | null> | null;
+    style: string;
+    from: number | null;
+    fallback: boolean;
+    chain?: Changeset[];
+  } {
     if (req.type === 'AXFR') return { sets: null, style: 'AXFR', from: null, fallback: false };
     const from = XfrPrimary.clientSerial(req.msg, req.q);
     if (from === null) return { sets: null, style: 'AXFR-style IXFR', from, fallback: true };
@@ -378,9 +428,109 @@ export class XfrPrimary implements TransferHooks {
     if (chain && chain.length > 0 && chain.at(-1)!.toSerial === zone.serial) {
       const records = chain.reduce((n, c) => n + c.removed.length + c.added.length, 0);
       if (records < zone.recordCount)
-        return { sets: ixfrSets(zone, chain), style: 'IXFR', from, fallback: false };
+        return { sets: ixfrSets(zone, chain), style: 'IXFR', from, fallback: false, chain };
     }
     return { sets: null, style: 'AXFR-style IXFR', from, fallback: true };
+  }
+
+  /** The cache key of an IXFR body: zone, client serial, EDNS and DO (what the bytes depend on). */
+  private static bodyKey(zone: Zone, from: number, q: QueryInfo): string {
+    return `${zone.originText.toLowerCase()}|${from}|${q.hasEdns ? 1 : 0}|${q.dnssecOk ? 1 : 0}`;
+  }
+
+  /** A shared body for this request when one is built or being built for the zone version served. */
+  private cachedBody(req: Request, zone: Zone): IxfrBody | null {
+    if (req.type !== 'IXFR') return null;
+    let from: number | null;
+    try {
+      from = XfrPrimary.clientSerial(req.msg, req.q);
+    } catch {
+      return null;
+    }
+    if (from === null || !serialNewer(zone.serial, from)) return null;
+    const k = XfrPrimary.bodyKey(zone, from, req.q);
+    const b = this.bodies.get(k);
+    if (!b) return null;
+    if (b.zone !== zone || b.failed) {
+      this.dropBody(k, b);
+      return null;
+    }
+    return b;
+  }
+
+  private dropBody(k: string, b: IxfrBody): void {
+    if (this.bodies.get(k) === b) {
+      this.bodies.delete(k);
+      // A body still being built is not counted yet (it is counted when done, if still kept).
+      if (b.ready === null && b.failed === null) this.bodyBytes -= b.bytes;
+    }
+  }
+
+  /**
+   * Starts building the shared body for an incremental IXFR (when its changesets fit the memory bound),
+   * in slices of a few ms; concurrent requests for the same pair wait for it. Null: too big to keep,
+   * the caller streams it itself.
+   */
+  private buildBody(req: Request, zone: Zone, from: number, chain: Changeset[]): IxfrBody | null {
+    const limit = this.opts.ixfrBodyBytes ?? DEFAULT_IXFR_BODY_BYTES;
+    const estimate = chain.reduce((n, c) => n + c.bytes, 0);
+    if (estimate > limit / 2) return null;
+    const k = XfrPrimary.bodyKey(zone, from, req.q);
+    const b: IxfrBody = { zone, messages: [], records: 0, bytes: 0, ready: null, failed: null };
+    this.ixfrBodiesBuilt++;
+    const counts = { records: 0 };
+    const steps = pack(req.msg, req.q, ixfrSets(zone, chain), 65535 - SHARED_TSIG_RESERVE, counts);
+    const build = function* (): Generator<null, void, void> {
+      for (const m of steps) {
+        if (m === null) {
+          yield null;
+          continue;
+        }
+        b.messages.push(m);
+        b.bytes += m.length;
+        yield null;
+      }
+    };
+    b.ready = stepwise(build()).then(
+      () => {
+        b.records = counts.records;
+        b.ready = null;
+        if (this.bodies.get(k) !== b) return; // dropped while built (the zone changed): not kept
+        this.bodyBytes += b.bytes;
+        // Oldest first out, until the bound holds (a zone's stale bodies go first in practice).
+        for (const [ok, ob] of this.bodies) {
+          if (this.bodyBytes <= limit || ob === b) break;
+          this.dropBody(ok, ob);
+        }
+      },
+      (e: unknown) => {
+        b.failed = e as Error;
+        b.ready = null;
+        if (this.bodies.get(k) === b) this.bodies.delete(k);
+      },
+    );
+    const old = this.bodies.get(k);
+    if (old) this.dropBody(k, old);
+    this.bodies.set(k, b);
+    return b;
+  }
+
+  /**
+   * A shared body's messages for one client: its ID and flags in the header, its question in the
+   * first message (RFC 1995 §4's sequence is the same for every client asking from the same serial).
+   */
+  private static *forClient(b: IxfrBody, req: Request): Generator<Buffer, void, void> {
+    const flags = responseFlags(req.q.flags, true, false, RCODE.NOERROR);
+    const qEnd = req.q.questionEnd;
+    for (let i = 0; i < b.messages.length; i++) {
+      const src = b.messages[i]!;
+      const m = Buffer.allocUnsafe(src.length);
+      src.copy(m, 0);
+      m.writeUInt16BE(req.q.id, 0);
+      m.writeUInt16BE(flags, 2);
+      if (i === 0) req.msg.copy(m, 12, 12, qEnd);
+      yield m;
+    }
   }
 
   tcp(msg: Buffer, peer: string): TransferJob | null {
@@ -388,15 +538,27 @@ export class XfrPrimary implements TransferHooks {
     return async (send) => {
       const req = this.prepare(msg, peer, 'tcp');
       if (Buffer.isBuffer(req)) return send(req);
-      const zone = this.zones().get(readName(req.msg, 12).name)!;
+      const zone = req.zone;
       const t0 = performance.now();
       const type = req.type === 'AXFR' ? 'axfr' : 'ixfr';
+      // An incremental IXFR another client asked for already (or is being built): shared.
+      let body = this.cachedBody(req, zone);
       let p: ReturnType<XfrPrimary['plan']>;
-      try {
-        p = this.plan(req, zone);
-      } catch {
-        this.counters.transfer(type, 'failure');
-        return send(this.error(req.msg, req.q, RCODE.FORMERR, req.tsig));
+      if (body) {
+        p = {
+          sets: [],
+          style: 'IXFR',
+          from: XfrPrimary.clientSerial(req.msg, req.q),
+          fallback: false,
+        };
+      } else {
+        try {
+          p = this.plan(req, zone);
+        } catch {
+          this.counters.transfer(type, 'failure');
+          return send(this.error(req.msg, req.q, RCODE.FORMERR, req.tsig));
+        }
+        if (p.chain && p.from !== null) body = this.buildBody(req, zone, p.from, p.chain);
       }
       if (p.fallback) this.counters.fallback++;
       const key = req.tsig.status === 'ok' ? req.tsig.key : undefined;
@@ -405,20 +567,33 @@ export class XfrPrimary implements TransferHooks {
       let messages = 0;
       let mac = req.tsig.mac;
       try {
+        if (body?.ready) await body.ready;
+        if (body?.failed) throw body.failed;
         const limit = 65535 - tsigReserve(key);
-        const stream =
-          p.sets === null
+        if (body) counts.records = body.records;
+        const stream = body
+          ? XfrPrimary.forClient(body, req)
+          : p.sets === null
             ? axfrMessages(zone, req.msg, req.q, limit, counts)
             : pack(req.msg, req.q, p.sets, limit, counts);
-        let stepStart = performance.now();
-        let owed = 0;
-        for (const m of stream) {
+        // One message ahead: the last one goes out and the transfer is logged without another turn
+        // of the event loop. What a message owes the pacing is its building and signing plus the
+        // previous one's write (on loopback the kernel delivers to the client inside that write).
+        let b0 = performance.now();
+        let r = stream.next();
+        let owed = performance.now() - b0;
+        while (!r.done) {
+          const m = r.value;
           if (m === null) {
             await sleep0();
+            b0 = performance.now();
+            r = stream.next();
+            owed += performance.now() - b0;
             continue;
           }
           let out = m;
           if (key) {
+            const s0 = performance.now();
             const s = tsigSign(
               m,
               key,
@@ -426,11 +601,9 @@ export class XfrPrimary implements TransferHooks {
             );
             out = s.message;
             mac = s.mac;
+            owed += performance.now() - s0;
           }
-          // Paced before sending (not after), so the last message goes out and is logged at once;
-          // what is owed is this message's building and signing plus the previous one's write (on
-          // loopback the kernel delivers to the client inside that write).
-          owed += performance.now() - stepStart;
+          // Paced before sending (not after), so the last message goes out at once.
           if (messages > 0) await pace(owed);
           const w0 = performance.now();
           const sent = send(out);
@@ -438,8 +611,10 @@ export class XfrPrimary implements TransferHooks {
           await sent;
           bytes += out.length;
           messages++;
-          await sleep0();
-          stepStart = performance.now();
+          b0 = performance.now();
+          r = stream.next();
+          owed += performance.now() - b0;
+          if (!r.done) await sleep0();
         }
       } catch (e) {
         this.counters.transfer(type, 'failure', bytes);
@@ -459,7 +634,7 @@ export class XfrPrimary implements TransferHooks {
   udp(msg: Buffer, peer: string, limit: number): Buffer {
     const req = this.prepare(msg, peer, 'udp');
     if (Buffer.isBuffer(req)) return req;
-    const zone = this.zones().get(readName(req.msg, 12).name)!;
+    const zone = req.zone;
     const key = req.tsig.status === 'ok' ? req.tsig.key : undefined;
     const room = limit - tsigReserve(key);
     let p: ReturnType<XfrPrimary['plan']>;
@@ -470,7 +645,11 @@ export class XfrPrimary implements TransferHooks {
     }
     let out: Buffer | null = null;
     const counts = { records: 0 };
-    if (!p.fallback && p.sets !== null) {
+    const body = p.chain ? this.cachedBody(req, zone) : null;
+    if (body && !body.ready && body.messages.length === 1 && body.messages[0]!.length <= room) {
+      out = XfrPrimary.forClient(body, req).next().value ?? null;
+      counts.records = body.records;
+    } else if (!p.fallback && p.sets !== null) {
       const msgs: Buffer[] = [];
       for (const m of pack(req.msg, req.q, p.sets, room, counts)) {
         if (m) msgs.push(m);
@@ -507,6 +686,8 @@ export class XfrPrimary implements TransferHooks {
    */
   zoneChanged(prev: Zone | null, next: Zone): void {
     const k = next.originText.toLowerCase();
+    // The shared IXFR bodies of the version served until now are of no use any more.
+    for (const [bk, b] of this.bodies) if (b.zone.originText.toLowerCase() === k) this.dropBody(bk, b);
     const run = async (): Promise<void> => {
       // History only where someone may ask for IXFR: a server without transfer.allow keeps none.
       if (this.opts.writer && this.opts.transfer.allow.length > 0) await this.record(prev, next);
