@@ -3,9 +3,9 @@
  * the zone's keys and its own `dnssec:` settings (flags win), and writes the signed zone as an RFC 1035
  * master file, for audit and offline use.
  */
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { DnssecError, loadKeys } from '../dnssec/keys.js';
-import { makePolicy, signedZoneText, signZone } from '../dnssec/signzone.js';
+import { makePolicy, signedZoneChunks, signZone } from '../dnssec/signzone.js';
 import { parsePeriod } from '../wire/rdata.js';
 import { loadZone } from '../zone/load.js';
 import { formatDiagnostic } from '../zone/types.js';
@@ -29,6 +29,20 @@ export interface SignOptions {
 function usage(message: string): number {
   log.error('sign', `${message} [POPDNS_E_USAGE]`);
   return 2;
+}
+
+/** Writes the text in its chunks to a file (truncated first), or to standard output for `-`. */
+function writeChunks(out: string, chunks: Iterable<string>): void {
+  const fd = out === '-' ? 1 : openSync(out, 'w');
+  try {
+    for (const c of chunks) {
+      const b = Buffer.from(c, 'utf8');
+      let off = 0;
+      while (off < b.length) off += writeSync(fd, b, off);
+    }
+  } finally {
+    if (fd !== 1) closeSync(fd);
+  }
 }
 
 /** Signs one zone file; returns the exit code (0, 1 for zone/key/signing problems, 2 for usage). */
@@ -80,9 +94,7 @@ export function runSign(zoneFile: string, opts: SignOptions): number {
     const started = process.hrtime.bigint();
     const { signatures } = signZone(zone, keys, policy, { now: opts.now ?? Math.floor(Date.now() / 1000) });
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    const text = signedZoneText(zone);
-    if (opts.out === '-') process.stdout.write(text);
-    else writeFileSync(opts.out, text);
+    writeChunks(opts.out, signedZoneChunks(zone));
     const keyList = keys.map((k) => `${k.file ?? k.tag} (${k.role})`).join(', ');
     log.info(
       'sign',

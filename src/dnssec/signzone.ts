@@ -550,13 +550,26 @@ export function signRRsets(
  * delegation NS (unsigned) are included.
  */
 export function signedZoneText(zone: Zone): string {
+  return [...signedZoneChunks(zone)].join('');
+}
+
+/** About this many characters per chunk of signedZoneChunks. */
+const CHUNK_CHARS = 1 << 20;
+
+/**
+ * signedZoneText in pieces of about a megabyte each (lines whole), so a writer can put them out
+ * without building the whole text: what `popdns sign` writes. RRSIG lines are formatted here
+ * directly (the times of one signing run repeat, so each is formatted once).
+ */
+export function* signedZoneChunks(zone: Zone): Generator<string, void, void> {
   const owners: { key: string; owner: Name; sets: RRset[] }[] = [];
   const visit = (node: ZoneNode): void => {
     if (node.rrsets.size > 0) {
       const sets = [...node.rrsets.values()].sort((a, b) =>
         a.type === TYPE.SOA ? -1 : b.type === TYPE.SOA ? 1 : a.type - b.type,
       );
-      owners.push({ key: canonicalSortKey(node.name), owner: node.name, sets });
+      const name = node.name;
+      owners.push({ key: canonicalSortKey(name), owner: name, sets });
     }
     for (const c of node.children.values()) visit(c);
   };
@@ -566,18 +579,54 @@ export function signedZoneText(zone: Zone): string {
   }
   owners.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const d = zone.dnssec;
-  const lines: string[] = [
+  let out =
     `; ${zone.originText} serial ${zone.serial}, signed by popdns` +
-      (d ? ` (${d.signer?.describe ?? 'signatures as received: pre-signed'})` : ' (unsigned)'),
-  ];
+    (d ? ` (${d.signer?.describe ?? 'signatures as received: pre-signed'})` : ' (unsigned)') +
+    '\n';
+  const rrsig = rrsigTextFormatter();
   for (const { owner, sets } of owners) {
     const ownerText = nameToText(owner);
     for (const set of sets) {
       const head = `${ownerText} ${set.ttl} IN `;
       const type = typeToText(set.type);
-      for (const rd of set.rdatas) lines.push(`${head}${type} ${rdataToText(set.type, rd)}`);
-      for (const sig of set.sigs ?? []) lines.push(`${head}RRSIG ${rdataToText(TYPE.RRSIG, sig)}`);
+      for (const rd of set.rdatas) out += `${head}${type} ${rdataToText(set.type, rd)}\n`;
+      if (set.sigs) for (const sig of set.sigs) out += `${head}RRSIG ${rrsig(sig)}\n`;
+    }
+    if (out.length >= CHUNK_CHARS) {
+      yield out;
+      out = '';
     }
   }
-  return `${lines.join('\n')}\n`;
+  if (out.length > 0) yield out;
+}
+
+/**
+ * RRSIG RDATA → presentation text (RFC 4034 §3.2), as rdataToText writes it, with the times and
+ * signer names of a run cached; falls back to rdataToText for anything unusual.
+ */
+function rrsigTextFormatter(): (rrsig: Uint8Array) => string {
+  const times = new Map<number, string>();
+  const signers = new Map<string, string>();
+  const time = (t: number): string => {
+    let s = times.get(t);
+    if (s === undefined) {
+      s = new Date(t * 1000).toISOString().replace(/[-T:]/g, '').slice(0, 14);
+      times.set(t, s);
+    }
+    return s;
+  };
+  return (rrsig) => {
+    const b = Buffer.from(rrsig.buffer, rrsig.byteOffset, rrsig.length);
+    let p = 18;
+    while (p < b.length && b[p]! !== 0 && b[p]! < 0x40) p += b[p]! + 1;
+    if (p >= b.length || b[p] !== 0) return rdataToText(TYPE.RRSIG, rrsig);
+    p++;
+    const key = b.toString('latin1', 18, p);
+    let signer = signers.get(key);
+    if (signer === undefined) {
+      signer = nameToText(rrsig.subarray(18, p));
+      signers.set(key, signer);
+    }
+    return `${typeToText(b.readUInt16BE(0))} ${b[2]} ${b[3]} ${b.readUInt32BE(4)} ${time(b.readUInt32BE(8))} ${time(b.readUInt32BE(12))} ${b.readUInt16BE(16)} ${signer} ${b.toString('base64', p)}`;
+  };
 }
