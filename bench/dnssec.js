@@ -158,6 +158,7 @@ async function signing() {
           '-S',
           '-z',
           '-P',
+          ...(nsec3 ? ['-3', '-'] : []), // NSEC3, no salt (iterations: BIND's default, 0)
           '-K',
           keys,
           '-o',
