@@ -59,13 +59,36 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const work = workDir('popdns-bench-dnssec-');
 
-/** Seconds a command takes (wall clock), bounded at 600 s. */
+/** Signing commands run on every core unless BENCH_SIGN_PIN=1 (then on CPU 0 only, as before). */
+const SIGN_PIN = process.env.BENCH_SIGN_PIN === '1';
+/** `popdns sign --threads` values to run, each its own row (default 0,1,2: main thread, 1, 2 threads). */
+const SIGN_THREADS = (process.env.BENCH_SIGN_THREADS ?? '0,1,2').split(',').filter((x) => x !== '');
+/** Which peers to sign with beside popdns (default ldns-signzone,dnssec-signzone). */
+const SIGN_PEERS = (process.env.BENCH_SIGN_PEERS ?? 'ldns-signzone,dnssec-signzone').split(',');
+let cpuOf = 0;
+
+/**
+ * Seconds a command takes (wall clock), bounded at 600 s; its CPU seconds (user + system of the
+ * process and its threads, from /usr/bin/time when installed) are left in `cpuOf`.
+ */
 function timed(cmd, args) {
-  const [c, a] = pin(0, cmd, args);
+  const useTime = existsSync('/usr/bin/time');
+  const cpuFile = join(work, 'cpu.txt');
+  const inner = useTime ? ['/usr/bin/time', ['-f', '%U %S', '-o', cpuFile, cmd, ...args]] : [cmd, args];
+  const [c, a] = SIGN_PIN ? pin(0, inner[0], inner[1]) : inner;
   const t0 = process.hrtime.bigint();
   execFileSync(c, a, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 });
-  return Number(process.hrtime.bigint() - t0) / 1e9;
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  cpuOf = 0;
+  if (useTime) {
+    const [u, sy] = readFileSync(cpuFile, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
+    cpuOf = (u ?? 0) + (sy ?? 0);
+  }
+  return s;
 }
+
+/** The 1-minute load average. */
+const load1 = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
 
 const rrsigs = (file) => (readFileSync(file, 'utf8').match(/\sRRSIG\s/g) ?? []).length;
 
@@ -85,28 +108,68 @@ async function signing() {
   const keys = join(work, 'sign-keys');
   const base = keygen(keys, origin);
   if (!base) throw new Error('popdns keygen made no key');
-  const tools = [
-    [
-      'popdns sign',
+  const nsec3 = process.env.BENCH_SIGN_NSEC3 === '1';
+  const tools = SIGN_THREADS.map((n) => [
+    `popdns sign --threads ${n}`,
+    () => {
+      const out = join(work, 'popdns.signed');
+      const s = timed(process.execPath, [
+        'dist/cli.js',
+        'sign',
+        zoneFile,
+        '--keys',
+        keys,
+        '--out',
+        out,
+        '--threads',
+        n,
+        ...(nsec3 ? ['--nsec3'] : []),
+      ]);
+      return { s, cpu: cpuOf, sigs: rrsigs(out) };
+    },
+  ]);
+  const baseline = process.env.BENCH_SIGN_BASELINE;
+  if (baseline) {
+    // Another build (PATH/dist/cli.js), e.g. the commit before this work, signing the same zone.
+    tools.push([
+      'popdns-base sign',
       () => {
-        const out = join(work, 'popdns.signed');
-        const s = timed(process.execPath, ['dist/cli.js', 'sign', zoneFile, '--keys', keys, '--out', out]);
-        return { s, sigs: rrsigs(out) };
+        const out = join(work, 'base.signed');
+        const s = timed(process.execPath, [
+          baseline,
+          'sign',
+          zoneFile,
+          '--keys',
+          keys,
+          '--out',
+          out,
+          ...(nsec3 ? ['--nsec3'] : []),
+        ]);
+        return { s, cpu: cpuOf, sigs: rrsigs(out) };
       },
-    ],
-  ];
-  if (has('ldns-signzone')) {
+    ]);
+  }
+  if (has('ldns-signzone') && SIGN_PEERS.includes('ldns-signzone')) {
     tools.push([
       'ldns-signzone',
       () => {
         const out = join(work, 'ldns.signed');
         // -o origin, -f output; NSEC (the default); the key by its base name (BIND format files).
-        const s = timed('ldns-signzone', ['-o', `${origin}.`, '-f', out, zoneFile, join(keys, base)]);
-        return { s, sigs: rrsigs(out) };
+        // -n: NSEC3 (no extra iterations, no salt, as popdns), when BENCH_SIGN_NSEC3=1.
+        const s = timed('ldns-signzone', [
+          ...(nsec3 ? ['-n', '-t', '0'] : []),
+          '-o',
+          `${origin}.`,
+          '-f',
+          out,
+          zoneFile,
+          join(keys, base),
+        ]);
+        return { s, cpu: cpuOf, sigs: rrsigs(out) };
       },
     ]);
   }
-  if (has('dnssec-signzone')) {
+  if (has('dnssec-signzone') && SIGN_PEERS.includes('dnssec-signzone')) {
     tools.push([
       'dnssec-signzone',
       () => {
@@ -119,6 +182,7 @@ async function signing() {
           '-S',
           '-z',
           '-P',
+          ...(nsec3 ? ['-3', '-'] : []), // NSEC3, no salt (iterations: BIND's default, 0)
           '-K',
           keys,
           '-o',
@@ -127,19 +191,26 @@ async function signing() {
           out,
           zoneFile,
         ]);
-        return { s, sigs: rrsigs(out) };
+        return { s, cpu: cpuOf, sigs: rrsigs(out) };
       },
     ]);
   }
-  /** @type {Map<string, {s:number[], sigs:number}>} */
+  /** @type {Map<string, {s:number[], cpu:number[], load:number[], sigs:number}>} */
   const res = new Map();
   for (let r = 0; r < ROUNDS; r++) {
-    for (const [name, run] of tools) {
-      const { s, sigs } = /** @type {() => {s:number, sigs:number}} */ (run)();
-      const e = res.get(/** @type {string} */ (name)) ?? { s: [], sigs };
+    // Alternate the order each round (A B C, C B A) so no tool always runs first.
+    const order = r % 2 === 0 ? tools : [...tools].reverse();
+    for (const [name, run] of order) {
+      const load = load1();
+      const { s, cpu, sigs } = /** @type {() => {s:number, cpu:number, sigs:number}} */ (run)();
+      const e = res.get(/** @type {string} */ (name)) ?? { s: [], cpu: [], load: [], sigs };
       e.s.push(s);
+      e.cpu.push(cpu);
+      e.load.push(load);
       res.set(/** @type {string} */ (name), e);
-      process.stderr.write(`  round ${r + 1}/${ROUNDS} ${name}: ${fmt(s, 2)} s, ${fmt(sigs)} RRSIGs\n`);
+      process.stderr.write(
+        `  round ${r + 1}/${ROUNDS} ${name}: ${fmt(s, 2)} s wall, ${fmt(cpu, 2)} CPU-s, ${fmt(sigs)} RRSIGs, load ${load}\n`,
+      );
     }
   }
   return res;
@@ -367,20 +438,19 @@ async function main() {
   if (PARTS.has('sign')) {
     lines.push(
       '',
-      `Signing ${fmt(RECORDS)} A records (ECDSAP256SHA256 CSK, NSEC; whole command, median of ${ROUNDS}):`,
+      `Signing ${fmt(RECORDS)} A records (ECDSAP256SHA256 CSK, ${process.env.BENCH_SIGN_NSEC3 === '1' ? 'NSEC3' : 'NSEC'}; whole command, ${SIGN_PIN ? 'pinned to CPU 0' : `on ${CORES} cores`}, median of ${ROUNDS} interleaved rounds):`,
       '',
-      '| signer | seconds | RRSIGs | signatures / s | popdns / this |',
-      '|---|---:|---:|---:|---:|',
+      '| signer | wall s | CPU-s | RRSIGs | signatures / CPU-s | ldns wall / this | this per CPU-s / ldns | load (1 min) |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|',
     );
     const sign = await signing();
-    const popdnsRate = (() => {
-      const e = sign.get('popdns sign');
-      return e ? e.sigs / median(e.s) : 0;
-    })();
+    const ldns = sign.get('ldns-signzone');
     for (const [name, e] of sign) {
-      const rate = e.sigs / median(e.s);
+      const perCpu = e.sigs / median(e.cpu);
+      const vsWall = ldns ? fmt(median(ldns.s) / median(e.s), 2) : '–';
+      const vsCpu = ldns ? fmt(perCpu / (ldns.sigs / median(ldns.cpu)), 2) : '–';
       lines.push(
-        `| ${name} | ${fmt(median(e.s), 2)} | ${fmt(e.sigs)} | ${fmt(rate)} | ${fmt(popdnsRate / rate, 2)} |`,
+        `| ${name} | ${fmt(median(e.s), 2)} | ${fmt(median(e.cpu), 2)} | ${fmt(e.sigs)} | ${fmt(perCpu)} | ${vsWall} | ${vsCpu} | ${e.load.map((l) => fmt(l, 1)).join(' ')} |`,
       );
     }
   }

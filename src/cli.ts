@@ -149,6 +149,7 @@ program
   .option('--opt-out', 'NSEC3 opt-out: insecure delegations get no NSEC3 (needs --nsec3)')
   .option('--validity <period>', 'signature validity, seconds or units like 14d, 2w (default 14d)')
   .option('--cds', 'publish CDS and CDNSKEY for the key-signing keys (RFC 7344, RFC 8078)')
+  .option('--threads <n>', 'signing threads (default: the cores; 0: sign on the main thread)')
   .action(
     async (
       zonefile: string,
@@ -159,10 +160,11 @@ program
         optOut?: boolean;
         validity?: string;
         cds?: boolean;
+        threads?: string;
       },
     ) => {
       const { runSign } = await import('./cli/sign.js');
-      process.exitCode = runSign(zonefile, opts);
+      process.exitCode = await runSign(zonefile, opts);
     },
   );
 

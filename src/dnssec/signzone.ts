@@ -19,7 +19,17 @@ import { type Name, nameEquals, nameToLower, nameToText, prependLabel } from '..
 import { base32hexEncode, rdataToText, typeBitmap } from '../wire/rdata.js';
 import { canonicalSortKey, nsec3Hash, rrsigTime, type ZoneDnssec } from '../zone/dnssec.js';
 import { addRdata, negativeTtl, type RRset, type Zone, type ZoneNode } from '../zone/zone.js';
-import { canonicalRdata, type DnssecKey, DnssecError, DNSKEY_FLAG, dsFromDnskey, signRRset } from './keys.js';
+import {
+  canonicalRdata,
+  type DnssecKey,
+  DnssecError,
+  DNSKEY_FLAG,
+  dsFromDnskey,
+  rrsigHeadLength,
+  signRRset,
+  writeSignedData,
+} from './keys.js';
+import { BATCH_BYTES, type BatchResult, type SignPool } from './signpool.js';
 
 const E_SIGN = 'POPDNS_E_SIGN';
 
@@ -288,6 +298,20 @@ function keyCacheId(key: DnssecKey): string {
   return `${key.algorithm}/${key.tag}/${createHash('sha256').update(key.dnskey).digest('base64').slice(0, 16)}`;
 }
 
+/** An RRset to sign and the keys that sign it. */
+interface SignTask {
+  set: RRset;
+  signers: DnssecKey[];
+}
+
+/** What prepareZone leaves for the signing step. */
+interface Prepared {
+  now: number;
+  tasks: SignTask[];
+  nsecChain: { owner: Name; nsec: RRset }[] | null;
+  nsec3: ZoneDnssec['nsec3'];
+}
+
 /** One node of the trie with what the signer needs to know about it. */
 interface NodeInfo {
   node: ZoneNode;
@@ -343,20 +367,10 @@ function setSigner(
 }
 
 /**
- * Signs a freshly built (not yet published) zone in place: the DNSKEY RRset at the apex (TTL = SOA
- * TTL), CDS/CDNSKEY for the SEP keys when `policy.cds`, the NSEC or NSEC3 chain (TTL = min(SOA
- * MINIMUM, SOA TTL), RFC 9077), RRSIGs (`sigs`) on every authoritative RRset, and `zone.dnssec`.
- * Inception is `now - 3600`; expiration `now + validity - random(0..jitter)`. Signatures from `cache`
- * are reused while at least `policy.refresh` seconds of them remain. Returns how many signatures were
- * made and how many reused. Throws DnssecError [POPDNS_E_SIGN] on keys of another zone, no keys, or
- * an unworkable policy.
+ * signZone's steps before the signatures (checks, signer-owned apex records, the NSEC/NSEC3 chain)
+ * and the list of RRsets to sign with their keys. Throws DnssecError [POPDNS_E_SIGN] as signZone.
  */
-export function signZone(
-  zone: Zone,
-  keys: DnssecKey[],
-  policy: DnssecPolicy,
-  opts: { now: number; cache?: SignatureCache },
-): { signatures: number; reused: number } {
+function prepareZone(zone: Zone, keys: DnssecKey[], policy: DnssecPolicy, nowIn: number): Prepared {
   checkPolicy(policy);
   if (keys.length === 0) throw new DnssecError(E_SIGN, `no keys to sign ${zone.originText} with`);
   for (const k of keys) {
@@ -367,7 +381,7 @@ export function signZone(
       );
     }
   }
-  const now = Math.floor(opts.now);
+  const now = Math.floor(nowIn);
   const origin = zone.origin;
   const apex = zone.apex;
   const soaTtl = zone.soa.ttl;
@@ -484,24 +498,31 @@ export function signZone(
     nsec3 = { params: nsec3Params!, salt, iterations, chain };
   }
 
-  // 4. Signatures.
-  const cache = opts.cache;
-  cache?.begin();
-  const { signSet, stats } = setSigner(keys, policy, now, cache, 'put');
+  // 4. What to sign, in order.
+  const tasks: SignTask[] = [];
   for (const { node } of names) {
     for (const set of node.rrsets.values()) {
       if (node.cut && set.type !== TYPE.DS && set.type !== TYPE.NSEC) continue;
-      signSet(set, node === apex && SEP_SIGNED.has(set.type) ? sep : zsk);
+      tasks.push({ set, signers: node === apex && SEP_SIGNED.has(set.type) ? sep : zsk });
     }
   }
-  if (nsec3) for (const { nsec3: set } of nsec3.chain) signSet(set, zsk);
-  cache?.commit();
+  if (nsec3) for (const { nsec3: set } of nsec3.chain) tasks.push({ set, signers: zsk });
+  return { now, tasks, nsecChain, nsec3 };
+}
+
+/** Sets zone.dnssec after the signatures are in (and the SOA's onto the negative-answer copy). */
+function finishZone(
+  zone: Zone,
+  keys: DnssecKey[],
+  policy: DnssecPolicy,
+  p: Prepared,
+  earliest: number,
+): void {
+  const { now, nsecChain, nsec3 } = p;
   // The negative-answer copy of the SOA (lower TTL) carries the same signatures (RFC 4035 §5.3.3).
   if (zone.soa.sigs) zone.negativeSoa.sigs = zone.soa.sigs;
-
-  const { signatures, reused, earliest } = stats;
   const describe = `${nsec3 ? `NSEC3${policy.nsec3OptOut ? ' opt-out' : ''}` : 'NSEC'}; keys ${keys.map((k) => `${k.tag}/${k.algorithm}/${k.role}`).join(' ')}`;
-  const dnssec: ZoneDnssec = {
+  zone.dnssec = {
     presigned: false,
     nsecChain,
     nsec3,
@@ -511,8 +532,175 @@ export function signZone(
       describe,
     },
   };
-  zone.dnssec = dnssec;
-  return { signatures, reused };
+}
+
+/**
+ * Signs a freshly built (not yet published) zone in place: the DNSKEY RRset at the apex (TTL = SOA
+ * TTL), CDS/CDNSKEY for the SEP keys when `policy.cds`, the NSEC or NSEC3 chain (TTL = min(SOA
+ * MINIMUM, SOA TTL), RFC 9077), RRSIGs (`sigs`) on every authoritative RRset, and `zone.dnssec`.
+ * Inception is `now - 3600`; expiration `now + validity - random(0..jitter)`. Signatures from `cache`
+ * are reused while at least `policy.refresh` seconds of them remain. Returns how many signatures were
+ * made and how many reused. Throws DnssecError [POPDNS_E_SIGN] on keys of another zone, no keys, or
+ * an unworkable policy. Signs on this thread; signZoneAsync spreads the work over a SignPool.
+ */
+export function signZone(
+  zone: Zone,
+  keys: DnssecKey[],
+  policy: DnssecPolicy,
+  opts: { now: number; cache?: SignatureCache },
+): { signatures: number; reused: number } {
+  const p = prepareZone(zone, keys, policy, opts.now);
+  const cache = opts.cache;
+  cache?.begin();
+  const { signSet, stats } = setSigner(keys, policy, p.now, cache, 'put');
+  for (const t of p.tasks) signSet(t.set, t.signers);
+  cache?.commit();
+  finishZone(zone, keys, policy, p, stats.earliest);
+  return { signatures: stats.signatures, reused: stats.reused };
+}
+
+/** signZoneAsync lets the event loop run at least this often (milliseconds). */
+const YIELD_MS = 5;
+
+/** Below this many RRsets signZoneAsync signs on the calling thread (threads would cost more). */
+export const POOL_MIN_RRSETS = 2000;
+
+/**
+ * signZone with the signatures made on the threads of `pool` (dnssec/signpool.ts): the same zone
+ * content, the same cache use (hits are taken here, new signatures put), the same counts. The main
+ * thread builds each RRset's signed data into batch buffers of about BATCH_BYTES and keeps at most
+ * pool.maxInFlight batches out (bounded memory); between batches the event loop runs, so a server
+ * keeps answering while a big zone signs. Zones under `minPooled` (POOL_MIN_RRSETS) RRsets, or no
+ * pool, are signed on this thread, as signZone does.
+ * Rejects with DnssecError [POPDNS_E_SIGN] as signZone throws, or when a signing thread fails; the
+ * zone is then half signed and must not be published.
+ */
+export async function signZoneAsync(
+  zone: Zone,
+  keys: DnssecKey[],
+  policy: DnssecPolicy,
+  opts: { now: number; cache?: SignatureCache; pool?: SignPool | null; minPooled?: number },
+): Promise<{ signatures: number; reused: number }> {
+  const p = prepareZone(zone, keys, policy, opts.now);
+  const cache = opts.cache;
+  const pool = opts.pool ?? null;
+  cache?.begin();
+  const { signSet, stats } = setSigner(keys, policy, p.now, cache, 'put');
+  if (pool === null || p.tasks.length < (opts.minPooled ?? POOL_MIN_RRSETS)) {
+    for (const t of p.tasks) signSet(t.set, t.signers);
+    cache?.commit();
+    finishZone(zone, keys, policy, p, stats.earliest);
+    return { signatures: stats.signatures, reused: stats.reused };
+  }
+  const ids = new Map<DnssecKey, string>();
+  for (const k of keys) ids.set(k, keyCacheId(k));
+  interface Item {
+    sigs: Uint8Array[];
+    slot: number;
+    key: DnssecKey;
+    content: string;
+    expiration: number;
+  }
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown = null;
+  let buf = Buffer.allocUnsafe(BATCH_BYTES);
+  let at = 0;
+  let ends: number[] = [];
+  let items: Item[] = [];
+  const times = { inception: p.now - 3600, expiration: 0 };
+  const land = (r: BatchResult, batch: Item[], batchEnds: number[]): void => {
+    let start = 0;
+    let sigStart = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const it = batch[i]!;
+      const head = rrsigHeadLength(it.key);
+      const sigEnd = r.sigEnds[i]!;
+      const rrsig = Buffer.allocUnsafe(head + sigEnd - sigStart);
+      r.buf.copy(rrsig, 0, start, start + head);
+      r.sigs.copy(rrsig, head, sigStart, sigEnd);
+      it.sigs[it.slot] = rrsig;
+      stats.signatures++;
+      if (it.expiration < stats.earliest) stats.earliest = it.expiration;
+      cache?.put(ids.get(it.key)!, it.content, rrsig);
+      start = batchEnds[i]!;
+      sigStart = sigEnd;
+    }
+  };
+  const send = async (): Promise<void> => {
+    if (items.length === 0) return;
+    const batch = items;
+    const batchEnds = ends;
+    const job = pool
+      .sign(
+        buf.subarray(0, at),
+        Uint32Array.from(batchEnds),
+        batch.map((it) => it.key),
+      )
+      .then(
+        (r) => land(r, batch, batchEnds),
+        (e: unknown) => {
+          failure ??= e;
+        },
+      );
+    inFlight.add(job);
+    void job.finally(() => inFlight.delete(job));
+    buf = Buffer.allocUnsafe(BATCH_BYTES);
+    at = 0;
+    ends = [];
+    items = [];
+    while (inFlight.size >= pool.maxInFlight) await Promise.race(inFlight);
+  };
+  let turn = performance.now();
+  for (let ti = 0; ti < p.tasks.length; ti++) {
+    const { set, signers } = p.tasks[ti]!;
+    if (failure !== null) break;
+    // Cache hits need no thread: let the event loop run every few milliseconds all the same.
+    if ((ti & 255) === 0 && performance.now() - turn >= YIELD_MS) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      turn = performance.now();
+    }
+    if (set.rdatas.length === 0) throw new DnssecError(E_SIGN, 'cannot sign an empty RRset');
+    const content = cache ? contentKey(set) : '';
+    const sigs = new Array<Uint8Array>(signers.length);
+    for (let j = 0; j < signers.length; j++) {
+      const key = signers[j]!;
+      const hit = cache?.take(ids.get(key)!, content, p.now, policy);
+      if (hit) {
+        sigs[j] = hit;
+        stats.earliest = Math.min(stats.earliest, rrsigTime(hit, 8));
+        stats.reused++;
+        continue;
+      }
+      times.expiration = p.now + policy.validity - Math.floor(Math.random() * (policy.jitter + 1));
+      let end = writeSignedData(buf, at, set, key, times);
+      if (end < 0 && at > 0) {
+        await send();
+        end = writeSignedData(buf, at, set, key, times);
+      }
+      if (end < 0) {
+        // One RRset bigger than a batch: on this thread.
+        const one = signRRset(set, key, times);
+        sigs[j] = one;
+        stats.signatures++;
+        stats.earliest = Math.min(stats.earliest, times.expiration);
+        cache?.put(ids.get(key)!, content, one);
+        continue;
+      }
+      at = end;
+      ends.push(end);
+      items.push({ sigs, slot: j, key, content, expiration: times.expiration });
+    }
+    set.sigs = sigs;
+  }
+  if (failure === null) await send();
+  while (inFlight.size > 0) await Promise.race(inFlight);
+  if (failure !== null) {
+    cache?.begin(); // drop what this run collected: the cache keeps the previous version's
+    throw failure instanceof Error ? failure : new DnssecError(E_SIGN, String(failure));
+  }
+  cache?.commit();
+  finishZone(zone, keys, policy, p, stats.earliest);
+  return { signatures: stats.signatures, reused: stats.reused };
 }
 
 /**
@@ -550,13 +738,26 @@ export function signRRsets(
  * delegation NS (unsigned) are included.
  */
 export function signedZoneText(zone: Zone): string {
+  return [...signedZoneChunks(zone)].join('');
+}
+
+/** About this many characters per chunk of signedZoneChunks. */
+const CHUNK_CHARS = 1 << 20;
+
+/**
+ * signedZoneText in pieces of about a megabyte each (lines whole), so a writer can put them out
+ * without building the whole text: what `popdns sign` writes. RRSIG lines are formatted here
+ * directly (the times of one signing run repeat, so each is formatted once).
+ */
+export function* signedZoneChunks(zone: Zone): Generator<string, void, void> {
   const owners: { key: string; owner: Name; sets: RRset[] }[] = [];
   const visit = (node: ZoneNode): void => {
     if (node.rrsets.size > 0) {
       const sets = [...node.rrsets.values()].sort((a, b) =>
         a.type === TYPE.SOA ? -1 : b.type === TYPE.SOA ? 1 : a.type - b.type,
       );
-      owners.push({ key: canonicalSortKey(node.name), owner: node.name, sets });
+      const name = node.name;
+      owners.push({ key: canonicalSortKey(name), owner: name, sets });
     }
     for (const c of node.children.values()) visit(c);
   };
@@ -566,18 +767,54 @@ export function signedZoneText(zone: Zone): string {
   }
   owners.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const d = zone.dnssec;
-  const lines: string[] = [
+  let out =
     `; ${zone.originText} serial ${zone.serial}, signed by popdns` +
-      (d ? ` (${d.signer?.describe ?? 'signatures as received: pre-signed'})` : ' (unsigned)'),
-  ];
+    (d ? ` (${d.signer?.describe ?? 'signatures as received: pre-signed'})` : ' (unsigned)') +
+    '\n';
+  const rrsig = rrsigTextFormatter();
   for (const { owner, sets } of owners) {
     const ownerText = nameToText(owner);
     for (const set of sets) {
       const head = `${ownerText} ${set.ttl} IN `;
       const type = typeToText(set.type);
-      for (const rd of set.rdatas) lines.push(`${head}${type} ${rdataToText(set.type, rd)}`);
-      for (const sig of set.sigs ?? []) lines.push(`${head}RRSIG ${rdataToText(TYPE.RRSIG, sig)}`);
+      for (const rd of set.rdatas) out += `${head}${type} ${rdataToText(set.type, rd)}\n`;
+      if (set.sigs) for (const sig of set.sigs) out += `${head}RRSIG ${rrsig(sig)}\n`;
+    }
+    if (out.length >= CHUNK_CHARS) {
+      yield out;
+      out = '';
     }
   }
-  return `${lines.join('\n')}\n`;
+  if (out.length > 0) yield out;
+}
+
+/**
+ * RRSIG RDATA → presentation text (RFC 4034 §3.2), as rdataToText writes it, with the times and
+ * signer names of a run cached; falls back to rdataToText for anything unusual.
+ */
+function rrsigTextFormatter(): (rrsig: Uint8Array) => string {
+  const times = new Map<number, string>();
+  const signers = new Map<string, string>();
+  const time = (t: number): string => {
+    let s = times.get(t);
+    if (s === undefined) {
+      s = new Date(t * 1000).toISOString().replace(/[-T:]/g, '').slice(0, 14);
+      times.set(t, s);
+    }
+    return s;
+  };
+  return (rrsig) => {
+    const b = Buffer.from(rrsig.buffer, rrsig.byteOffset, rrsig.length);
+    let p = 18;
+    while (p < b.length && b[p]! !== 0 && b[p]! < 0x40) p += b[p]! + 1;
+    if (p >= b.length || b[p] !== 0) return rdataToText(TYPE.RRSIG, rrsig);
+    p++;
+    const key = b.toString('latin1', 18, p);
+    let signer = signers.get(key);
+    if (signer === undefined) {
+      signer = nameToText(rrsig.subarray(18, p));
+      signers.set(key, signer);
+    }
+    return `${typeToText(b.readUInt16BE(0))} ${b[2]} ${b[3]} ${b.readUInt32BE(4)} ${time(b.readUInt32BE(8))} ${time(b.readUInt32BE(12))} ${b.readUInt16BE(16)} ${signer} ${b.toString('base64', p)}`;
+  };
 }

@@ -56,6 +56,8 @@ export interface ServerConfig extends PrimaryConfig {
   health: HealthConfig;
   /** DNSSEC key directory: every zone with keys here is signed. */
   keys: string;
+  /** `signing-threads`: threads that sign a big zone at load and refresh; 0 = the serving thread. */
+  signingThreads: number;
   /** Per-zone DNSSEC settings (lower-case origin with trailing dot), for zones that cannot carry them. */
   dnssec: Map<string, ZoneDnssecSettings | false>;
   /** Response rate limiting (`rrl:`); null = off. */
@@ -102,6 +104,7 @@ export function defaultConfig(version: string, cores: number): ServerConfig {
     drainSeconds: 5,
     health: cloneHealth(HEALTH_DEFAULTS),
     keys: 'keys',
+    signingThreads: cores,
     dnssec: new Map(),
     rrl: null,
     cookies: null,
@@ -132,6 +135,7 @@ const KEYS = [
   'drain',
   'health',
   'keys',
+  'signing-threads',
   'dnssec',
   'rrl',
   'cookies',
@@ -350,6 +354,9 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
         break;
       case 'keys':
         cfg.keys = str(v, 'keys');
+        break;
+      case 'signing-threads':
+        cfg.signingThreads = num(v, 'signing-threads', 0, 256);
         break;
       case 'dnssec': {
         if (!isMap(v)) fail(v, 'dnssec is a mapping of zone names to settings, e.g. example.net: nsec3');

@@ -11,9 +11,10 @@ import * as log from '../log/log.js';
 import { LogThrottle } from '../xfr/throttle.js';
 import type { LogFields } from '../log/log.js';
 import { nameToText } from '../wire/name.js';
-import { SignatureCache, signZone } from '../dnssec/signzone.js';
+import { SignPool } from '../dnssec/signpool.js';
+import { SignatureCache, signZone, signZoneAsync } from '../dnssec/signzone.js';
 import { TYPE } from '../wire/constants.js';
-import { listZoneFiles, loadZoneSteps, runSteps } from '../zone/load.js';
+import { listZoneFiles, loadZoneSteps } from '../zone/load.js';
 import { originFromFileName } from '../zone/masterfile.js';
 import { serialNotRaised } from '../zone/serial.js';
 import { signingPlan } from './signingplan.js';
@@ -106,12 +107,20 @@ const RELOAD_IO_TURNS = 8;
 /** A turn shorter than this found nothing to do: stop yielding and parse on. */
 const IDLE_TURN_MS = 0.25;
 
-/** Runs a stepwise job, letting queries through between slices of about RELOAD_SLICE_MS. */
-async function stepwise<T>(steps: Generator<void, T, void>): Promise<T> {
+/**
+ * Runs a stepwise job, letting queries through between slices of about RELOAD_SLICE_MS. A step may
+ * yield a promise (a zone signing on the signing threads): the job waits for it, answering meanwhile.
+ */
+async function stepwise<T>(steps: Generator<void | Promise<void>, T, void>): Promise<T> {
   let sliceStart = performance.now();
   for (;;) {
     const r = steps.next();
     if (r.done) return r.value;
+    if (r.value instanceof Promise) {
+      await r.value;
+      sliceStart = performance.now();
+      continue;
+    }
     if (performance.now() - sliceStart >= RELOAD_SLICE_MS) {
       for (let turn = 0; turn < RELOAD_IO_TURNS; turn++) {
         const t = performance.now();
@@ -247,18 +256,24 @@ export class PopdnsServer {
    * again, so a SIGHUP after editing one small zone does not stall on a big one. `force` re-reads all.
    */
   loadZones(force = false): ReloadResult {
-    return runSteps(this.loadZonesSteps(force));
+    const steps = this.loadZonesSteps(force);
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+    }
   }
 
   /**
    * loadZones in steps: yields between chunks of each RFC 1035 file it parses (see reloadStepwise).
    * `only` (lower-case origins with trailing dot) limits the reload to those zones, re-reading them
-   * even when their files did not change; every other zone stays as it is.
+   * even when their files did not change; every other zone stays as it is. With `threads`, a zone
+   * to sign is signed on the signing threads (`signing-threads`): the step yields the promise.
    */
   private *loadZonesSteps(
     force: boolean,
     only: Set<string> | null = null,
-  ): Generator<void, ReloadResult, void> {
+    threads = false,
+  ): Generator<void | Promise<void>, ReloadResult, void> {
     let files: string[];
     try {
       files = listZoneFiles(this.cfg.zones);
@@ -358,7 +373,7 @@ export class PopdnsServer {
         if (w) this.log.error(`${file}: warning: ${w}`);
       }
       if (zone) {
-        const problem = this.sign(zone, parsed, prev);
+        const problem = yield* this.sign(zone, parsed, prev, threads);
         if (problem) {
           errors.push(`${file}:1:1: error: ${problem}`);
           zone = null;
@@ -502,6 +517,8 @@ export class PopdnsServer {
   refreshAt: number | null = null;
   /** Keys, policy and cache each zone popdns signs was last signed with (an update re-signs with them). */
   private readonly signers = new Map<string, ZoneSigner>();
+  /** The signing threads (`signing-threads`), started at the first big zone signed stepwise. */
+  private signPool: SignPool | null = null;
   /** Signatures made and reused by the last signing of each zone (for logs and tests). */
   readonly signStats = new Map<string, { signatures: number; reused: number }>();
 
@@ -511,7 +528,12 @@ export class PopdnsServer {
    * is never served unsigned by accident — unreadable keys, or keys that vanished, keep the previous
    * (signed) version; only `dnssec: false` unsigns a zone on purpose.
    */
-  private sign(zone: Zone, parsed: ParsedZone, prev: Zone | undefined): string | null {
+  private *sign(
+    zone: Zone,
+    parsed: ParsedZone,
+    prev: Zone | undefined,
+    threads: boolean,
+  ): Generator<Promise<void>, string | null, void> {
     const origin = zone.originText.toLowerCase();
     const plan = signingPlan(
       zone,
@@ -532,7 +554,23 @@ export class PopdnsServer {
       this.sigCaches.set(origin, cache);
     }
     try {
-      const r = signZone(zone, keys, policy, { now: Math.floor(Date.now() / 1000), cache });
+      const now = Math.floor(Date.now() / 1000);
+      let r: { signatures: number; reused: number };
+      if (threads && this.cfg.signingThreads > 0) {
+        // On the signing threads; the stepwise reload answers queries until the promise settles.
+        this.signPool ??= new SignPool(this.cfg.signingThreads);
+        const box: { r?: { signatures: number; reused: number }; e?: unknown } = {};
+        yield signZoneAsync(zone, keys, policy, { now, cache, pool: this.signPool }).then(
+          (v) => {
+            box.r = v;
+          },
+          (e: unknown) => {
+            box.e = e;
+          },
+        );
+        if (box.e !== undefined || !box.r) throw box.e ?? new Error('signing did not finish');
+        r = box.r;
+      } else r = signZone(zone, keys, policy, { now, cache });
       zone.negativeSoa.sigs = zone.apex.rrsets.get(TYPE.SOA)?.sigs ?? [];
       this.signStats.set(origin, r);
       this.signers.set(origin, { keys, policy, cache });
@@ -683,7 +721,7 @@ export class PopdnsServer {
       try {
         do {
           this.reloadAgain = false;
-          r = this.reloaded(await stepwise(this.loadZonesSteps(false)));
+          r = this.reloaded(await stepwise(this.loadZonesSteps(false, null, true)));
         } while (this.reloadAgain);
         await this.releaseMemory();
       } catch (e) {
@@ -749,7 +787,7 @@ export class PopdnsServer {
   private reloadOnly(only: Set<string>): Promise<ReloadResult> {
     const run = async (): Promise<ReloadResult> => {
       try {
-        const r = this.reloaded(await stepwise(this.loadZonesSteps(true, only)));
+        const r = this.reloaded(await stepwise(this.loadZonesSteps(true, only, true)));
         await this.releaseMemory();
         return r;
       } catch (e) {
@@ -886,7 +924,8 @@ export class PopdnsServer {
         },
       );
     }
-    const r = this.loadZones();
+    // Stepwise, so a big zone signs on the signing threads (nothing is listening yet).
+    const r = await stepwise(this.loadZonesSteps(false, null, true));
     if (r.loaded === 0 && !this.hasSecondaries()) {
       throw new Error(`no zone loaded from ${this.cfg.zones} [POPDNS_E_NO_ZONES]`);
     }
@@ -908,6 +947,9 @@ export class PopdnsServer {
   async close(): Promise<void> {
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
     this.ready = false;
+    const pool = this.signPool;
+    this.signPool = null;
+    void pool?.close();
     for (const s of this.udp) s.close();
     await Promise.all(this.tcp.map((t) => t.shutdown()));
     this.udp.length = 0;

@@ -653,7 +653,7 @@ t.test('signZone refuses keys of another zone, no keys, and unworkable policies'
   tt.end();
 });
 
-t.test('popdns sign command line', (tt) => {
+t.test('popdns sign command line', async (tt) => {
   const dir = tmpDir(tt);
   const keys = join(dir, 'keys');
   const cli = (...args: string[]): { status: number | null; stdout: string; stderr: string } =>
@@ -663,7 +663,7 @@ t.test('popdns sign command line', (tt) => {
   tt.equal(none.status, 1, 'no keys: exit 1');
   tt.match(none.stderr, /no keys for example\.org\. .*\[POPDNS_E_NO_KEYS\]/);
   // Usage errors, in-process (each popdns process takes most of a second to start).
-  const usage = (opts: SignOptions): { code: number; stderr: string } => {
+  const usage = async (opts: SignOptions): Promise<{ code: number; stderr: string }> => {
     let stderr = '';
     const write = process.stderr.write.bind(process.stderr);
     process.stderr.write = (chunk: string | Uint8Array): boolean => {
@@ -671,16 +671,18 @@ t.test('popdns sign command line', (tt) => {
       return true;
     };
     try {
-      return { code: runSign(FIXTURE, opts), stderr };
+      const code = await runSign(FIXTURE, opts);
+      return { code, stderr };
     } finally {
       process.stderr.write = write;
     }
   };
-  const optOut = usage({ keys, out, optOut: true });
+  const optOut = await usage({ keys, out, optOut: true });
   tt.equal(optOut.code, 2);
   tt.match(optOut.stderr, /^\S+Z error sign: --opt-out needs --nsec3 \[POPDNS_E_USAGE\]\n$/);
-  tt.equal(usage({ keys, out, validity: 'soon' }).code, 2, 'bad --validity');
-  tt.equal(usage({ keys }).code, 2, 'no --out');
+  tt.equal((await usage({ keys, out, validity: 'soon' })).code, 2, 'bad --validity');
+  tt.equal((await usage({ keys })).code, 2, 'no --out');
+  tt.equal((await usage({ keys, out, threads: 'x' })).code, 2, 'bad --threads');
   mkdirSync(keys);
   for (const k of makeKeys(N('example.org.'), ALGORITHM.ED25519, true)) writeKeyFiles(keys, k);
   const r = cli('sign', FIXTURE, '--keys', keys, '--out', out, '--nsec3', '--opt-out', '--validity', '3d');
