@@ -119,6 +119,40 @@ export class Children<T extends Labelled> {
     return true;
   }
 
+  /**
+   * A copy for a new zone version (zone/edit.ts path copying): the same children, its own list and
+   * index, so adding to or deleting from the copy leaves this one as it is. O(size) flat copies.
+   */
+  clone(): Children<T> {
+    const c = new Children<T>();
+    c.list = this.holes === 0 ? this.list.slice() : this.list.filter((x) => x !== undefined);
+    if (this.holes === 0 && this.index !== null) {
+      c.index = this.index.slice();
+      c.hashes = this.hashes!.slice();
+    } else if (c.list.length > SMALL) c.rebuild();
+    return c;
+  }
+
+  /** Puts `next` where `prev` is (same label; found by identity); false when `prev` is not a child. */
+  replace(prev: T, next: T): boolean {
+    const index = this.index;
+    if (index === null) {
+      const i = this.list.indexOf(prev);
+      if (i < 0) return false;
+      this.list[i] = next;
+      return true;
+    }
+    const mask = index.length - 1;
+    for (let s = hashText(prev.label) & mask; ; s = (s + 1) & mask) {
+      const at = index[s]!;
+      if (at === 0) return false;
+      if (this.list[at - 1] === prev) {
+        this.list[at - 1] = next;
+        return true;
+      }
+    }
+  }
+
   /** The children in insertion order. Do not add or delete while iterating: take a copy first. */
   values(): readonly T[] {
     return this.holes === 0 ? (this.list as T[]) : (this.list.filter((c) => c !== undefined) as T[]);
