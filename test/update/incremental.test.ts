@@ -2,7 +2,7 @@
  * The incremental zone version (src/zone/edit.ts, used by applyUpdate and applyChangesets) against a
  * full rebuild, differentially: random sequences of updates (A, TXT, CNAME, DNAME, NS delegations
  * with and without glue, wildcards, names removed entirely, out-of-range TTLs) on a zone that is
- * unsigned, NSEC-signed and NSEC3-signed. After each step the incremental version must give the same
+ * unsigned, NSEC-signed and NSEC3-signed, with an apex wide enough for its children to be overlays. After each step the incremental version must give the same
  * rcode as a full rebuild (zoneBuilder, the zone-file checks), hold the same records (NSEC/NSEC3
  * chain included, re-signed incrementally by src/update/resign.ts versus signZone on the rebuild),
  * every signature must verify, and the answer engine must give the same answers (NXDOMAIN/NODATA
@@ -37,6 +37,7 @@ d1 IN NS ns.d1
 ns.d1 IN A 192.0.2.53
 h1 IN TXT "one"
 h2 IN CNAME www
+${Array.from({ length: 90 }, (_, i) => `f${i} IN A 192.0.2.${i}`).join('\n')}
 `;
 const NOW = Math.floor(Date.now() / 1000);
 const RULES = [{ key: 'k', names: null, types: null }];
@@ -89,7 +90,13 @@ function rng(seed: number): () => number {
   };
 }
 
+// f0…f89 make the apex wide: its copies are overlays on the shared children (zone/children.ts clone).
 const NAMES = [
+  'f3',
+  'f17',
+  'f42',
+  'f88',
+  'x.f5',
   'www',
   'h1',
   'h2',
@@ -246,7 +253,8 @@ const MODES: [string, Partial<DnssecPolicy> | null][] = [
 const STEPS = 70;
 
 for (const [label, settings] of MODES) {
-  for (const seed of [1, 2]) {
+  // (Signed modes: one seed, each step signs the reference whole; the file stays well under 60 s.)
+  for (const seed of settings ? [1] : [1, 2]) {
     t.test(
       `${label}, seed ${seed}: ${STEPS} random updates, incremental equals a full rebuild`,
       async (t) => {
