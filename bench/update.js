@@ -60,7 +60,12 @@ function update(k, add) {
 }
 
 for (const n of NAMES) {
-  const lines = ['$TTL 300', '@ IN SOA ns1 hostmaster 1 3600 600 86400 300', '@ IN NS ns1', 'ns1 IN A 192.0.2.1'];
+  const lines = [
+    '$TTL 300',
+    '@ IN SOA ns1 hostmaster 1 3600 600 86400 300',
+    '@ IN NS ns1',
+    'ns1 IN A 192.0.2.1',
+  ];
   for (let i = 0; i < n; i++) lines.push(`h${i} IN A 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
   let t0 = performance.now();
   const built = buildZone(parseMasterFile(`${lines.join('\n')}\n`, { file: 'big.zone', origin: ORIGIN }), {
