@@ -40,6 +40,7 @@ import {
   findNode,
   negativeTtl,
   newRRset,
+  type RRset,
   wildcardFor,
   type Zone,
   ZoneNode,
@@ -116,12 +117,18 @@ export class ZoneEdit {
       return;
     }
     // The same content again (a duplicate add): the RRset stays the very object it was, signatures
-    // and all, and nothing is copied.
+    // and all, and nothing is copied. Content back to what `base` had (deleted and added again):
+    // `base`'s RRset object again, so the changeset (empty for it) and the signatures agree.
     const have = this.get(name)?.rrsets.get(type);
     if (have && have.ttl === ttl && sameRdatas(have.rdatas, rdatas)) return;
+    const was = findNode(this.base, name)?.rrsets.get(type);
     const node = this.node(name, true)!;
-    const set = newRRset(node, type, ttl, rdatas[0]!);
-    for (let i = 1; i < rdatas.length; i++) addRdata(set, rdatas[i]!);
+    let set: RRset;
+    if (was && was.ttl === ttl && sameRdatas(was.rdatas, rdatas)) set = was;
+    else {
+      set = newRRset(node, type, ttl, rdatas[0]!);
+      for (let i = 1; i < rdatas.length; i++) addRdata(set, rdatas[i]!);
+    }
     this.zone.recordCount += rdatas.length - (node.rrsets.get(type)?.rdatas.length ?? 0);
     node.rrsets.set(type, set);
     this.touched.set(nameKey(name), name);
@@ -318,10 +325,14 @@ export class ZoneEdit {
   }
 }
 
-/** The same RDATAs, byte for byte, in the same order. */
+/** The same RDATAs byte for byte, in any order (an RRset holds no duplicates). */
 function sameRdatas(a: readonly Uint8Array[], b: readonly Uint8Array[]): boolean {
   if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (Buffer.compare(a[i]!, b[i]!) !== 0) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    if (Buffer.compare(x, b[i]!) === 0) continue;
+    if (!b.some((y) => Buffer.compare(x, y) === 0)) return false;
+  }
   return true;
 }
 

@@ -269,7 +269,21 @@ for (const [label, settings] of MODES) {
         let refused = 0;
         let mismatches = 0;
         for (let step = 0; step < STEPS && mismatches === 0; step++) {
-          const ops = randomOps(r);
+          // First, RRsets deleted and added back with the same content in one update (an empty
+          // changeset for them): they must stay signed.
+          const ops: Op[] =
+            step === 0
+              ? [
+                  ['delset', 'www', 'A'],
+                  ['add', 'www', 'A', '192.0.2.10'],
+                ]
+              : step === 1
+                ? [
+                    ['delrr', 'f3', 'A', '192.0.2.3'],
+                    ['add', 'f3', 'A', '192.0.2.3'],
+                    ['add', 'h1', 'TXT', '"extra"'],
+                  ]
+                : randomOps(r);
           const what = `step ${step} ${JSON.stringify(ops)}`;
           const u = update(ops);
           const before = snapshot(inc);
