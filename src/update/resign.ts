@@ -139,7 +139,8 @@ export function resignUpdate(
     return whole('the denial of existence changed');
   if (negativeTtl(prev.soa) !== negativeTtl(next.soa) || prev.soa.ttl !== next.soa.ttl)
     return whole('the SOA TTL or MINIMUM changed');
-  const optOut = d.nsec3?.chain.some((e) => (e.nsec3.rdatas[0]?.[1] ?? 0) & 1) ?? false;
+  // popdns' signer gives every NSEC3 of a chain the same flags: the first one tells (no chain scan).
+  const optOut = ((d.nsec3?.chain[0]?.nsec3.rdatas[0]?.[1] ?? 0) & 1) === 1;
   if (nsec3Mode && d.nsec3!.chain.length > 0 && optOut !== policy.nsec3OptOut)
     return whole('NSEC3 opt-out changed');
 

@@ -256,7 +256,7 @@ for (const [label, settings] of MODES) {
   // (Signed modes: one seed, each step signs the reference whole; the file stays well under 60 s.)
   for (const seed of settings ? [1] : [1, 2]) {
     t.test(
-      `${label}, seed ${seed}: ${STEPS} random updates, incremental equals a full rebuild`,
+      `${label}, seed ${seed}: ${settings ? 45 : STEPS} random updates, incremental equals a full rebuild`,
       async (t) => {
         const r = rng(seed * 7919 + label.length);
         const keys = settings ? [generateKey(ORIGIN, 13, 'ksk'), generateKey(ORIGIN, 13, 'zsk')] : [];
@@ -268,7 +268,8 @@ for (const [label, settings] of MODES) {
         let accepted = 0;
         let refused = 0;
         let mismatches = 0;
-        for (let step = 0; step < STEPS && mismatches === 0; step++) {
+        const steps = settings ? 45 : STEPS;
+        for (let step = 0; step < steps && mismatches === 0; step++) {
           // First, RRsets deleted and added back with the same content in one update (an empty
           // changeset for them): they must stay signed.
           const ops: Op[] =
