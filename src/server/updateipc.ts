@@ -52,8 +52,9 @@ export function catchUp(server: PopdnsServer, origin: string): 'ok' | 'behind' {
   // A zone this process signs: the replayed (unsigned) version is re-signed where it changed, as the
   // writer did; failing that, a reload (which signs the replay like any load) brings it level.
   const owners = cs.flatMap((c) => [...c.removed, ...c.added].map((x) => x.owner));
-  if (updates.resignReplayed(zone, r, owners) !== null) return 'behind';
-  server.commitUpdate(zone, r);
+  const signed = updates.resignReplayed(zone, r, owners);
+  if (typeof signed === 'string') return 'behind';
+  server.commitUpdate(zone, signed.zone);
   return 'ok';
 }
 

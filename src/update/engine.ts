@@ -1,9 +1,11 @@
 /**
  * The RFC 2136 engine: pure logic, no I/O. Takes a zone version and a parsed UPDATE, checks the zone
  * section (§3.1), the prerequisites (§2.4, §3.2), the update section's prescan (§3.4.1) and the key's
- * policy, applies the updates (§3.4.2) to a copy of the zone, rebuilds it with the same semantic
- * checks as a zone file, and returns the new version and the changeset. All or nothing: on any
- * failure the zone is untouched and the result carries the RFC's rcode.
+ * policy, applies the updates (§3.4.2) to the next version — made incrementally by path copying
+ * (zone/edit.ts: cost of the change times the trie depth, the zone builder's checks run on what
+ * changed) or, where a check is zone-wide, rebuilt whole with zoneBuilder — and returns the new
+ * version and the changeset. All or nothing: on any failure the served zone is untouched (it is
+ * never written) and the result carries the RFC's rcode.
  */
 import { CLASS, RCODE, TYPE, typeToText } from '../wire/constants.js';
 import {
@@ -19,6 +21,7 @@ import { rdataEquals, rdataToText } from '../wire/rdata.js';
 import { readRdata, soaSerial, type WireRecord } from '../wire/records.js';
 import { serialNewer } from '../zone/serial.js';
 import { formatDiagnostic } from '../zone/types.js';
+import { ZoneEdit } from '../zone/edit.js';
 import { type Zone, zoneBuilder } from '../zone/zone.js';
 import type { XfrRecord } from '../xfr/zonedata.js';
 import { zoneRRsets } from '../xfr/zonedata.js';
@@ -130,15 +133,27 @@ interface Owner {
   sets: Map<number, Set_>;
 }
 
-/** The zone as a mutable map of owner (lower-case key) → type → RRset; RRSIGs are not carried. */
-class WorkingCopy {
+/** What the update logic reads and writes: a working copy, or the next version being made. */
+interface Store {
+  /** The owner's RRsets (RRSIGs, and a signed zone's NSEC/NSEC3, left out); undefined if none. */
+  get(name: Name): Owner | undefined;
+  set(name: Name, type: number): Set_ | undefined;
+  put(name: Name, type: number, set: Set_): void;
+  drop(name: Name, type: number): void;
+}
+
+/**
+ * The zone as a mutable map of owner (lower-case key) → type → RRset; RRSIGs are not carried. The
+ * full-rebuild path (zone-wide: O(zone) to make and to rebuild), kept for what the incremental path
+ * cannot check locally (see needsFullRebuild) and as the reference of the differential tests.
+ */
+class WorkingCopy implements Store {
   readonly owners = new Map<string, Owner>();
 
-  static of(zone: Zone): WorkingCopy {
+  static of(zone: Zone, chain = zone.dnssec !== undefined): WorkingCopy {
     const w = new WorkingCopy();
     w.put(zone.origin, TYPE.SOA, { ttl: zone.soa.ttl, rdatas: [...zone.soa.rdatas] });
     // A zone popdns signs: its NSEC/NSEC3 chain is the signer's to remake (src/update/resign.ts).
-    const chain = zone.dnssec !== undefined;
     for (const s of zoneRRsets(zone)) {
       if (s === null || s.type === TYPE.RRSIG) continue;
       if (chain && (s.type === TYPE.NSEC || s.type === TYPE.NSEC3)) continue;
@@ -172,6 +187,64 @@ class WorkingCopy {
     o.sets.delete(type);
     if (o.sets.size === 0) this.owners.delete(k);
   }
+}
+
+/**
+ * The next version made incrementally (zone/edit.ts ZoneEdit: copy-on-write, cost of the change
+ * times the trie depth), seen through the working copy's interface.
+ */
+class EditStore implements Store {
+  readonly edit: ZoneEdit;
+  private readonly chain: boolean;
+
+  constructor(zone: Zone) {
+    this.chain = zone.dnssec !== undefined;
+    this.edit = new ZoneEdit(zone, this.chain);
+  }
+
+  private hidden(type: number): boolean {
+    return type === TYPE.RRSIG || (this.chain && (type === TYPE.NSEC || type === TYPE.NSEC3));
+  }
+
+  get(name: Name): Owner | undefined {
+    const node = this.edit.get(name);
+    if (!node) return undefined;
+    const sets = new Map<number, Set_>();
+    for (const s of node.rrsets.values())
+      if (!this.hidden(s.type)) sets.set(s.type, { ttl: s.ttl, rdatas: s.rdatas });
+    return sets.size > 0 ? { name, sets } : undefined;
+  }
+
+  set(name: Name, type: number): Set_ | undefined {
+    if (this.hidden(type)) return undefined;
+    const s = this.edit.get(name)?.rrsets.get(type);
+    return s ? { ttl: s.ttl, rdatas: s.rdatas } : undefined;
+  }
+
+  put(name: Name, type: number, set: Set_): void {
+    this.edit.put(name, type, set.ttl, set.rdatas);
+  }
+
+  drop(name: Name, type: number): void {
+    this.edit.drop(name, type);
+  }
+}
+
+/**
+ * Types whose change the incremental path does not check locally: they can turn a zone pre-signed
+ * (zone.ts isPresigned, attachPresigned: a zone-wide pass), or are a signer's chain. A change with
+ * one of them, or to a pre-signed zone, is rebuilt whole (zone-wide by nature).
+ */
+const FULL_REBUILD_TYPES: ReadonlySet<number> = new Set<number>([
+  TYPE.RRSIG,
+  TYPE.NSEC,
+  TYPE.NSEC3,
+  TYPE.NSEC3PARAM,
+  TYPE.DNSKEY,
+]);
+
+function needsFullRebuild(zone: Zone, records: readonly { type: number }[]): boolean {
+  return zone.dnssec?.presigned === true || records.some((r) => FULL_REBUILD_TYPES.has(r.type));
 }
 
 /** DNSSEC types of a zone popdns signs that only its signer makes (Knot's knot_rrtype_is_dnssec). */
@@ -251,6 +324,11 @@ export interface ApplyOptions {
   maxRecords?: number;
   /** Most records an RRset the update added to may hold (src/update/limits.ts); default no limit. */
   maxRecordsPerType?: number;
+  /**
+   * Rebuild the whole zone with zoneBuilder instead of making the next version incrementally (the
+   * reference the differential tests and the benchmark compare against). Default false.
+   */
+  full?: boolean;
 }
 
 /**
@@ -261,8 +339,9 @@ export interface ApplyOptions {
 export function applyUpdate(zone: Zone, u: ParsedUpdate, o: ApplyOptions): UpdateResult {
   const origin = zone.origin;
   const cls = CLASS.IN;
-  // §3.2: prerequisites, against the zone as it is.
-  const w = WorkingCopy.of(zone);
+  // §3.2: prerequisites, against the zone as it is. The next version is made incrementally (nothing
+  // visible changes: the served `zone` is never written) unless a full rebuild is needed.
+  const w: Store = o.full || needsFullRebuild(zone, u.updates) ? WorkingCopy.of(zone) : new EditStore(zone);
   const valueDependent = new Map<string, { name: Name; type: number; rdatas: Uint8Array[] }>();
   for (const r of u.prereqs) {
     if (r.ttl !== 0)
@@ -436,7 +515,9 @@ export function applyUpdate(zone: Zone, u: ParsedUpdate, o: ApplyOptions): Updat
   // Rebuilt with the checks of a zone file: an update that would make it invalid is refused whole.
   if (o.maxRecords !== undefined) {
     let count = 0;
-    for (const own of w.owners.values()) for (const s of own.sets.values()) count += s.rdatas.length;
+    if (w instanceof WorkingCopy) {
+      for (const own of w.owners.values()) for (const s of own.sets.values()) count += s.rdatas.length;
+    } else count = (w as EditStore).edit.zone.recordCount;
     if (count > o.maxRecords)
       return fail(
         UPDATE_RCODE.REFUSED,
@@ -453,7 +534,7 @@ export function applyUpdate(zone: Zone, u: ParsedUpdate, o: ApplyOptions): Updat
           );
       }
   }
-  const built = rebuild(zone, w, o.now);
+  const built = w instanceof WorkingCopy ? rebuild(zone, w, o.now) : (w as EditStore).edit.finish();
   if (typeof built === 'string')
     return fail(UPDATE_RCODE.REFUSED, `the update would make the zone invalid: ${built}`);
   const soaTtl = w.set(origin, TYPE.SOA)!.ttl;
@@ -479,6 +560,7 @@ export function applyChangesets(
   changesets: { removed: XfrRecord[]; added: XfrRecord[] }[],
   soa: { ttl: number; rdata: Uint8Array },
   now?: number,
+  full = false,
 ): Zone | string {
   const rem = new Map<string, XfrRecord>();
   const add = new Map<string, XfrRecord>();
@@ -496,7 +578,10 @@ export function applyChangesets(
       add.set(k, r);
     }
   }
-  const w = WorkingCopy.of(zone);
+  const w: Store =
+    full || needsFullRebuild(zone, [...rem.values(), ...add.values()])
+      ? WorkingCopy.of(zone)
+      : new EditStore(zone);
   for (const r of rem.values()) {
     const cur = w.set(r.owner, r.type);
     if (!cur) continue;
@@ -514,7 +599,16 @@ export function applyChangesets(
     w.put(r.owner, r.type, { ttl: r.ttl, rdatas });
   }
   w.put(zone.origin, TYPE.SOA, { ttl: soa.ttl, rdatas: [soa.rdata] });
-  return rebuild(zone, w, now);
+  return w instanceof WorkingCopy ? rebuild(zone, w, now) : (w as EditStore).edit.finish();
+}
+
+/**
+ * `zone` rebuilt whole from its records with zoneBuilder: a version that shares nothing with any
+ * other (what signZone may write into). `chain`: leave NSEC/NSEC3 records out (a zone popdns signs,
+ * whether or not `zone.dnssec` is set yet). The zone or the first error.
+ */
+export function rebuildWhole(zone: Zone, chain: boolean, now?: number): Zone | string {
+  return rebuild(zone, WorkingCopy.of(zone, chain), now);
 }
 
 /** Builds a zone from the working copy with the zone-file checks; the zone or the first error. */

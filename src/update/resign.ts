@@ -11,11 +11,14 @@
  *   bitmap changed (the touched names and their predecessors in the chain) are remade and signed;
  *   for NSEC3 the touched names' ancestors are looked at too (empty non-terminals come and go).
  *
- * The cost is one walk of the new trie (no hashing, no signing) plus work per touched name. An
- * update that changes the zone's structure (a delegation or DNAME added or removed, glue, the SOA
- * TTL or MINIMUM that NSEC TTLs follow) is re-signed whole with signZone instead (the signature cache
- * still keeps unchanged signatures). The result is the zone signZone would make from the same
- * records, signatures aside.
+ * `next` is a version zone/edit.ts made by path copying (it shares every unchanged node and RRset,
+ * signatures included, with `prev`), so there is no walk of the zone: the cost is per touched name
+ * (binary searches in the chain, a copy of the chain array, the nodes whose NSEC is remade copied
+ * from the apex down) plus the signing. Nothing `prev` can reach is written. An update that changes
+ * the zone's structure (a delegation or DNAME added or removed, glue, the SOA TTL or MINIMUM that
+ * NSEC TTLs follow), or a `next` that was rebuilt whole, is signed whole with signZone instead, on a
+ * version rebuilt to share nothing (the signature cache still keeps unchanged signatures). The
+ * result is the zone signZone would make from the same records, signatures aside.
  */
 import { CLASS, TYPE } from '../wire/constants.js';
 import {
@@ -29,9 +32,11 @@ import {
 } from '../wire/name.js';
 import { base32hexEncode, typeBitmap } from '../wire/rdata.js';
 import { type Nsec3Chain, type Nsec3Entry, nsec3Hash, type NsecEntry } from '../zone/dnssec.js';
+import { editableNode, isEdited } from '../zone/edit.js';
 import { findNode, negativeTtl, type RRset, type Zone, type ZoneNode } from '../zone/zone.js';
 import type { DnssecKey } from '../dnssec/keys.js';
 import { type DnssecPolicy, type SignatureCache, signRRsets, signZone } from '../dnssec/signzone.js';
+import { rebuildWhole } from './engine.js';
 
 /** What re-signing an update did. */
 export interface ResignStats {
@@ -42,6 +47,8 @@ export interface ResignStats {
   /** False when the zone was re-signed whole (`why` says why). */
   incremental: boolean;
   why?: string;
+  /** The signed version to publish: `next` itself, or (signed whole) a rebuild of it. */
+  zone: Zone;
 }
 
 /** The signer of a zone as it was last signed: keys, policy, signature cache. */
@@ -49,14 +56,6 @@ export interface ZoneSigner {
   keys: DnssecKey[];
   policy: DnssecPolicy;
   cache?: SignatureCache;
-}
-
-/** Scratch: a label as a length byte and its bytes (Children.find's form). */
-const LABEL = new Uint8Array(64);
-function labelBytes(label: string): Uint8Array {
-  LABEL[0] = label.length;
-  for (let i = 0; i < label.length; i++) LABEL[i + 1] = label.charCodeAt(i);
-  return LABEL;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -108,9 +107,9 @@ function lowerBound<T>(chain: readonly T[], cmp: (e: T) => number): number {
 /**
  * Signs `next`, the unsigned version an update made of `prev` (signed by popdns with `signer`'s keys
  * and policy), touching only what changed. `owners`: the owner names of every record the update
- * removed or added (the changeset; the SOA's owner among them). Mutates `next` only (it is not
- * published yet); `prev` and what it shares stay as they are. `now` in unix seconds. Throws
- * DnssecError [POPDNS_E_SIGN] as signZone does.
+ * removed or added (the changeset; the SOA's owner among them). Writes only what `next` does not
+ * share with `prev` (it is not published yet); `prev` and what it shares stay as they are. Publish
+ * the returned `zone`. `now` in unix seconds. Throws DnssecError [POPDNS_E_SIGN] as signZone does.
  */
 export function resignUpdate(
   prev: Zone,
@@ -122,17 +121,26 @@ export function resignUpdate(
   const { keys, policy, cache } = signer;
   const d = prev.dnssec;
   const whole = (why: string): ResignStats => {
-    const r = signZone(next, keys, policy, { now, ...(cache ? { cache } : {}) });
-    next.negativeSoa.sigs = next.apex.rrsets.get(TYPE.SOA)?.sigs ?? [];
-    return { ...r, incremental: false, why };
+    // signZone writes every RRset and node: never into one `prev` shares.
+    let zone = next;
+    if (isEdited(next)) {
+      const b = rebuildWhole(next, true, now);
+      if (typeof b === 'string') throw new Error(`rebuilding ${next.originText} to sign it: ${b}`);
+      zone = b;
+    }
+    const r = signZone(zone, keys, policy, { now, ...(cache ? { cache } : {}) });
+    zone.negativeSoa.sigs = zone.apex.rrsets.get(TYPE.SOA)?.sigs ?? [];
+    return { ...r, incremental: false, why, zone };
   };
   if (!d || d.presigned || !d.signer) return whole('the previous version was not signed by popdns');
+  if (!isEdited(next)) return whole('the new version was rebuilt whole');
   const nsec3Mode = policy.denial === 'nsec3';
   if (nsec3Mode !== (d.nsec3 !== null) || (!nsec3Mode && d.nsecChain === null))
     return whole('the denial of existence changed');
   if (negativeTtl(prev.soa) !== negativeTtl(next.soa) || prev.soa.ttl !== next.soa.ttl)
     return whole('the SOA TTL or MINIMUM changed');
-  const optOut = d.nsec3?.chain.some((e) => (e.nsec3.rdatas[0]?.[1] ?? 0) & 1) ?? false;
+  // popdns' signer gives every NSEC3 of a chain the same flags: the first one tells (no chain scan).
+  const optOut = ((d.nsec3?.chain[0]?.nsec3.rdatas[0]?.[1] ?? 0) & 1) === 1;
   if (nsec3Mode && d.nsec3!.chain.length > 0 && optOut !== policy.nsec3OptOut)
     return whole('NSEC3 opt-out changed');
 
@@ -151,37 +159,23 @@ export function resignUpdate(
     if (n) touchedNext.add(n);
   }
 
-  // 1. One walk of the new trie beside the old: unchanged RRsets keep their signatures, NSEC
-  // records carry over (remade below where the chain changed); the rest is to be signed.
+  // 1. The RRsets of the touched names that are new (changed): an unchanged one is the very object
+  // of `prev`, signatures and all; one put back with the same content takes the old signatures.
   const toSign: RRset[] = [];
-  const carried = new Set<RRset>();
-  const stack: [ZoneNode, ZoneNode | undefined][] = [[next.apex, prev.apex]];
-  while (stack.length > 0) {
-    const [n, p] = stack.pop()!;
-    const isTouched = touchedNext.has(n);
+  for (const n of touchedNext) {
+    const p = findNode(prev, n.name);
     for (const set of n.rrsets.values()) {
+      if (set.sigs || set.type === TYPE.NSEC || !signedHere(n, set.type)) continue;
       const ps = p?.rrsets.get(set.type);
-      if (ps?.sigs && (!isTouched || sameContent(ps, set))) set.sigs = ps.sigs;
-      else if (signedHere(n, set.type)) toSign.push(set);
-    }
-    if (p && !nsec3Mode) {
-      const nsec = p.rrsets.get(TYPE.NSEC);
-      if (nsec) {
-        n.rrsets.set(TYPE.NSEC, nsec);
-        carried.add(nsec);
-      }
-    }
-    for (const c of n.children.values()) {
-      if (!c) continue;
-      const pc = p && p.children.size > 0 ? p.children.find(labelBytes(c.label), 0) : undefined;
-      stack.push([c, pc]);
+      if (ps?.sigs && sameContent(ps, set)) set.sigs = ps.sigs;
+      else toSign.push(set);
     }
   }
 
   const denialTtl = negativeTtl(next.soa);
   let nsecChain: NsecEntry[] | null = null;
   let nsec3: Nsec3Chain | null = null;
-  if (!nsec3Mode) nsecChain = patchNsec(next, d.nsecChain!, carried, touched, denialTtl, toSign);
+  if (!nsec3Mode) nsecChain = patchNsec(next, d.nsecChain!, touched, denialTtl, toSign);
   else {
     const old = d.nsec3!;
     const params = next.apex.rrsets.get(TYPE.NSEC3PARAM) ?? old.params;
@@ -208,23 +202,23 @@ export function resignUpdate(
       describe: d.signer.describe,
     },
   };
-  return { signatures: r.signatures, reused: r.reused, incremental: true };
+  return { signatures: r.signatures, reused: r.reused, incremental: true, zone: next };
 }
 
 /**
- * The NSEC chain of `next`: the old one without the records that did not carry over (their names
- * are gone), touched names inserted or taken out, and the records of touched names and of their
- * predecessors remade where their next name or bitmap changed (each remade one goes to `toSign`).
+ * The NSEC chain of `next`: a copy of the old one (its NSEC RRsets are the ones `next` shares),
+ * touched names inserted or taken out, and the records of touched names and of their predecessors
+ * remade where their next name or bitmap changed (each remade one goes into its node, copied from
+ * the apex down, and to `toSign`).
  */
 function patchNsec(
   next: Zone,
   old: readonly NsecEntry[],
-  carried: ReadonlySet<RRset>,
   touched: ReadonlyMap<string, Name>,
   ttl: number,
   toSign: RRset[],
 ): NsecEntry[] {
-  const chain = old.filter((e) => carried.has(e.nsec));
+  const chain = old.slice();
   const inChain = (n: ZoneNode | null): boolean =>
     n !== null && !n.occluded && [...n.rrsets.keys()].some((t) => t !== TYPE.NSEC);
   for (const o of touched.values()) {
@@ -232,10 +226,9 @@ function patchNsec(
     const at = lowerBound(chain, (e) => canonicalCompare(e.owner, o));
     const found = at < chain.length && canonicalCompare(chain[at]!.owner, o) === 0;
     const want = inChain(node);
-    if (found && !want) {
-      chain.splice(at, 1);
-      node?.rrsets.delete(TYPE.NSEC);
-    } else if (!found && want) {
+    if (!want && node?.rrsets.has(TYPE.NSEC)) editableNode(next, o)!.rrsets.delete(TYPE.NSEC);
+    if (found && !want) chain.splice(at, 1);
+    else if (!found && want) {
       chain.splice(at, 0, { owner: node!.name, nsec: null as unknown as RRset });
     }
   }
@@ -256,7 +249,7 @@ function patchNsec(
     rdata.set(bitmap, nextName.length);
     if (e.nsec && e.nsec.ttl === ttl && sameBytes(e.nsec.rdatas[0]!, rdata)) continue;
     const nsec: RRset = { owner: node.name, type: TYPE.NSEC, class: CLASS.IN, ttl, rdatas: [rdata] };
-    node.rrsets.set(TYPE.NSEC, nsec);
+    editableNode(next, e.owner)!.rrsets.set(TYPE.NSEC, nsec);
     chain[i] = { owner: node.name, nsec };
     toSign.push(nsec);
   }

@@ -87,15 +87,15 @@ export class UpdateService {
    * Signs `next`, a version a worker replayed from the journal on top of `prev` to catch up with the
    * pool's writer (src/server/updateipc.ts), as the writer signed its own: incrementally, with this
    * process's signer (the journal keeps unsigned changesets). `owners`: every owner the changesets
-   * touched. Null when done or when the zone is not signed by popdns here; else why it failed.
+   * touched. The version to publish (`next` itself when the zone is not signed by popdns here, or a
+   * whole re-signing rebuilt it), or why it failed.
    */
-  resignReplayed(prev: Zone, next: Zone, owners: readonly Name[]): string | null {
-    if (!prev.dnssec || prev.dnssec.presigned) return null;
+  resignReplayed(prev: Zone, next: Zone, owners: readonly Name[]): { zone: Zone } | string {
+    if (!prev.dnssec || prev.dnssec.presigned) return { zone: next };
     const signer = this.host.signer?.(prev.originText.toLowerCase()) ?? null;
     if (!signer) return `zone ${prev.originText} is signed but its signer is not at hand`;
     try {
-      resignUpdate(prev, next, owners, signer, Math.floor(Date.now() / 1000));
-      return null;
+      return { zone: resignUpdate(prev, next, owners, signer, Math.floor(Date.now() / 1000)).zone };
     } catch (e) {
       return (e as Error).message;
     }
@@ -356,6 +356,7 @@ export class UpdateService {
     // A zone popdns signs: the new version is re-signed where the update touched it, before it is
     // journalled (the journal keeps the unsigned changeset; a replay is signed like a load).
     let signedNote = '';
+    let next = r.zone;
     if (zone.dnssec && !zone.dnssec.presigned) {
       const signer = this.host.signer?.(zoneText) ?? null;
       if (!signer)
@@ -367,6 +368,7 @@ export class UpdateService {
         const t0 = performance.now();
         const owners = [...r.removed, ...r.added].map((x) => x.owner);
         const st = resignUpdate(zone, r.zone, owners, signer, Math.floor(Date.now() / 1000));
+        next = st.zone;
         signedNote = ` signatures=${st.signatures} sign_ms=${(performance.now() - t0).toFixed(1)}${st.incremental ? '' : ` whole_zone_signed="${st.why ?? ''}"`}`;
       } catch (e) {
         return answer(
@@ -377,17 +379,17 @@ export class UpdateService {
     }
     // Durable before acknowledged: the changeset is fsync'd to the journal, then served.
     try {
-      this.journal.appendChangeset(zone.originText, zone.serial, r.zone.serial, r.removed, r.added);
+      this.journal.appendChangeset(zone.originText, zone.serial, next.serial, r.removed, r.added);
     } catch (e) {
       const m = e instanceof JournalError ? e.message : String(e);
       return answer(UPDATE_RCODE.SERVFAIL, `${m} [POPDNS_E_UPDATE_JOURNAL]`);
     }
     this.journalSize(zoneText);
-    this.host.commit(zone, r.zone);
+    this.host.commit(zone, next);
     return answer(
       UPDATE_RCODE.NOERROR,
       null,
-      ` added=${r.added.length - 1} removed=${r.removed.length - 1} serial=${r.zone.serial}${signedNote}`,
+      ` added=${r.added.length - 1} removed=${r.removed.length - 1} serial=${next.serial}${signedNote}`,
     );
   }
 }

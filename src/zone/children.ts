@@ -13,6 +13,8 @@ export interface Labelled {
 }
 
 const SMALL = 8;
+/** A clone of a set this big is an overlay on it (see clone) instead of a copy. */
+const OVERLAY_MIN = 64;
 
 function lower(c: number): number {
   return c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
@@ -39,6 +41,14 @@ function sameBytes(label: string, name: Uint8Array, off: number): boolean {
   return true;
 }
 
+/** Scratch: a label as a length byte and its bytes (find's form). */
+const LABEL = new Uint8Array(64);
+function labelBytes(label: string): Uint8Array {
+  LABEL[0] = label.length;
+  for (let i = 0; i < label.length; i++) LABEL[i + 1] = label.charCodeAt(i);
+  return LABEL;
+}
+
 /** The wildcard label as a length byte and the label: what engine lookups ask `get` for most. */
 const STAR = Uint8Array.of(1, 0x2a);
 
@@ -49,13 +59,27 @@ export class Children<T extends Labelled> {
   /** Open-addressing index over `list` (position + 1; 0 = empty), and each slot's label hash. */
   private index: Int32Array | null = null;
   private hashes: Int32Array | null = null;
+  /**
+   * An overlay (see clone): the shared set of an older version, never written, and which of its
+   * children this one no longer has (deleted or replaced); the own list above holds the rest.
+   */
+  private base: Children<T> | null = null;
+  private removed: Set<T> | null = null;
 
   get size(): number {
-    return this.list.length - this.holes;
+    const own = this.list.length - this.holes;
+    return this.base === null ? own : own + this.base.size - this.removed!.size;
   }
 
   /** The child whose label is the one at `off` in `name` (a length byte, then the label). */
   find(name: Uint8Array, off: number): T | undefined {
+    const c = this.findOwn(name, off);
+    if (c !== undefined || this.base === null) return c;
+    const b = this.base.findOwn(name, off);
+    return b !== undefined && !this.removed!.has(b) ? b : undefined;
+  }
+
+  private findOwn(name: Uint8Array, off: number): T | undefined {
     const index = this.index;
     if (index === null) {
       const list = this.list;
@@ -97,6 +121,19 @@ export class Children<T extends Labelled> {
 
   /** Removes a child (found by identity). */
   delete(child: T): boolean {
+    if (this.deleteOwn(child)) return true;
+    if (this.base === null || !this.inBase(child)) return false;
+    this.removed!.add(child);
+    return true;
+  }
+
+  /** Is `child` one of the base's children that this overlay still has? */
+  private inBase(child: T): boolean {
+    const b = this.base!;
+    return !this.removed!.has(child) && b.findOwn(labelBytes(child.label), 0) === child;
+  }
+
+  private deleteOwn(child: T): boolean {
     const index = this.index;
     if (index === null) {
       const i = this.list.indexOf(child);
@@ -119,9 +156,75 @@ export class Children<T extends Labelled> {
     return true;
   }
 
+  /**
+   * A copy for a new zone version (zone/edit.ts path copying): the same children, but adding to,
+   * deleting from or replacing in the copy leaves this one as it is — so this one must not change
+   * afterwards (it belongs to a published version). A small set is copied flat. A big one (the apex
+   * of a million-name zone) becomes the base of an overlay: the copy holds only what changed (its
+   * own list of added/replacing children, and the set of base children gone), so a copy costs the
+   * changes made since the base, not the width; when those grow past a few times √width the copy is
+   * flattened into a plain set (O(width), amortized over as many updates).
+   */
+  clone(): Children<T> {
+    const c = new Children<T>();
+    const base = this.base;
+    const own = this.list.length - this.holes;
+    if (base !== null && own + this.removed!.size <= Math.max(OVERLAY_MIN, 4 * Math.sqrt(base.size))) {
+      c.base = base;
+      c.removed = new Set(this.removed);
+    } else if (base !== null) {
+      for (const x of this.values()) c.add(x);
+      return c;
+    } else if (own > OVERLAY_MIN) {
+      c.base = this;
+      c.removed = new Set();
+      return c;
+    }
+    c.list = this.holes === 0 ? this.list.slice() : this.list.filter((x) => x !== undefined);
+    if (this.holes === 0 && this.index !== null) {
+      c.index = this.index.slice();
+      c.hashes = this.hashes!.slice();
+    } else if (c.list.length > SMALL) c.rebuild();
+    return c;
+  }
+
+  /** Puts `next` where `prev` is (same label; found by identity); false when `prev` is not a child. */
+  replace(prev: T, next: T): boolean {
+    if (this.replaceOwn(prev, next)) return true;
+    if (this.base === null || !this.inBase(prev)) return false;
+    this.removed!.add(prev);
+    this.add(next);
+    return true;
+  }
+
+  private replaceOwn(prev: T, next: T): boolean {
+    const index = this.index;
+    if (index === null) {
+      const i = this.list.indexOf(prev);
+      if (i < 0) return false;
+      this.list[i] = next;
+      return true;
+    }
+    const mask = index.length - 1;
+    for (let s = hashText(prev.label) & mask; ; s = (s + 1) & mask) {
+      const at = index[s]!;
+      if (at === 0) return false;
+      if (this.list[at - 1] === prev) {
+        this.list[at - 1] = next;
+        return true;
+      }
+    }
+  }
+
   /** The children in insertion order. Do not add or delete while iterating: take a copy first. */
   values(): readonly T[] {
-    return this.holes === 0 ? (this.list as T[]) : (this.list.filter((c) => c !== undefined) as T[]);
+    const own = this.holes === 0 ? (this.list as T[]) : (this.list.filter((c) => c !== undefined) as T[]);
+    if (this.base === null) return own;
+    const removed = this.removed!;
+    const out =
+      removed.size === 0 ? this.base.values().slice() : this.base.values().filter((c) => !removed.has(c));
+    for (const c of own) out.push(c);
+    return out;
   }
 
   private insert(h: number, at: number): void {

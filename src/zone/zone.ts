@@ -226,6 +226,25 @@ export class ZoneNode extends RRsetMap {
 
 /** Scratch for labelText: a label is at most 63 octets. */
 const LABEL_SCRATCH = Buffer.allocUnsafe(64);
+/**
+ * A copy of `node` for a new zone version (zone/edit.ts copies the nodes from the apex to each node
+ * an update changes): same label, flags and RRset objects (shared, never mutated once published),
+ * its own children index (`Children.clone`, so the copy's children can change), under `parent`.
+ */
+export function copyNode(node: ZoneNode, parent: ZoneNode | null): ZoneNode {
+  const c = new ZoneNode(node.label, parent, parent === null ? node.name : null);
+  for (const s of node.rrsets.values()) c.rrsets.set(s.type, s);
+  if (node.children !== NO_CHILDREN) c.children = node.children.clone();
+  c.cut = node.cut;
+  c.occluded = node.occluded;
+  return c;
+}
+
+/** Adds `child` below `parent` (an unpublished node), giving a leaf its own children first. */
+export function addChild(parent: ZoneNode, child: ZoneNode): void {
+  if (parent.children === NO_CHILDREN) parent.children = new Children();
+  parent.children.add(child);
+}
 
 /** A label's bytes as a flat latin1 string, in its own case. */
 function labelText(name: Name, offset: number): string {

@@ -1,0 +1,391 @@
+/**
+ * The incremental zone version (src/zone/edit.ts, used by applyUpdate and applyChangesets) against a
+ * full rebuild, differentially: random sequences of updates (A, TXT, CNAME, DNAME, NS delegations
+ * with and without glue, wildcards, names removed entirely, out-of-range TTLs) on a zone that is
+ * unsigned, NSEC-signed and NSEC3-signed, with an apex wide enough for its children to be overlays. After each step the incremental version must give the same
+ * rcode as a full rebuild (zoneBuilder, the zone-file checks), hold the same records (NSEC/NSEC3
+ * chain included, re-signed incrementally by src/update/resign.ts versus signZone on the rebuild),
+ * every signature must verify, and the answer engine must give the same answers (NXDOMAIN/NODATA
+ * proofs included) for a set of names. The version the update started from (what a reader such as an
+ * AXFR in progress holds) must be exactly as it was, whether the update was accepted or rejected.
+ * Journal replay (applyChangesets) is checked the same way. No timing assertions.
+ */
+import t from 'tap';
+import { generateKey, verifyRRset, type DnssecKey } from '../../src/dnssec/keys.js';
+import { makePolicy, type DnssecPolicy, SignatureCache, signZone } from '../../src/dnssec/signzone.js';
+import { resolve } from '../../src/query/engine.js';
+import { applyChangesets, applyUpdate, type ParsedUpdate, UPDATE_RCODE } from '../../src/update/engine.js';
+import { resignUpdate } from '../../src/update/resign.js';
+import { CLASS, TYPE, typeFromText, typeToText } from '../../src/wire/constants.js';
+import { type Name, nameFromText, nameToText } from '../../src/wire/name.js';
+import { rdataFromText, rdataToText, tokenize } from '../../src/wire/rdata.js';
+import type { WireRecord } from '../../src/wire/records.js';
+import type { XfrRecord } from '../../src/xfr/zonedata.js';
+import { parseMasterFile } from '../../src/zone/masterfile.js';
+import { buildZone, type RRset, type Zone, type ZoneNode } from '../../src/zone/zone.js';
+import { ZoneSet } from '../../src/zone/zoneset.js';
+
+const ORIGIN = nameFromText('example.com.');
+const ZONE = `$TTL 300
+@ IN SOA ns1 hostmaster 2026113001 3600 600 86400 300
+@ IN NS ns1
+ns1 IN A 192.0.2.1
+www IN A 192.0.2.10
+a.b.c IN A 192.0.2.2
+*.w IN TXT "wild"
+d1 IN NS ns.d1
+ns.d1 IN A 192.0.2.53
+h1 IN TXT "one"
+h2 IN CNAME www
+${Array.from({ length: 90 }, (_, i) => `f${i} IN A 192.0.2.${i}`).join('\n')}
+`;
+const NOW = Math.floor(Date.now() / 1000);
+const RULES = [{ key: 'k', names: null, types: null }];
+
+function build(text: string): Zone {
+  const b = buildZone(parseMasterFile(text, { file: 'z.zone', origin: ORIGIN }));
+  if (!b.zone) throw new Error(b.diagnostics.map((d) => d.message).join('; '));
+  return b.zone;
+}
+
+type Op = [
+  cls: 'add' | 'delset' | 'delname' | 'delrr',
+  name: string,
+  type?: string,
+  rdata?: string,
+  ttl?: number,
+];
+
+function update(ops: Op[]): ParsedUpdate {
+  const updates: WireRecord[] = ops.map(([op, name, type, rdata, ttl]) => {
+    const t = type ? typeFromText(type)! : TYPE.ANY;
+    const rd = rdata ? rdataFromText(t, tokenize(rdata), ORIGIN) : new Uint8Array(0);
+    const cls = op === 'add' ? CLASS.IN : op === 'delrr' ? CLASS.NONE : CLASS.ANY;
+    return {
+      owner: nameFromText(name, ORIGIN),
+      type: t,
+      class: cls,
+      ttl: op === 'add' ? (ttl ?? 300) : 0,
+      rdata: rd,
+    };
+  });
+  return {
+    id: 1,
+    zone: { name: ORIGIN, type: TYPE.SOA, class: CLASS.IN },
+    zoneCount: 1,
+    prereqs: [],
+    updates,
+  };
+}
+
+/** mulberry32: a seeded generator, so a failure can be replayed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// f0…f89 make the apex wide: its copies are overlays on the shared children (zone/children.ts clone).
+const NAMES = [
+  'f3',
+  'f17',
+  'f42',
+  'f88',
+  'x.f5',
+  'www',
+  'h1',
+  'h2',
+  'h3',
+  'x.h3',
+  'a.b.c',
+  'b.c',
+  'n1',
+  'n2.deep',
+  '*.w',
+  'q.w',
+  '*.h1',
+  'd1',
+  'ns.d1',
+  'x.d1',
+  'd2',
+  'ns.d2',
+  'dn',
+  'x.dn',
+  'ns1',
+];
+
+/** One random step: a few operations, some of which make the zone invalid (REFUSED). */
+function randomOps(r: () => number): Op[] {
+  const pick = <T>(a: readonly T[]): T => a[Math.floor(r() * a.length)]!;
+  const ops: Op[] = [];
+  const n = 1 + Math.floor(r() * 3);
+  for (let i = 0; i < n; i++) {
+    const name = pick(NAMES);
+    const k = r();
+    if (k < 0.2) ops.push(['add', name, 'A', `192.0.2.${Math.floor(r() * 250)}`]);
+    else if (k < 0.32)
+      ops.push(['add', name, 'TXT', `"t${Math.floor(r() * 5)}"`, r() < 0.05 ? 0x80000000 : 300]);
+    else if (k < 0.4) ops.push(['add', name, 'CNAME', pick(['www', 'elsewhere.example.'])]);
+    else if (k < 0.47) {
+      // A delegation, with glue, without glue (in-bailiwick: REFUSED), or out of bailiwick.
+      const d = pick(['d1', 'd2', 'h3', 'x.h3']);
+      const g = r();
+      ops.push(['add', d, 'NS', g < 0.7 ? `ns.${d}` : 'ns.elsewhere.example.']);
+      if (g < 0.5) ops.push(['add', `ns.${d}`, 'A', '192.0.2.77']);
+    } else if (k < 0.5) ops.push(['add', pick(['dn', 'b.c']), 'DNAME', 'target.example.']);
+    else if (k < 0.55) ops.push(['add', '@', 'NS', pick(['ns1', 'ns.d2', 'nsx'])]);
+    else if (k < 0.68) ops.push(['delname', name]);
+    else if (k < 0.8) ops.push(['delset', name, pick(['A', 'TXT', 'NS', 'CNAME', 'DNAME'])]);
+    else if (k < 0.88)
+      ops.push(['delrr', name, 'A', pick(['192.0.2.1', '192.0.2.53', '192.0.2.77', '192.0.2.10'])]);
+    else if (k < 0.92) ops.push(['delrr', '@', 'NS', 'ns1']);
+    else ops.push(['add', name, 'AAAA', '2001:db8::1']);
+  }
+  return ops;
+}
+
+function rrsetText(s: { owner: Name; type: number; ttl: number; rdatas: Uint8Array[] }): string[] {
+  return s.rdatas.map(
+    (rd) => `${nameToText(s.owner).toLowerCase()} ${s.ttl} ${typeToText(s.type)} ${rdataToText(s.type, rd)}`,
+  );
+}
+
+/** Every record as text (RRSIGs left out), the NSEC3 chain and the flags of each node. */
+function records(z: Zone): string[] {
+  const out: string[] = [];
+  const visit = (n: ZoneNode): void => {
+    for (const s of n.rrsets.values()) if (s.type !== TYPE.RRSIG) out.push(...rrsetText(s));
+    if (n.cut || n.occluded)
+      out.push(`${nameToText(n.name).toLowerCase()} flags cut=${n.cut} occluded=${n.occluded}`);
+    for (const c of n.children.values()) visit(c);
+  };
+  visit(z.apex);
+  for (const e of z.dnssec?.nsec3?.chain ?? []) out.push(...rrsetText(e.nsec3));
+  for (const e of z.dnssec?.nsecChain ?? []) out.push(`chain ${nameToText(e.owner).toLowerCase()}`);
+  // (A signed zone's count differs by the DNSKEYs the signer adds, before as after this change.)
+  out.push(`serial ${z.serial} neg ${z.negativeSoa.ttl}${z.dnssec ? '' : ` count ${z.recordCount}`}`);
+  return out.sort();
+}
+
+/** Everything reachable from a version, signatures included, to see that nothing changed it. */
+function snapshot(z: Zone): string {
+  const out: string[] = [];
+  const sigs = (s: RRset): string => (s.sigs ?? []).map((x) => Buffer.from(x).toString('hex')).join(',');
+  const visit = (n: ZoneNode): void => {
+    out.push(`node ${nameToText(n.name)} ${n.cut} ${n.occluded} ${n.children.size}`);
+    for (const s of n.rrsets.values()) out.push(`${rrsetText(s).join('|')} sigs=${sigs(s)}`);
+    for (const c of n.children.values()) visit(c);
+  };
+  visit(z.apex);
+  for (const e of z.dnssec?.nsec3?.chain ?? [])
+    out.push(`${rrsetText(e.nsec3).join('|')} sigs=${sigs(e.nsec3)}`);
+  for (const e of z.dnssec?.nsecChain ?? [])
+    out.push(`chain ${nameToText(e.owner)} ${rrsetText(e.nsec).join('|')}`);
+  out.push(`${z.serial} ${z.recordCount} ${rrsetText(z.soa).join()} ${sigs(z.negativeSoa)}`);
+  return out.join('\n');
+}
+
+const QUESTIONS: [string, string][] = [
+  ['www', 'A'],
+  ['www', 'TXT'],
+  ['h1', 'TXT'],
+  ['h2', 'A'],
+  ['x.h3', 'A'],
+  ['h3', 'NS'],
+  ['nothere', 'A'],
+  ['zz.nothere', 'TXT'],
+  ['b.c', 'A'],
+  ['q.w', 'TXT'],
+  ['new.w', 'TXT'],
+  ['x.h1', 'A'],
+  ['ns.d1', 'A'],
+  ['x.d1', 'TXT'],
+  ['d2', 'DS'],
+  ['x.dn', 'A'],
+  ['y.dn', 'A'],
+  ['n2.deep', 'A'],
+  ['deep', 'A'],
+  ['@', 'NS'],
+  ['@', 'SOA'],
+];
+
+/** The engine's answers to QUESTIONS, with DO, as text (signature bytes left out: ECDSA varies). */
+function answers(z: Zone): string[] {
+  const zs = new ZoneSet([z]);
+  return QUESTIONS.map(([name, type]) => {
+    const a = resolve(zs, nameFromText(name, ORIGIN), typeFromText(type)!, true);
+    const sec = (l: RRset[]): string =>
+      l.map((s) => `${rrsetText(s).sort().join(';')}${s.sigs?.length ? ' +sig' : ''}`).join(' / ');
+    return `${name} ${type}: rcode=${a.rcode} aa=${a.aa} an=[${sec(a.answer)}] ns=[${sec(a.authority)}] ad=[${sec(a.additional)}]`;
+  });
+}
+
+/** Every authoritative RRset signed, every signature verifying with the zone's keys. */
+function badSignatures(z: Zone, keys: DnssecKey[]): string[] {
+  const bad: string[] = [];
+  const check = (s: RRset): void => {
+    const sigs = s.sigs ?? [];
+    if (sigs.length === 0) bad.push(`${nameToText(s.owner)} ${typeToText(s.type)} unsigned`);
+    for (const sig of sigs)
+      if (!keys.some((k) => verifyRRset(s, sig, k.dnskey, { now: NOW })))
+        bad.push(`${nameToText(s.owner)} ${typeToText(s.type)} bad signature`);
+  };
+  const visit = (n: ZoneNode): void => {
+    if (!n.occluded)
+      for (const s of n.rrsets.values()) if (!n.cut || s.type === TYPE.DS || s.type === TYPE.NSEC) check(s);
+    for (const c of n.children.values()) visit(c);
+  };
+  visit(z.apex);
+  for (const e of z.dnssec?.nsec3?.chain ?? []) check(e.nsec3);
+  return bad;
+}
+
+const MODES: [string, Partial<DnssecPolicy> | null][] = [
+  ['unsigned', null],
+  ['NSEC', { denial: 'nsec' }],
+  ['NSEC3', { denial: 'nsec3' }],
+];
+const STEPS = 70;
+
+for (const [label, settings] of MODES) {
+  // (Signed modes: one seed, each step signs the reference whole; the file stays well under 60 s.)
+  for (const seed of settings ? [1] : [1, 2]) {
+    t.test(
+      `${label}, seed ${seed}: ${settings ? 45 : STEPS} random updates, incremental equals a full rebuild`,
+      async (t) => {
+        const r = rng(seed * 7919 + label.length);
+        const keys = settings ? [generateKey(ORIGIN, 13, 'ksk'), generateKey(ORIGIN, 13, 'zsk')] : [];
+        const policy = settings ? makePolicy(settings) : null;
+        const cache = new SignatureCache();
+        let inc = build(ZONE);
+        if (policy) signZone(inc, keys, policy, { now: NOW, cache });
+        let ref = inc;
+        let accepted = 0;
+        let refused = 0;
+        let mismatches = 0;
+        const steps = settings ? 45 : STEPS;
+        for (let step = 0; step < steps && mismatches === 0; step++) {
+          // First, RRsets deleted and added back with the same content in one update (an empty
+          // changeset for them): they must stay signed.
+          const ops: Op[] =
+            step === 0
+              ? [
+                  ['delset', 'www', 'A'],
+                  ['add', 'www', 'A', '192.0.2.10'],
+                ]
+              : step === 1
+                ? [
+                    ['delrr', 'f3', 'A', '192.0.2.3'],
+                    ['add', 'f3', 'A', '192.0.2.3'],
+                    ['add', 'h1', 'TXT', '"extra"'],
+                  ]
+                : randomOps(r);
+          const what = `step ${step} ${JSON.stringify(ops)}`;
+          const u = update(ops);
+          const before = snapshot(inc);
+          const a = applyUpdate(inc, u, { key: 'k', rules: RULES, now: NOW });
+          const b = applyUpdate(ref, u, { key: 'k', rules: RULES, now: NOW, full: true });
+          if (a.rcode !== b.rcode || !!a.zone !== !!b.zone) {
+            mismatches++;
+            t.fail(`${what}: rcode ${a.rcode} (${a.reason}) vs full rebuild ${b.rcode} (${b.reason})`);
+            break;
+          }
+          let next = a.zone;
+          if (next && policy) {
+            const owners = [...a.removed, ...a.added].map((x) => x.owner);
+            next = resignUpdate(inc, next, owners, { keys, policy, cache }, NOW).zone;
+            signZone(b.zone!, keys, policy, { now: NOW, cache });
+          }
+          if (snapshot(inc) !== before) {
+            mismatches++;
+            t.fail(`${what}: the version the update started from was changed`);
+          }
+          if (!next) {
+            if (a.rcode !== UPDATE_RCODE.NOERROR) refused++;
+            continue;
+          }
+          accepted++;
+          const ra = records(next);
+          const rb = records(b.zone!);
+          if (JSON.stringify(ra) !== JSON.stringify(rb)) {
+            mismatches++;
+            t.strictSame(ra, rb, `${what}: same records as a full rebuild`);
+          }
+          const qa = answers(next);
+          const qb = answers(b.zone!);
+          if (JSON.stringify(qa) !== JSON.stringify(qb)) {
+            mismatches++;
+            t.strictSame(qa, qb, `${what}: same answers as a full rebuild`);
+          }
+          if (policy) {
+            const bad = badSignatures(next, keys);
+            if (bad.length > 0) {
+              mismatches++;
+              t.strictSame(bad, [], `${what}: every RRset signed, every signature verifies`);
+            }
+          }
+          inc = next;
+          ref = b.zone!;
+        }
+        t.equal(mismatches, 0, `no difference to a full rebuild (${accepted} accepted, ${refused} refused)`);
+        t.ok(accepted > 10 && refused > 0, 'the sequence has both accepted and refused updates');
+      },
+    );
+  }
+}
+
+t.test('journal replay: applyChangesets incrementally equals a full rebuild', async (t) => {
+  const r = rng(4242);
+  let inc = build(ZONE);
+  const start = inc;
+  const changesets: { removed: XfrRecord[]; added: XfrRecord[] }[] = [];
+  for (let step = 0; step < 60; step++) {
+    const a = applyUpdate(inc, update(randomOps(r)), { key: 'k', rules: RULES, now: NOW });
+    if (!a.zone) continue;
+    changesets.push({ removed: a.removed, added: a.added });
+    inc = a.zone;
+  }
+  t.ok(changesets.length > 10, `${changesets.length} changesets`);
+  const soa = { ttl: inc.soa.ttl, rdata: inc.soa.rdatas[0]! };
+  const before = snapshot(start);
+  const x = applyChangesets(start, changesets, soa, NOW);
+  const y = applyChangesets(start, changesets, soa, NOW, true);
+  if (typeof x === 'string' || typeof y === 'string') throw new Error(`${String(x)} / ${String(y)}`);
+  t.strictSame(records(x), records(y), 'same records as a full rebuild');
+  t.strictSame(records(x), records(inc), 'same records as the updates made one by one');
+  t.strictSame(answers(x), answers(y), 'same answers as a full rebuild');
+  t.equal(snapshot(start), before, 'the version replayed onto is unchanged');
+  // One changeset at a time (a worker catching up update by update).
+  let z = start;
+  for (const cs of changesets) {
+    const soaOf = cs.added.find((a) => a.type === TYPE.SOA)!;
+    const n = applyChangesets(z, [cs], { ttl: soaOf.ttl, rdata: soaOf.rdata }, NOW);
+    if (typeof n === 'string') throw new Error(n);
+    z = n;
+  }
+  t.strictSame(records(z), records(y), 'changesets one at a time: the same version');
+  // A changeset that would break the zone is rejected the same way by both paths.
+  const bad = [
+    {
+      removed: [],
+      added: [
+        {
+          owner: nameFromText('www', ORIGIN),
+          type: TYPE.CNAME,
+          class: CLASS.IN,
+          ttl: 300,
+          rdata: rdataFromText(TYPE.CNAME, tokenize('h1'), ORIGIN),
+        },
+      ],
+    },
+  ];
+  const bx = applyChangesets(inc, bad, soa, NOW);
+  const by = applyChangesets(inc, bad, soa, NOW, true);
+  t.type(bx, 'string', `rejected incrementally: ${String(bx)}`);
+  t.type(by, 'string', 'rejected by the full rebuild');
+});
