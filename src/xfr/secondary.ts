@@ -36,7 +36,7 @@ import { LogThrottle } from './throttle.js';
 import { ZoneIntake } from './intake.js';
 import { originKey, SecondaryStore } from './store.js';
 import { querySoa, transfer, XfrError, type XfrResult } from './transfer.js';
-import { applyDiffs, buildTransferred, ZoneDataError, zoneRecords } from './versions.js';
+import { applyDiffs, applyIxfr, buildTransferred, ZoneDataError, zoneRecords } from './versions.js';
 
 /** One `secondaries` or `catalogs` entry of the config. */
 export interface SecondarySpec {
@@ -396,16 +396,17 @@ export class SecondaryManager {
           this.contact(e);
           return true;
         }
-        // IXFR: the current version's records listed from its trie only now (none are kept between
-        // transfers), the differences applied to that list. An AXFR-style answer was built into a
-        // new trie as it arrived; its zone-wide checks run now.
+        // IXFR: the differences applied to a copy-on-write version of the current one (applyIxfr;
+        // a signed zone instead lists its records from the trie and rebuilds). An AXFR-style answer
+        // was built into a new trie as it arrived; its zone-wide checks run now.
         zone =
           res.kind === 'incremental'
-            ? buildTransferred(
+            ? (applyIxfr(e.zone, res.diffs, `IXFR from ${formatPeer(peer)}`) ??
+              buildTransferred(
                 e.origin,
                 applyDiffs(zoneRecords(e.zone), res.diffs),
                 `IXFR from ${formatPeer(peer)}`,
-              )
+              ))
             : res.sink.finish();
         if (zone.serial !== res.serial)
           throw new ZoneDataError(

@@ -6,6 +6,7 @@
 import { CLASS, TYPE } from '../wire/constants.js';
 import { type Name, nameToLower, nameToText } from '../wire/name.js';
 import type { WireRecord } from '../wire/records.js';
+import { ZoneEdit } from '../zone/edit.js';
 import { formatDiagnostic, type ZoneRecord } from '../zone/types.js';
 import { walk, type Zone, zoneBuilder } from '../zone/zone.js';
 import type { XfrDiff } from './transfer.js';
@@ -116,4 +117,76 @@ export function buildTransferred(origin: Name, records: readonly WireRecord[], l
     );
   }
   return res.zone;
+}
+
+/** DNSSEC types: differences carrying them go through the full rebuild (see applyIxfr). */
+const DNSSEC_TYPES: ReadonlySet<number> = new Set<number>([
+  TYPE.RRSIG,
+  TYPE.NSEC,
+  TYPE.NSEC3,
+  TYPE.NSEC3PARAM,
+  TYPE.DNSKEY,
+]);
+
+/**
+ * The next version of a secondary zone from IXFR differences (RFC 1995 §4, applied in order), made
+ * by path copying (zone/edit.ts): cost proportional to the change, not to the zone, and `zone` itself
+ * is not changed. Same semantics as `buildTransferred(origin, applyDiffs(zoneRecords(zone), diffs))`:
+ * a deleted record must be present (byte-equal RDATA); an added record joins its RRset, whose TTL stays
+ * unless the set was emptied first; the last difference's SOA ends it; the zone checks run on what
+ * changed. Returns null when the change needs that full rebuild instead: a zone that arrived signed
+ * (its NSEC/NSEC3 chains and signatures are rebuilt from the records) or DNSSEC records in the
+ * differences. Throws ZoneDataError: `POPDNS_E_IXFR_MISMATCH` (a deletion of a record this version
+ * does not hold: only a full transfer can fix that), `POPDNS_E_XFR_ZONE` (the result fails the checks).
+ */
+export function applyIxfr(zone: Zone, diffs: readonly XfrDiff[], label: string): Zone | null {
+  const last = diffs[diffs.length - 1];
+  if (!last || zone.dnssec !== undefined) return null;
+  for (const d of diffs)
+    if (d.deleted.some((r) => DNSSEC_TYPES.has(r.type)) || d.added.some((r) => DNSSEC_TYPES.has(r.type)))
+      return null;
+  const edit = new ZoneEdit(zone);
+  for (const d of diffs) {
+    for (const r of d.deleted) {
+      const cur = r.type === TYPE.SOA ? undefined : edit.get(r.owner)?.rrsets.get(r.type);
+      const rdatas = cur?.rdatas;
+      const i = rdatas ? rdatas.findIndex((x) => sameRdata(x, r.rdata)) : -1;
+      if (!cur || !rdatas || i < 0)
+        throw new ZoneDataError(
+          `IXFR deletes ${nameToText(r.owner)} type ${r.type}, which this version does not hold`,
+          'POPDNS_E_IXFR_MISMATCH',
+        );
+      if (rdatas.length === 1) edit.drop(r.owner, r.type);
+      else
+        edit.put(
+          r.owner,
+          r.type,
+          cur.ttl,
+          rdatas.filter((_, j) => j !== i),
+        );
+    }
+    for (const r of d.added) {
+      if (r.type === TYPE.SOA) continue;
+      if (r.class !== CLASS.IN)
+        throw new ZoneDataError(
+          `${nameToText(zone.origin)} from ${label} fails the zone checks: ${nameToText(r.owner)} has class ${r.class}; only IN is served`,
+          'POPDNS_E_XFR_ZONE',
+        );
+      const cur = edit.get(r.owner)?.rrsets.get(r.type);
+      if (!cur) edit.put(r.owner, r.type, r.ttl, [r.rdata]);
+      else {
+        const rdatas = cur.rdatas;
+        if (!rdatas.some((x) => sameRdata(x, r.rdata)))
+          edit.put(r.owner, r.type, cur.ttl, [...rdatas, r.rdata]);
+      }
+    }
+  }
+  edit.put(zone.origin, TYPE.SOA, last.toSoa.ttl, [last.toSoa.rdata]);
+  const next = edit.finish();
+  if (typeof next === 'string')
+    throw new ZoneDataError(
+      `${nameToText(zone.origin)} from ${label} fails the zone checks: ${next}`,
+      'POPDNS_E_XFR_ZONE',
+    );
+  return next;
 }
