@@ -364,7 +364,7 @@ function* readYamlZone(
   // records:
   const apexNsTargets: Name[] = [];
   if (recordsPair && block) {
-    const reader = new RecordsReader(text, block, doc.schema.tags, doc.options);
+    const reader = new RecordsReader(text, block, doc.options);
     let n = 0;
     for (let pair = reader.next(); pair; pair = reader.next()) {
       parseOwner(pair);
