@@ -118,17 +118,28 @@ export function shiftRanges(root: unknown, from: number, delta: number): void {
   });
 }
 
-/** Scalar keys of every mapping in `root` are unique (compared as strings, like yamlzone.ts). */
-function uniqueKeys(root: unknown): boolean {
+/**
+ * One pass over a chunk's nodes: adds `delta` to every range offset, and tells whether the scalar
+ * keys of every mapping are unique (compared as strings, like yamlzone.ts).
+ */
+function shiftAndCheckKeys(root: unknown, delta: number): boolean {
   let ok = true;
   visit(root as Node, {
-    Map(_k, map) {
-      const seen = new Set<string>();
-      for (const p of map.items) {
-        if (!isScalar(p.key)) continue;
-        const k = String(p.key.value);
-        if (seen.has(k)) ok = false;
-        seen.add(k);
+    Node(_k, n) {
+      const r = n.range;
+      if (r) {
+        r[0] += delta;
+        r[1] += delta;
+        r[2] += delta;
+      }
+      if (ok && isMap(n)) {
+        const seen = new Set<string>();
+        for (const p of n.items) {
+          if (!isScalar(p.key)) continue;
+          const k = String(p.key.value);
+          if (seen.has(k)) ok = false;
+          seen.add(k);
+        }
       }
     },
   });
@@ -188,10 +199,9 @@ export class RecordsReader {
     if (n === 0) return null;
     const doc = parseDocument(this.t.slice(first, last), { ...this.options, prettyErrors: false });
     if (doc.errors.length > 0) throw new YamlFallback('syntax');
-    if (!uniqueKeys(doc)) throw new YamlFallback('duplicate key');
     const top = doc.contents;
     if (!isMap(top) || top.items.length !== n) throw new YamlFallback('entry');
-    shiftRanges(doc, 0, first);
+    if (!shiftAndCheckKeys(doc, first)) throw new YamlFallback('duplicate key');
     for (const pair of top.items) {
       const k = isScalar(pair.key) ? String(pair.key.value) : null;
       if (k !== null) {
