@@ -218,7 +218,8 @@ function* readYamlZone(
     const { head, start, delta } = headOf(text, block);
     doc = parseDocument(head, { uniqueKeys: false, prettyErrors: false });
     if (doc.errors.length > 0) throw new YamlFallback('syntax');
-    // The small reader resolves plain scalars by YAML 1.2's core schema (a %YAML 1.1 file differs).
+    // Chunks of the records block carry no directives of their own: a %YAML 1.1 (or other schema)
+    // file is read as one document, so its scalars resolve by that schema everywhere.
     if (doc.schema.name !== 'core') throw new YamlFallback('schema');
     shiftRanges(doc, start, delta);
     const lineStarts = lc.lineStarts;
@@ -364,7 +365,7 @@ function* readYamlZone(
   // records:
   const apexNsTargets: Name[] = [];
   if (recordsPair && block) {
-    const reader = new RecordsReader(text, block, doc.schema.tags, doc.options);
+    const reader = new RecordsReader(text, block, doc.options);
     let n = 0;
     for (let pair = reader.next(); pair; pair = reader.next()) {
       parseOwner(pair);

@@ -11,7 +11,7 @@ import { typeToText } from '../../src/wire/constants.js';
 import { nameFromText, nameToText } from '../../src/wire/name.js';
 import { loadZone, loadZoneSteps } from '../../src/zone/load.js';
 import { formatDiagnostic, type ParsedZone, type ZoneRecord } from '../../src/zone/types.js';
-import { findRecordsBlock, RecordsReader } from '../../src/zone/yamlstream.js';
+import { CHUNK, findRecordsBlock, RecordsReader, YamlFallback } from '../../src/zone/yamlstream.js';
 import {
   parseYamlZone,
   parseYamlZoneDocument,
@@ -35,14 +35,18 @@ const summary = (z: ParsedZone): unknown => ({
   failedTypes: z.failedTypes ? [...z.failedTypes].sort() : undefined,
 });
 
-/** Fast-path share of the owner entries of a text (how many the small reader took). */
-function fastShare(text: string): { fast: number; slow: number } {
+/** Reads a text's records block with RecordsReader: how many owner entries, or the fallback's reason. */
+function streamed_(text: string): { entries: number; fallback?: string } {
   const b = findRecordsBlock(text);
-  if (!b) return { fast: 0, slow: 0 };
-  const d = parseDocument('a: 1');
-  const r = new RecordsReader(text, b, d.schema.tags, d.options);
-  while (r.next());
-  return { fast: r.fast, slow: r.slow };
+  if (!b) return { entries: 0, fallback: 'no records block' };
+  const r = new RecordsReader(text, b, parseDocument('a: 1').options);
+  try {
+    while (r.next());
+  } catch (e) {
+    if (e instanceof YamlFallback) return { entries: r.entries, fallback: e.why };
+    throw e;
+  }
+  return { entries: r.entries };
 }
 
 const HEAD = 'ttl: 600\nsoa: { mname: ns1, serial: 5 }\nrecords:\n';
@@ -169,7 +173,7 @@ t.test('streamed reading = document reading: records, positions, diagnostics', (
     const opts = what === 'no origin' ? { file: 'z.yaml' } : { file: 'z.yaml', origin: O };
     tt.same(summary(parseYamlZone(text, opts)), summary(parseYamlZoneDocument(text, opts)), what);
   }
-  // The writer's own output streams, through the small reader only.
+  // The writer's own output streams (no whole-file fallback).
   const z = parseYamlZone(cases[0]![1], { file: 'z.yaml', origin: O });
   const written = writeYamlZone(O, z.records, { defaultTtl: 600 });
   tt.same(
@@ -177,16 +181,15 @@ t.test('streamed reading = document reading: records, positions, diagnostics', (
     summary(parseYamlZoneDocument(written, { file: 'w.yaml', origin: O })),
     'the writer output',
   );
-  tt.same(fastShare(written).slow, 0, 'the writer output needs no fallback');
+  tt.same(streamed_(written).fallback, undefined, 'the writer output needs no fallback');
   const crlf = cases[0]![1].replace(/\n/g, '\r\n');
   tt.same(
     summary(parseYamlZone(crlf, { file: 'z.yaml', origin: O })),
     summary(parseYamlZoneDocument(crlf, { file: 'z.yaml', origin: O })),
     'CRLF line ends, every form',
   );
-  tt.same(fastShare(crlf).slow, 0, 'CRLF files need no fallback');
-  const share = fastShare(cases[0]![1]);
-  tt.same(share, { fast: 8, slow: 0 }, 'every entry of the common forms is read by the small reader');
+  tt.same(streamed_(crlf), { entries: 8 }, 'CRLF files need no fallback');
+  tt.same(streamed_(cases[0]![1]), { entries: 8 }, 'every entry of the common forms streams');
   tt.end();
 });
 
@@ -214,12 +217,18 @@ function bigYaml(n: number, line: (i: number) => string): string {
 t.test('errors deep in a big file keep their line and column', (tt) => {
   const n = 30000;
   const bad = 27182;
+  // Entry 0 is "@", h(i) is entry i + 1: this owner is the first of a chunk, its value at the
+  // chunk's first line (offsets shifted by the most).
+  const atChunk = 100 * CHUNK - 1;
+  tt.ok(atChunk < bad, 'the chunk boundary case is before the other errors');
   const text = bigYaml(n, (i) =>
     i === bad
       ? `  h${i}: { A: 10.0.0.999 }`
       : i === bad + 1
         ? `  h${i}:\n    MX: 10 a..b`
-        : `  h${i}: { A: 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255} }`,
+        : i === atChunk
+          ? `  h${i}: { AAAA: 10.0.0.1 }`
+          : `  h${i}: { A: 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255} }`,
   );
   let streamed = 0;
   let restarted = false;
@@ -231,20 +240,26 @@ t.test('errors deep in a big file keep their line and column', (tt) => {
   });
   tt.notOk(restarted, 'read as a stream');
   tt.equal(z.records.length, 0, 'records went to onRecord, not into a list');
-  tt.equal(streamed, n - 2 + 2, 'every good record and the SOA');
+  tt.equal(streamed, n - 3 + 2, 'every good record and the SOA');
   // Owner i is on line 5 + i; the bad A value starts after "  h27182: { A: ", the bad MX
   // target (a..b, an empty label) after "    MX: 10 " on the line after the next owner.
   const aLine = 5 + bad;
   const aCol = 3 + `h${bad}: { A: `.length;
   tt.same(
     z.diagnostics.map((d) => `${d.pos.line}:${d.pos.col} ${d.code}`),
-    [`${aLine}:${aCol} POPDNS_E_RDATA`, `${aLine + 2}:${5 + 'MX: 10 '.length} POPDNS_E_RDATA`],
+    [
+      `${5 + atChunk}:${3 + `h${atChunk}: { AAAA: `.length} POPDNS_E_RDATA`,
+      `${aLine}:${aCol} POPDNS_E_RDATA`,
+      `${aLine + 2}:${5 + 'MX: 10 '.length} POPDNS_E_RDATA`,
+    ],
   );
   tt.end();
 });
 
-t.test('duplicate keys are found while streaming, with both lines', (tt) => {
+t.test('duplicate keys are found while streaming, across chunks, with both lines', (tt) => {
   const n = 8000; // the fallback then reads the whole file as a document: kept small
+  // h123 is in the first chunk, its duplicate in chunk 31: only the owners set sees both.
+  tt.ok(n - 10 >= 2 * CHUNK, 'the duplicate is chunks away from the first');
   const text = bigYaml(n, (i) => (i === n - 10 ? '  h123: { A: 10.9.9.9 }' : `  h${i}: { A: 10.0.0.1 }`));
   let streamed = 0;
   let restarted = false;
@@ -260,6 +275,17 @@ t.test('duplicate keys are found while streaming, with both lines', (tt) => {
     [`${5 + n - 10}:3 POPDNS_E_YAML_DUPLICATE_KEY duplicate key "h123" (first at line ${5 + 123})`],
   );
   tt.ok(z.incomplete);
+  // The last owner of one chunk and the first of the next.
+  const last = CHUNK - 2; // entry CHUNK - 1 ("@" is entry 0)
+  const edge = bigYaml(2 * CHUNK, (i) =>
+    i === last + 1 ? `  h${last}: { A: 10.9.9.9 }` : `  h${i}: { A: 10.0.0.1 }`,
+  );
+  tt.same(streamed_(edge), { entries: CHUNK, fallback: 'duplicate key' }, 'seen at the start of chunk 2');
+  const ze = parseYamlZone(edge, { file: 'big.yaml', origin: O });
+  tt.same(
+    ze.diagnostics.map((d) => `${d.pos.line}:${d.pos.col} ${d.code}`),
+    [`${5 + last + 1}:3 POPDNS_E_YAML_DUPLICATE_KEY`],
+  );
   tt.end();
 });
 
