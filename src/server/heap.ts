@@ -6,7 +6,7 @@
  * old version is garbage, but the query path allocates only short-lived objects (young generation), so
  * nothing reaches that limit and no major collection runs. V8's memory reducer starts one only when the
  * allocation rate is low at its 8-s timer or, under steady query load, after its ~100-s watchdog
- * (measured in bench/RESULTS-h6.md). Until then RSS stays at about twice the steady state.
+ * (measured in bench/RESULTS.md, issue 15 memory rows). Until then RSS stays at about twice the steady state.
  *
  * Node 20 offers no API for a memory-pressure notification, so the server asks for one full collection
  * itself: with `gc` from `--expose-gc` when the process has it, otherwise by turning that flag on at run
