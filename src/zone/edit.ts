@@ -38,9 +38,9 @@ import {
   addRdata,
   copyNode,
   findNode,
-  negativeTtl,
   newRRset,
   type RRset,
+  setZoneSoa,
   wildcardFor,
   type Zone,
   ZoneNode,
@@ -189,19 +189,7 @@ export class ZoneEdit {
     }
     // 3. The SOA.
     const soa = apex.rrsets.get(TYPE.SOA);
-    if (soa) {
-      zone.soa = soa;
-      zone.negativeSoa = {
-        owner: soa.owner,
-        type: TYPE.SOA,
-        class: soa.class,
-        ttl: negativeTtl(soa),
-        rdatas: soa.rdatas,
-      };
-      const rd = soa.rdatas[0]!;
-      zone.serial =
-        rd.length >= 20 ? new DataView(rd.buffer, rd.byteOffset + rd.length - 20).getUint32(0) : 0;
-    }
+    if (soa) setZoneSoa(zone, soa);
     // 4. The checks.
     const e = this.check(remarked);
     if (e !== null) return e;

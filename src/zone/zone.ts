@@ -657,17 +657,7 @@ export function zoneBuilder(origin: Name, file: string, opts: { now?: number } =
       if (missing(TYPE.SOA))
         err('POPDNS_E_NO_SOA', `zone ${zone.originText} has no SOA record at the apex`, filePos);
     } else {
-      zone.soa = soa;
-      zone.negativeSoa = {
-        owner: soa.owner,
-        type: TYPE.SOA,
-        class: CLASS.IN,
-        ttl: negativeTtl(soa),
-        rdatas: soa.rdatas,
-      };
-      const rd = soa.rdatas[0]!;
-      zone.serial =
-        rd.length >= 20 ? new DataView(rd.buffer, rd.byteOffset + rd.length - 20).getUint32(0) : 0;
+      setZoneSoa(zone, soa);
     }
     const apexNs = apex.rrsets.get(TYPE.NS);
     if (!apexNs && missing(TYPE.NS))
@@ -911,4 +901,21 @@ export function negativeTtl(soa: RRset): number {
   if (!rd || rd.length < 4) return soa.ttl;
   const minimum = new DataView(rd.buffer, rd.byteOffset + rd.length - 4).getUint32(0);
   return Math.min(soa.ttl, minimum);
+}
+
+/**
+ * Makes `soa` (the apex SOA RRset) the zone's SOA: `zone.soa`, the negative-answer copy with TTL =
+ * min(SOA TTL, MINIMUM) (RFC 2308 §3), and `zone.serial` from its RDATA (RFC 1035 §3.3.13).
+ */
+export function setZoneSoa(zone: Zone, soa: RRset): void {
+  zone.soa = soa;
+  zone.negativeSoa = {
+    owner: soa.owner,
+    type: TYPE.SOA,
+    class: CLASS.IN,
+    ttl: negativeTtl(soa),
+    rdatas: soa.rdatas,
+  };
+  const rd = soa.rdatas[0]!;
+  zone.serial = rd.length >= 20 ? new DataView(rd.buffer, rd.byteOffset + rd.length - 20).getUint32(0) : 0;
 }
