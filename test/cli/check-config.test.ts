@@ -3,13 +3,13 @@
  * transfer, secondaries, catalogs and updates at once, each at file:line:col with its key path and
  * code, and a non-zero exit; a good config passes and goes on to check the zones.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { checkTransferConfig } from '../../src/cli/checkconfig.js';
 import { formatDiagnostic } from '../../src/zone/types.js';
 import { tmpDir } from '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const SECRET = Buffer.alloc(32, 7).toString('base64');
 const lines = (text: string, zones: Map<string, string> = new Map()): string[] =>

@@ -3,7 +3,6 @@
  * whose content changed without a raised SOA serial is reported: at reload with both serials, and by
  * `check --against` a running server.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -17,6 +16,7 @@ import { loadZone } from '../../src/zone/load.js';
 import { formatDiagnostic } from '../../src/zone/types.js';
 import { PopdnsServer } from '../../src/server/server.js';
 import { startPopdns, tmpDir } from '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const CLI = 'dist/cli.js';
 const zone = (serial: number, www: string): string =>

@@ -1,9 +1,10 @@
 /** The npm package: what it ships, and that it installs into a fresh prefix and runs. */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { tmpDir } from '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 t.test('npm pack, installed into a fresh prefix, runs popdns --version', async (t) => {
   const dir = tmpDir(t);

@@ -1,5 +1,4 @@
 /** What a new operator hit first: default port, help texts, exit codes, signals, packaging. */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -8,6 +7,7 @@ import { DEFAULT_LISTEN } from '../../src/server/config.js';
 import { parseListen } from '../../src/server/listen.js';
 import { TYPE } from '../../src/wire/constants.js';
 import { freePort, startProcess, tmpDir } from '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const ZONE =
   '$ORIGIN example.test.\n$TTL 300\n@ SOA ns1 hm 1 3600 900 604800 60\n@ NS ns1\nns1 A 192.0.2.1\n';

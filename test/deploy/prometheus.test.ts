@@ -4,13 +4,13 @@
  * deploy/grafana/popdns.json and deploy/prometheus/alerts.yml must parse and return at least one
  * series. `promtool check rules` and `promtool test rules` (one test file per alert) must pass.
  */
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse } from 'yaml';
 import { buildQuery, udpExchange } from '../helpers/dns.js';
 import { freePort, needTool, startPopdns, startProcess, tmpDir } from '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const ZONE =
   '$ORIGIN example.test.\n$TTL 300\n@ SOA ns1 hm 1 3600 900 604800 60\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.80\n';

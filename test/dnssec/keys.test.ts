@@ -3,7 +3,6 @@
  * RFC 5702 §6.1, RFC 6605 §6.1, RFC 8080 §6.1 as corrected by erratum 4935), not from our output; BIND's
  * dnssec-keygen / dnssec-dsfromkey / dnssec-signzone / dnssec-verify check interoperability both ways.
  */
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -30,6 +29,7 @@ import { type Name, nameFromText, nameKey, nameToText } from '../../src/wire/nam
 import { rdataFromText, rdataToText, tokenize } from '../../src/wire/rdata.js';
 import { parseZoneFile } from '../../src/zone/load.js';
 import { needTool, tmpDir } from '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const N = (s: string): Name => nameFromText(s);
 const esc = (s: string): string => s.replace(/[.+*]/g, '\\$&');

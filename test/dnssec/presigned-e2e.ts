@@ -12,7 +12,6 @@
  * no DS. The negative control: one signature broken in memory must SERVFAIL. Then Knot serves the
  * same signed files and every DO=1 answer must be the same as popdns's, section by section.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
@@ -26,6 +25,7 @@ import { buildQuery, tcpExchange } from '../helpers/dns.js';
 import { normalizeWire, startKnot } from '../helpers/knot.js';
 import { freePort, needTool, tmpDir } from '../helpers/peers.js';
 import { delvWith, dig, startUnbound } from '../helpers/validators.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const quiet = { info: () => {}, error: (m: string) => process.stderr.write(`${m}\n`) };
 

@@ -6,7 +6,7 @@
  * number, like ANY and like Knot; RFC 4035 §3.1.5 leaves the choice), never an empty NOERROR whose own
  * NSEC bitmap says RRSIG exists.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -15,6 +15,7 @@ import { defaultConfig } from '../../src/server/config.js';
 import { PopdnsServer } from '../../src/server/server.js';
 import { nameFromText } from '../../src/wire/name.js';
 import { freePort, needTool, startProcess, tmpDir } from '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const quiet = { info: () => {}, error: (m: string) => process.stderr.write(`${m}\n`) };
 

@@ -4,7 +4,6 @@
  * controls so the check can fail; NSEC3 hashes are the RFC 5155 Appendix A values; the incremental
  * test counts the signatures made when one record of a 100,000-record zone changes.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -36,6 +35,7 @@ import { parseMasterFile } from '../../src/zone/masterfile.js';
 import type { ZoneRecord } from '../../src/zone/types.js';
 import { buildZone, findNode, type RRset, walk, type Zone, type ZoneNode } from '../../src/zone/zone.js';
 import { needTool, tmpDir } from '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const N = (s: string): Name => nameFromText(s);
 const FIXTURE = 'test/fixtures/dnssec/example.org.zone';

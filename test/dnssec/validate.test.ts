@@ -5,7 +5,7 @@
  * `popdns ds`) and delv must validate every answer (AD set, never SERVFAIL), for ECDSAP256SHA256 and
  * ED25519, with NSEC and NSEC3. The negative control: one deliberately broken signature must SERVFAIL.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -23,6 +23,7 @@ import { nameFromText } from '../../src/wire/name.js';
 import { rdataToText } from '../../src/wire/rdata.js';
 import { findNode } from '../../src/zone/zone.js';
 import { freePort, needTool, startProcess, tmpDir } from '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const quiet = { info: () => {}, error: (m: string) => process.stderr.write(`${m}\n`) };
 

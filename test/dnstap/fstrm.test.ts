@@ -6,12 +6,12 @@
  * Then: popdns (one worker: workers log "connected" only before ready) started before its collector
  * keeps answering, and connects once the collector appears.
  */
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { freePort, needTool, type Proc, startProcess, stopProcess, tmpDir } from '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 interface Dig {
   id: number;

@@ -3,7 +3,6 @@
  * DNS verdict, rise/fall hysteresis and the immediate withdraw reasons, and `popdns health` end to end
  * against a real popdns and a real BIRD.
  */
-import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -17,6 +16,7 @@ import { buildProbeQuery, judgeResponse, type ProbeResult } from '../../src/heal
 import { defaultConfig, parseConfig } from '../../src/server/config.js';
 import type { ZoneReportEntry } from '../../src/server/zonestatus.js';
 import { freePort, hasTool, needTool, startProcess, tmpDir } from '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 t.test('durations and config', async (t) => {
   t.equal(parseDurationMs('500ms'), 500);

@@ -3,13 +3,14 @@
  * skips the test with a message saying what to install; with POPDNS_REQUIRE_PEERS=1 (set by .ci/run)
  * it fails instead, so CI never passes by skipping.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
+import { spawnSync } from './spawn.js';
 
 export const REQUIRE_PEERS = process.env.POPDNS_REQUIRE_PEERS === '1';
 

@@ -3,13 +3,13 @@
  * for a serial, and a Knot primary with a control socket for changes (knotc zone-begin/set/commit).
  */
 import { randomBytes } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import packet from 'dns-packet';
 import type { Test } from 'tap';
 import { buildQuery, udpExchange } from './dns.js';
 import { freePort, type Proc, startProcess, tmpDir } from './peers.js';
+import { spawnSync } from './spawn.js';
 
 export const KEY_NAME = 'xfr';
 

@@ -3,11 +3,12 @@
  * trust anchor) and delv, plus dig. Commands run without blocking the event loop, so the popdns under
  * test may run in the test's own process.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { freePort, type Proc, startProcess } from './peers.js';
+import { spawnSync } from './spawn.js';
 
 /** Runs a command (15 s at most) and resolves with its output, whatever its exit status. */
 export function run(cmd: string, args: string[]): Promise<{ stdout: string; stderr: string }> {

@@ -7,10 +7,10 @@
  * namespaces unasked. Then it needs root, iproute2, bird2 and dig (required in CI,
  * POPDNS_REQUIRE_PEERS=1).
  */
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import t from 'tap';
 import { needTool, plainEnv, REQUIRE_PEERS, tmpDir } from '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 // The lab's own budgets (spawnSync below: up 180 s, test 420 s, down twice 60 s) are longer than tap's
 // per-file default (180 s): the whole file gets 15 minutes, so a slow lab is bounded by those budgets,

@@ -3,7 +3,6 @@
  * `promtool check metrics`, every popdns metric follows the naming rules (popdns_ prefix, counters
  * end in _total, base units), and the README lists every metric of the server and of the probe.
  */
-import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +12,7 @@ import { HEALTH_DEFAULTS } from '../../src/health/config.js';
 import { HealthMetrics } from '../../src/health/metrics.js';
 import { buildQuery, tcpExchange, udpExchange } from '../helpers/dns.js';
 import { needTool, startPopdns, tmpDir } from '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const ZONE = `$ORIGIN example.test.
 $TTL 300

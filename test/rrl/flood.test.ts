@@ -16,7 +16,6 @@
  * The same flood against knotd with mod-rrl (rate-limit 20, slip 2) prints Knot's figures beside
  * popdns's. A last run checks that with --workers 2 the server as a whole stays within 1.5× the rate.
  */
-import { spawnSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,6 +23,7 @@ import t from 'tap';
 import { cookieOf, withCookie } from '../helpers/cookies.js';
 import { buildQuery, tcpExchange } from '../helpers/dns.js';
 import { freePort, needTool, startPopdns, startProcess, tmpDir } from '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 /** Both servers' rate: the resolver's 20 q/s stays well under it even when this busy machine stalls. */
 const RATE = 50;

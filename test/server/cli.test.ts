@@ -1,11 +1,11 @@
 /** `popdns serve` as operators run it: config file, dig, SIGHUP reload, SIGTERM drain, startup errors. */
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import t from 'tap';
 import { defaultConfig, loadConfigFile, parseConfig } from '../../src/server/config.js';
 import { needTool, startPopdns, tmpDir } from '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const ZONE =
   '$ORIGIN example.test.\n$TTL 300\n@ SOA ns1 hm 1 3600 900 604800 60\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.80\n';

@@ -10,7 +10,7 @@
  * `dns_nsupdate` commands (`nsupdate -k FILE`) with a key file cut from `popdns tsig-keygen` output
  * (acme.sh itself is not packaged here).
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,6 +29,7 @@ import {
   tmpDir,
 } from '../helpers/peers.js';
 import { newSecret, serialOf, waitUntil } from '../helpers/secondary.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const ZONE = 'acme.test';
 const LEGO_KEY = 'lego.acme.test';

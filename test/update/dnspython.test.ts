@@ -4,11 +4,11 @@
  * §4.3) the malformed ones dnspython will not build. Every expected value below is the RFC's, with
  * its section; none is copied from popdns' output.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { freePort, REQUIRE_PEERS, startProcess, tmpDir } from '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 // Debian's interpreter, where python3-dnspython lives (a python3 earlier on PATH may lack it).
 const PYTHON = '/usr/bin/python3';

@@ -7,7 +7,6 @@
  * written. Also the `update-limits:` (REFUSED + POPDNS_W_UPDATE_LIMIT + metrics) and the OPT record
  * in a TSIG-signed UPDATE response (RFC 6891 §7, RFC 8945 §5.3).
  */
-import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -17,6 +16,7 @@ import { CLASS, TYPE } from '../../src/wire/constants.js';
 import { nameFromText } from '../../src/wire/name.js';
 import { tsigRecordOf, tsigSign } from '../../src/wire/tsig.js';
 import { needTool, plainEnv, type Proc, startProcess, stopProcess, tmpDir } from '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const OPS = Buffer.from('ops-key-for-popdns-merge-tests!!').toString('base64');
 const ACME = Buffer.from('acme-key-for-popdns-merge-tests!').toString('base64');

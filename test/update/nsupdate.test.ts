@@ -5,12 +5,12 @@
  * the crash test: kill -9 right after NOERROR, restart, the record is still served; a journal cut
  * mid-write is detected and its good prefix kept.
  */
-import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { appendFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { freePort, needTool, type Proc, startProcess, tmpDir } from '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const ACME = Buffer.from('acme-key-for-popdns-update-tests').toString('base64');
 const OPS = Buffer.from('ops-key-for-popdns-update-tests!').toString('base64');

@@ -6,7 +6,6 @@
  * an AXFR of the updated zone; IXFR from the first serial must carry RRSIG and NSEC/NSEC3 changes;
  * after a restart (journal replayed, zone signed again) the answers are the same and validate.
  */
-import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +16,7 @@ import { nameFromText } from '../../src/wire/name.js';
 import { rdataToText } from '../../src/wire/rdata.js';
 import { freePort, needTool, type Proc, startProcess, stopProcess, tmpDir } from '../helpers/peers.js';
 import { delvWith } from '../helpers/validators.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const OPS = Buffer.from('ops-key-for-popdns-signed-updates').toString('base64');
 /** The zone, for origin `z` (example.com. signed with NSEC, example.net. with NSEC3). */

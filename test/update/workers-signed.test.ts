@@ -5,7 +5,6 @@
  * (RFC 4035 §5) and the removed name is denied with a valid NSEC (delv, several runs: fresh sockets
  * land on both workers).
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -15,6 +14,7 @@ import { nameFromText } from '../../src/wire/name.js';
 import { rdataToText } from '../../src/wire/rdata.js';
 import { freePort, needTool, startProcess, tmpDir } from '../helpers/peers.js';
 import { delvWith } from '../helpers/validators.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const OPS = Buffer.from('ops-key-for-popdns-workers-signed').toString('base64');
 

@@ -9,7 +9,7 @@
  * a restart keep them all (journal). Two workers, not more: each costs seconds to start on a loaded
  * machine.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -18,6 +18,7 @@ import t, { type Test } from 'tap';
 import packet from 'dns-packet';
 import { queryTcp, queryUdp } from '../helpers/dns.js';
 import { needTool, plainEnv, type Proc, startProcess, tmpDir } from '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const OPS = Buffer.from('ops-key-for-popdns-update-tests!').toString('base64');
 const ops = `hmac-sha256:ops.example.com:${OPS}`;

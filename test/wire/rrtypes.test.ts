@@ -7,7 +7,6 @@
  *    except the obsolete MD/MF, whose bytes are written by hand from RFC 1035);
  * 3. round trips text → wire → text → wire for every type, and the table against the type registry.
  */
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
 import { isMetaType, TYPE, typeFromText, typeToText } from '../../src/wire/constants.js';
@@ -28,6 +27,7 @@ import { buildZone } from '../../src/zone/zone.js';
 import { buildQuery, questionEnd, tcpExchange } from '../helpers/dns.js';
 import { startKnot, startKnotText } from '../helpers/knot.js';
 import { needTool } from '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const O = nameFromText('example.com.');
 

@@ -6,7 +6,6 @@
  * PoPs load everything from the primary; a change at the primary (file edited, serial raised, SIGHUP)
  * reaches both by NOTIFY + IXFR; a member added to the catalog is served by both.
  */
-import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -16,6 +15,7 @@ import { buildQuery, udpExchange } from '../helpers/dns.js';
 import { normalizeWire } from '../helpers/knot.js';
 import { plainEnv, startProcess, tmpDir } from '../helpers/peers.js';
 import { serialOf, smallZone, waitUntil } from '../helpers/secondary.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const readme = readFileSync('README.md', 'utf8');
 const start = readme.indexOf('\n## Running a fleet\n');

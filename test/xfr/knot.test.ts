@@ -5,7 +5,6 @@
  * (SERVFAIL, /readyz 503), and after the transfers the secondary answers every query of the
  * differential corpus like the primary.
  */
-import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import t from 'tap';
 import { typeFromText } from '../../src/wire/constants.js';
@@ -25,6 +24,7 @@ import {
   startSecondary,
   waitUntil,
 } from '../helpers/secondary.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 function notifyMsg(zone: string): Buffer {
   return buildMessage({

@@ -7,7 +7,6 @@
  * secondary answers every corpus query like Knot serving the same files (test/diff's oracle, with
  * its documented tolerances).
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
@@ -16,6 +15,7 @@ import { compareCorpus, loadCorpus } from '../helpers/corpus.js';
 import { startKnot } from '../helpers/knot.js';
 import { freePort, hasTool, needTool, REQUIRE_PEERS, startProcess, tmpDir } from '../helpers/peers.js';
 import { KEY_NAME, newSecret, serialOf, smallZone, startSecondary, waitUntil } from '../helpers/secondary.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 interface Primary {
   port: number;

@@ -6,7 +6,7 @@
  * diff of a 1-record change in a big zone, a transfer streaming while queries are answered, config
  * errors, and `popdns tsig-keygen` output loading in popdns and named-checkconf.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import packet from 'dns-packet';
@@ -31,6 +31,7 @@ import { loadZoneFile } from '../../src/zone/load.js';
 import { buildQuery, udpExchange } from '../helpers/dns.js';
 import { needTool, tmpDir } from '../helpers/peers.js';
 import { answerSoaCount, tcpStream } from '../helpers/xfr.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const SECRET = Buffer.alloc(32, 7);
 const KEY: TsigKey = { name: 'xfr.example.net.', algorithm: 'hmac-sha256', secret: SECRET };

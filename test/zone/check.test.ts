@@ -2,10 +2,10 @@
  * `popdns check` on deliberately broken zones: one positioned line per problem. Each expected position
  * was read off the fixture by hand (line, then the column of the offending token or record).
  */
-import { spawnSync } from 'node:child_process';
 import t from 'tap';
 import { checkZones } from '../../src/cli/check.js';
 import '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const B = 'test/fixtures/broken';
 

@@ -5,7 +5,6 @@
  * warnings `popdns check` prints (expired and expiring signatures, broken chains), and what the server
  * does when it also has keys for such a zone. Signatures here are placeholders: nothing is verified.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -24,6 +23,7 @@ import { parseMasterFile } from '../../src/zone/masterfile.js';
 import { buildZone, findNode, type Zone } from '../../src/zone/zone.js';
 import { ZoneSet } from '../../src/zone/zoneset.js';
 import { needTool, tmpDir } from '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const N = (s: string) => nameFromText(s);
 /** 2026-12-01T00:00:00Z */

@@ -3,7 +3,6 @@
  * name (--origin, file name, first $ORIGIN only for other names), the checks operators expect, and
  * one message per cause. Expected positions are read off the texts below by hand.
  */
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -17,6 +16,7 @@ import { parseMasterFile } from '../../src/zone/masterfile.js';
 import { looksAbsolute } from '../../src/zone/namechecks.js';
 import type { Diagnostic } from '../../src/zone/types.js';
 import { tmpDir } from '../helpers/peers.js';
+import { spawnSync } from '../helpers/spawn.js';
 
 const HEAD = `$ORIGIN example.com.
 $TTL 600
