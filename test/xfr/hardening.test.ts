@@ -5,33 +5,24 @@
  * logged once, and config addresses that are not IP addresses are config errors.
  */
 import { writeFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import t from 'tap';
 import { OPCODE, TYPE } from '../../src/wire/constants.js';
 import { nameFromText } from '../../src/wire/name.js';
 import { buildMessage, readMessage, type WireMessage, type WireRecord } from '../../src/wire/records.js';
-import { parseZoneFile } from '../../src/zone/load.js';
-import { findNode, type Zone } from '../../src/zone/zone.js';
+import type { Zone } from '../../src/zone/zone.js';
 import { type Publish, SecondaryManager } from '../../src/xfr/secondary.js';
 import { defaultConfig, parseConfig } from '../../src/server/config.js';
 import { parseListen } from '../../src/server/listen.js';
 import { runCheck } from '../../src/cli/check.js';
 import { LogThrottle } from '../../src/xfr/throttle.js';
+import { addressesAt, tcpDnsServer, zoneRecords } from '../helpers/fakeprimary.js';
 import { tmpDir } from '../helpers/peers.js';
 
 const ORIGIN = 'h.test.';
 
-function recs(text: string): WireRecord[] {
-  return parseZoneFile('h.test.zone', { text: `$ORIGIN ${ORIGIN}\n$TTL 300\n${text}` }).records.map((r) => ({
-    owner: r.owner,
-    type: r.type,
-    class: r.class,
-    ttl: r.ttl,
-    rdata: r.rdata,
-  }));
-}
+const recs = (text: string): WireRecord[] => zoneRecords(ORIGIN, text);
 const soa = (serial: number): WireRecord => recs(`@ SOA ns1 host ${serial} 3600 600 86400 300`)[0]!;
 const base = (): WireRecord[] => recs('@ NS ns1\nns1 A 192.0.2.53\nwww A 192.0.2.1');
 
@@ -41,43 +32,16 @@ async function scripted(
   answer: (req: WireMessage) => WireRecord[],
 ): Promise<{ port: number; requests: string[]; close: () => Promise<void> }> {
   const requests: string[] = [];
-  const open = new Set<Socket>();
-  const server: Server = createServer((sock) => {
-    open.add(sock);
-    sock.on('close', () => open.delete(sock));
-    sock.on('error', () => {});
-    let buf = Buffer.alloc(0);
-    sock.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-        const raw = buf.subarray(2, 2 + buf.readUInt16BE(0));
-        buf = buf.subarray(2 + raw.length);
-        const req = readMessage(raw);
-        const q = req.question[0]!;
-        requests.push(q.type === TYPE.IXFR ? 'IXFR' : q.type === TYPE.AXFR ? 'AXFR' : 'SOA');
-        const m = buildMessage({ id: req.id, flags: 0x8400, question: q, answer: answer(req) });
-        const f = Buffer.alloc(2);
-        f.writeUInt16BE(m.length);
-        sock.write(Buffer.concat([f, m]));
-      }
-    });
+  const srv = await tcpDnsServer(t0, ({ raw, send }) => {
+    const req = readMessage(raw);
+    const q = req.question[0]!;
+    requests.push(q.type === TYPE.IXFR ? 'IXFR' : q.type === TYPE.AXFR ? 'AXFR' : 'SOA');
+    send(buildMessage({ id: req.id, flags: 0x8400, question: q, answer: answer(req) }));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const close = (): Promise<void> =>
-    new Promise<void>((resolve) => {
-      for (const s of open) s.destroy();
-      if (!server.listening) resolve();
-      else server.close(() => resolve());
-    });
-  t0.teardown(close);
-  const addr = server.address();
-  return { port: typeof addr === 'object' && addr ? addr.port : 0, requests, close };
+  return { ...srv, requests };
 }
 
-function aOf(zone: Zone | undefined, owner: string): string[] {
-  const n = zone ? findNode(zone, nameFromText(`${owner}.${ORIGIN}`)) : null;
-  return (n?.rrsets.get(TYPE.A)?.rdatas ?? []).map((r) => [...r].join('.')).sort();
-}
+const aOf = (zone: Zone | undefined, owner: string): string[] => addressesAt(zone, owner, ORIGIN);
 
 t.test('an IXFR ending at the wrong serial falls back to AXFR; network errors carry a code', async (tt) => {
   let serial = 1;
