@@ -487,6 +487,31 @@ t.test('stray RRSIGs (no DNSKEY): updates, journal replay, file-edit merge and I
   );
   t.strictSame(records(z), records(expected), 'a stray RRSIG removed by a changeset is gone');
 
+  // An update adding a DNSKEY takes the full path on both sides: with the stray RRSIGs kept, the
+  // zone becomes pre-signed exactly as the zone file with that DNSKEY would (zone.ts isPresigned).
+  const dnskey = `256 3 13 ${Buffer.alloc(64, 1).toString('base64')}`;
+  const k = applyUpdate(start, update([['add', '@', 'DNSKEY', dnskey]]), {
+    key: 'k',
+    rules: RULES,
+    now: NOW,
+  });
+  t.equal(k.rcode, UPDATE_RCODE.NOERROR, 'DNSKEY added');
+  const kFile = build(`${ZONE_STRAY.replace(' 2026113001 ', ` ${k.zone!.serial} `)}@ IN DNSKEY ${dnskey}\n`);
+  t.equal(kFile.dnssec?.presigned, true, 'the zone file with a DNSKEY is pre-signed');
+  t.equal(k.zone!.dnssec?.presigned, true, 'so is the updated zone');
+  t.strictSame(records(k.zone!), records(kFile), 'the same records as the zone file with the DNSKEY');
+  const kReplay = applyChangesets(
+    start,
+    [{ removed: k.removed, added: k.added }],
+    {
+      ttl: k.zone!.soa.ttl,
+      rdata: k.zone!.soa.rdatas[0]!,
+    },
+    NOW,
+  );
+  if (typeof kReplay === 'string') throw new Error(kReplay);
+  t.strictSame(records(kReplay), records(kFile), 'and its journal replay');
+
   // A file edit merged with the updates (update/merge.ts, also a rebuild): the stray RRSIGs are file
   // data like the rest. The file drops the one at h1 and adds a record; the update's record stays.
   const withNew = applyUpdate(start, update([['add', 'newname', 'A', '192.0.2.7']]), {
