@@ -22,7 +22,7 @@ import { readRdata, soaSerial, type WireRecord } from '../wire/records.js';
 import { serialNewer } from '../zone/serial.js';
 import { formatDiagnostic } from '../zone/types.js';
 import { ZoneEdit } from '../zone/edit.js';
-import { type Zone, zoneBuilder } from '../zone/zone.js';
+import { walk, type Zone, zoneBuilder } from '../zone/zone.js';
 import type { XfrRecord } from '../xfr/zonedata.js';
 import { zoneRRsets } from '../xfr/zonedata.js';
 import { matchPattern, type UpdateRule } from './config.js';
@@ -143,9 +143,18 @@ interface Store {
 }
 
 /**
- * The zone as a mutable map of owner (lower-case key) → type → RRset; RRSIGs are not carried. The
- * full-rebuild path (zone-wide: O(zone) to make and to rebuild), kept for what the incremental path
- * cannot check locally (see needsFullRebuild) and as the reference of the differential tests.
+ * The zone as a mutable map of owner (lower-case key) → type → RRset. The full-rebuild path
+ * (zone-wide: O(zone) to make and to rebuild), kept for what the incremental path cannot check
+ * locally (see needsFullRebuild) and as the reference of the differential tests.
+ *
+ * Signatures are not carried: a zone popdns signs is signed again after the update, a zone that
+ * arrived signed refuses updates. RRSIG RRsets of an unsigned zone are: RRSIGs with no DNSKEY at the
+ * apex, which the zone builder keeps in the tree as plain data (served in transfers, never in
+ * answers; POPDNS_W_RRSIG_NO_DNSKEY). They are kept as they are, like every record the update does
+ * not name, so this path gives what the incremental one (ZoneEdit, which shares them) gives. As
+ * there, the update logic does not see them: `get` and `set` hide RRSIG (prerequisites, deletions
+ * of a name's RRsets and the changeset leave them alone; RRSIG itself is not updatable, REFUSED).
+ * Only a journal replay changes them (`raw`), when a changeset lists RRSIG records.
  */
 class WorkingCopy implements Store {
   readonly owners = new Map<string, Owner>();
@@ -159,15 +168,31 @@ class WorkingCopy implements Store {
       if (chain && (s.type === TYPE.NSEC || s.type === TYPE.NSEC3)) continue;
       w.put(s.owner, s.type, { ttl: s.ttl, rdatas: [...s.rdatas] });
     }
+    // The RRSIG RRsets in the tree (not the signatures kept beside their RRsets, `sigs`): an
+    // unsigned zone's stray RRSIGs. (Signed zones hold none: attachPresigned and the signer take
+    // them out of the tree.)
+    if (zone.dnssec === undefined)
+      walk(zone.apex, (node) => {
+        const s = node.rrsets.get(TYPE.RRSIG);
+        if (s) w.put(node.name, TYPE.RRSIG, { ttl: s.ttl, rdatas: [...s.rdatas] });
+      });
     return w;
   }
 
   get(name: Name): Owner | undefined {
-    return this.owners.get(nameKey(name));
+    const o = this.owners.get(nameKey(name));
+    if (!o?.sets.has(TYPE.RRSIG)) return o;
+    const sets = new Map([...o.sets].filter(([t]) => t !== TYPE.RRSIG));
+    return sets.size > 0 ? { name: o.name, sets } : undefined;
   }
 
   set(name: Name, type: number): Set_ | undefined {
-    return this.get(name)?.sets.get(type);
+    return type === TYPE.RRSIG ? undefined : this.raw(name, type);
+  }
+
+  /** The RRset of `type` at `name`, RRSIG included (a journal replay's view). */
+  raw(name: Name, type: number): Set_ | undefined {
+    return this.owners.get(nameKey(name))?.sets.get(type);
   }
 
   put(name: Name, type: number, set: Set_): void {
@@ -582,15 +607,19 @@ export function applyChangesets(
     full || needsFullRebuild(zone, [...rem.values(), ...add.values()])
       ? WorkingCopy.of(zone)
       : new EditStore(zone);
+  // RRSIG records in a changeset (an unsigned zone's stray RRSIGs, see WorkingCopy) always take the
+  // full path (needsFullRebuild), whose `raw` view holds them.
+  const setOf = (r: XfrRecord): Set_ | undefined =>
+    w instanceof WorkingCopy ? w.raw(r.owner, r.type) : w.set(r.owner, r.type);
   for (const r of rem.values()) {
-    const cur = w.set(r.owner, r.type);
+    const cur = setOf(r);
     if (!cur) continue;
     const rest = cur.rdatas.filter((x) => !rdataEquals(r.type, x, r.rdata));
     if (rest.length === 0) w.drop(r.owner, r.type);
     else w.put(r.owner, r.type, { ttl: cur.ttl, rdatas: rest });
   }
   for (const r of add.values()) {
-    const cur = w.set(r.owner, r.type);
+    const cur = setOf(r);
     const rdatas = cur
       ? cur.rdatas.some((x) => rdataEquals(r.type, x, r.rdata))
         ? cur.rdatas

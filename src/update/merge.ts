@@ -17,7 +17,7 @@ import { type Name, nameKey, nameToText, readName } from '../wire/name.js';
 import { rdataEquals } from '../wire/rdata.js';
 import { serialNewer } from '../zone/serial.js';
 import { formatDiagnostic } from '../zone/types.js';
-import { type Zone, zoneBuilder } from '../zone/zone.js';
+import { walk, type Zone, zoneBuilder } from '../zone/zone.js';
 import { zoneFileName } from '../xfr/journal.js';
 import { diffZones, soaRecord, type XfrRecord, zoneRRsets } from '../xfr/zonedata.js';
 import { nextSerial } from './serial.js';
@@ -187,7 +187,11 @@ interface Set_ {
   rdatas: Uint8Array[];
 }
 
-/** owner key → { name, type → RRset }: a zone's data (RRSIGs left out: a signer adds them again). */
+/**
+ * owner key → { name, type → RRset }: a zone's data. Signatures are left out (a signer adds them
+ * again), but not the RRSIG RRsets an unsigned zone holds in its tree (RRSIGs with no DNSKEY, kept
+ * by the zone builder as plain data): those are file data like any other, as in update/engine.ts.
+ */
 type Sets = Map<string, { name: Name; sets: Map<number, Set_> }>;
 
 function setsOf(zone: Zone): Sets {
@@ -203,6 +207,11 @@ function setsOf(zone: Zone): Sets {
     if (s === null || s.type === TYPE.RRSIG) continue;
     put(s.owner, s.type, { ttl: s.ttl, rdatas: [...s.rdatas] });
   }
+  if (zone.dnssec === undefined)
+    walk(zone.apex, (node) => {
+      const s = node.rrsets.get(TYPE.RRSIG);
+      if (s) put(node.name, TYPE.RRSIG, { ttl: s.ttl, rdatas: [...s.rdatas] });
+    });
   return m;
 }
 
@@ -256,8 +265,12 @@ export function mergeFileEdit(
   const olds = setsOf(oldFile);
   const news = setsOf(newFile);
   const touched = new Map<string, { name: Name; types: Set<number> }>();
+  // RRSIGs in the edit are signatures (left to a signer) unless the zone is unsigned (both file
+  // versions and the served one): then they are stray RRSIGs, file data (see setsOf).
+  const signatures =
+    oldFile.dnssec !== undefined || newFile.dnssec !== undefined || current.dnssec !== undefined;
   for (const r of [...d.removed, ...d.added]) {
-    if (r.type === TYPE.RRSIG) continue;
+    if (r.type === TYPE.RRSIG && signatures) continue;
     const k = nameKey(r.owner);
     let t = touched.get(k);
     if (!t) touched.set(k, (t = { name: r.owner, types: new Set() }));

@@ -459,6 +459,9 @@ export class SecondaryManager {
     const prev = e.zone;
     e.zone = zone;
     try {
+      // Serialized with the zone's other writes (the background state writes of contact(), a
+      // catalog's removal); resolves once this version or a newer one is on disk. The whole zone
+      // is written again, after an IXFR too.
       await this.store.save(zone, this.stateOf(e));
     } catch (err) {
       // Not on disk: keep serving it (it passed every check), say so; the next transfer writes again.

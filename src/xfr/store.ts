@@ -2,11 +2,17 @@
  * Secondary zones on disk, in `data-dir/secondary/`: each version as an RFC 1035 master file
  * (`example.org.zone`, readable by `popdns check` and any DNS tool) and a small state file beside it
  * (`example.org.json`: serial, last contact with a primary, the catalog that owns it). Files are
- * written to a temporary name, fsynced and renamed, so a crash leaves the old version or the new one.
+ * written to a temporary name of their own (`<file>.tmp-PID-N`, N counting every write of this
+ * process), fsynced, renamed over the old one, and the directory fsynced: a crash leaves the old
+ * version or the new one, never a mix, and a failed write leaves the old file as it was.
+ *
+ * The writes of one zone are serialized: at most one is in flight, and what is asked while it runs
+ * waits in a single slot where the newest request replaces an older one (latest wins; the queue never
+ * grows). A version passed over that way counts as saved once a newer one is on disk.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { type FileHandle, open, readFile, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { TYPE, typeToText } from '../wire/constants.js';
 import { nameToRelativeText } from '../wire/name.js';
 import { rdataToText } from '../wire/rdata.js';
@@ -31,17 +37,69 @@ export function zoneFileStem(origin: string): string {
   return o.replace(/[^a-z0-9._-]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+/** Temporary files written by this process so far: each write gets a name of its own. */
+let tmpSeq = 0;
+
+/** The marker of a temporary file's name (what `init` clears and the tests look for). */
+export const TMP_MARK = '.tmp-';
+
+/**
+ * Replaces `path` atomically: writes a temporary file beside it (unique to this write), fsyncs it,
+ * renames it over `path` and fsyncs the directory (the rename itself durable). On any error the
+ * temporary file is removed, `path` is left as it was, and the error is thrown.
+ */
 async function writeAtomic(path: string, data: string | ((fh: FileHandle) => Promise<void>)): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w', 0o644);
+  const tmp = `${path}${TMP_MARK}${process.pid}-${++tmpSeq}`;
   try {
-    if (typeof data === 'string') await fh.writeFile(data);
-    else await data(fh);
-    await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await open(tmp, 'wx', 0o644);
+    try {
+      if (typeof data === 'string') await fh.writeFile(data);
+      else await data(fh);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true }).catch(() => {});
+    throw e;
   }
-  await rename(tmp, path);
+  await syncDir(dirname(path));
+}
+
+/** Makes a renamed file's directory entry durable (fsync of the directory). */
+async function syncDir(dir: string): Promise<void> {
+  const dh = await open(dir, 'r');
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
+}
+
+/** Someone waiting for a write (or a newer one that replaced it) to be on disk. */
+interface Waiter {
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+/**
+ * One write of a zone's files: the zone file (when `zone` is set) then the state (when `state` is
+ * set), or the deletion of both (`remove`).
+ */
+interface Job {
+  zone: Zone | null;
+  state: SecondaryState | null;
+  remove: boolean;
+  waiters: Waiter[];
+}
+
+/** The writes of one zone: the one in flight (if any) and the one slot waiting behind it. */
+interface Lane {
+  busy: boolean;
+  next: Job | null;
+  /** Resolved when the lane is idle (nothing in flight, nothing waiting). */
+  idle: Array<() => void>;
 }
 
 /** Bytes per write while a zone file is streamed out. */
@@ -170,17 +228,28 @@ function plainLabel(label: string): boolean {
 
 export class SecondaryStore {
   readonly dir: string;
+  /** The write lane of each zone, by zoneFileStem; deleted when the lane goes idle. */
+  private readonly lanes = new Map<string, Lane>();
 
   constructor(dataDir: string) {
     this.dir = join(dataDir, 'secondary');
   }
 
-  /** Creates the directory; throws with POPDNS_E_DATA_DIR when it cannot. */
+  /**
+   * Creates the directory and deletes temporary files a crashed process left in it (one process
+   * owns data-dir); throws with POPDNS_E_DATA_DIR when the directory cannot be made.
+   */
   init(): void {
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o755 });
     } catch (e) {
       throw new Error(`cannot create ${this.dir}: ${(e as Error).message} [POPDNS_E_DATA_DIR]`, { cause: e });
+    }
+    try {
+      for (const f of readdirSync(this.dir))
+        if (f.includes(TMP_MARK)) rmSync(join(this.dir, f), { force: true });
+    } catch {
+      // Leftovers are only litter: a directory that cannot be listed fails on the first write.
     }
   }
 
@@ -192,14 +261,82 @@ export class SecondaryStore {
     return join(this.dir, `${zoneFileStem(origin)}.json`);
   }
 
-  /** Writes a version (zone file first, streamed from the trie, then its state), each atomically. */
-  async save(zone: Zone, state: SecondaryState): Promise<void> {
-    await writeAtomic(this.zonePath(zone.originText), (fh) => writeZone(fh, zone));
-    await this.saveState(state);
+  /**
+   * Writes a version (zone file first, streamed from the trie, then its state), each atomically, in
+   * the zone's lane. Resolves once this version, or a newer one asked for meanwhile, is on disk;
+   * rejects (the previous files intact) when the write that was to carry it failed.
+   */
+  save(zone: Zone, state: SecondaryState): Promise<void> {
+    return this.enqueue(zone.originText, { zone, state, remove: false, waiters: [] });
   }
 
-  async saveState(state: SecondaryState): Promise<void> {
-    await writeAtomic(this.statePath(state.zone), `${JSON.stringify(state, null, 2)}\n`);
+  /**
+   * Writes the state file alone (a successful SOA check moves `lastContact`), in the zone's lane:
+   * waiting behind a zone write, it rides along with it (the newer state replaces the older).
+   */
+  saveState(state: SecondaryState): Promise<void> {
+    return this.enqueue(state.zone, { zone: null, state, remove: false, waiters: [] });
+  }
+
+  /** Resolves when no write of any zone is in flight or waiting (tests; shutting down). */
+  async idle(): Promise<void> {
+    while (this.lanes.size > 0) {
+      const lane = this.lanes.values().next().value as Lane;
+      await new Promise<void>((r) => lane.idle.push(r));
+    }
+  }
+
+  /**
+   * Puts a job in the zone's lane: run now when the lane is free, else into the waiting slot,
+   * merged with what waits there (latest wins: a newer zone replaces an older, a newer state an
+   * older, a removal everything; a state waiting behind a removal is dropped with it).
+   */
+  private enqueue(origin: string, job: Job): Promise<void> {
+    const key = zoneFileStem(origin);
+    let lane = this.lanes.get(key);
+    if (!lane) this.lanes.set(key, (lane = { busy: false, next: null, idle: [] }));
+    const done = new Promise<void>((resolve, reject) => job.waiters.push({ resolve, reject }));
+    const prev = lane.next;
+    if (prev) {
+      if (job.remove) lane.next = { ...job, waiters: [...prev.waiters, ...job.waiters] };
+      else if (prev.remove && !job.zone) prev.waiters.push(...job.waiters);
+      else
+        lane.next = {
+          zone: job.zone ?? (prev.remove ? null : prev.zone),
+          state: job.state,
+          remove: false,
+          waiters: [...prev.waiters, ...job.waiters],
+        };
+    } else lane.next = job;
+    if (!lane.busy) void this.drain(key, origin, lane);
+    return done;
+  }
+
+  /** Runs the lane's jobs one at a time until its slot is empty, then retires the lane. */
+  private async drain(key: string, origin: string, lane: Lane): Promise<void> {
+    lane.busy = true;
+    while (lane.next) {
+      const job = lane.next;
+      lane.next = null;
+      try {
+        if (job.remove) {
+          await rm(this.zonePath(origin), { force: true });
+          await rm(this.statePath(origin), { force: true });
+        } else {
+          if (job.zone) {
+            const z = job.zone;
+            await writeAtomic(this.zonePath(origin), (fh) => writeZone(fh, z));
+          }
+          if (job.state) await writeAtomic(this.statePath(origin), `${JSON.stringify(job.state, null, 2)}\n`);
+        }
+        for (const w of job.waiters) w.resolve();
+      } catch (e) {
+        for (const w of job.waiters) w.reject(e as Error);
+      }
+    }
+    lane.busy = false;
+    this.lanes.delete(key);
+    for (const r of lane.idle) r();
   }
 
   /** The saved state of a zone, or null when there is none (or it is unreadable). */
@@ -213,10 +350,12 @@ export class SecondaryStore {
     }
   }
 
-  /** Deletes a zone's files (a catalog member that was removed or reset). */
-  async remove(origin: string): Promise<void> {
-    await rm(this.zonePath(origin), { force: true });
-    await rm(this.statePath(origin), { force: true });
+  /**
+   * Deletes a zone's files (a catalog member that was removed or reset), in the zone's lane: after
+   * the write in flight, replacing any waiting one, so no write lands after the deletion.
+   */
+  remove(origin: string): Promise<void> {
+    return this.enqueue(origin, { zone: null, state: null, remove: true, waiters: [] });
   }
 }
 

@@ -9,20 +9,29 @@
  * proofs included) for a set of names. The version the update started from (what a reader such as an
  * AXFR in progress holds) must be exactly as it was, whether the update was accepted or rejected.
  * Journal replay (applyChangesets) is checked the same way. No timing assertions.
+ *
+ * An unsigned zone with stray RRSIGs (no DNSKEY at the apex: the zone builder keeps them in the
+ * tree as data, POPDNS_W_RRSIG_NO_DNSKEY) keeps them on both paths, untouched by updates (RFC 2136
+ * §3.4.2 changes only what the update section names; RRSIG itself is not updatable); the journal
+ * replay, a file-edit merge (update/merge.ts) and the IXFR apply (src/xfr/versions.ts applyIxfr)
+ * keep them as a zone file load does.
  */
 import t from 'tap';
 import { generateKey, verifyRRset, type DnssecKey } from '../../src/dnssec/keys.js';
 import { makePolicy, type DnssecPolicy, SignatureCache, signZone } from '../../src/dnssec/signzone.js';
 import { resolve } from '../../src/query/engine.js';
 import { applyChangesets, applyUpdate, type ParsedUpdate, UPDATE_RCODE } from '../../src/update/engine.js';
+import { mergeFileEdit } from '../../src/update/merge.js';
 import { resignUpdate } from '../../src/update/resign.js';
 import { CLASS, TYPE, typeFromText, typeToText } from '../../src/wire/constants.js';
 import { type Name, nameFromText, nameToText } from '../../src/wire/name.js';
 import { rdataFromText, rdataToText, tokenize } from '../../src/wire/rdata.js';
 import type { WireRecord } from '../../src/wire/records.js';
+import type { XfrDiff } from '../../src/xfr/transfer.js';
+import { applyDiffs, applyIxfr, buildTransferred, zoneRecords } from '../../src/xfr/versions.js';
 import type { XfrRecord } from '../../src/xfr/zonedata.js';
 import { parseMasterFile } from '../../src/zone/masterfile.js';
-import { buildZone, type RRset, type Zone, type ZoneNode } from '../../src/zone/zone.js';
+import { buildZone, findNode, type RRset, type Zone, type ZoneNode } from '../../src/zone/zone.js';
 import { ZoneSet } from '../../src/zone/zoneset.js';
 
 const ORIGIN = nameFromText('example.com.');
@@ -38,6 +47,18 @@ ns.d1 IN A 192.0.2.53
 h1 IN TXT "one"
 h2 IN CNAME www
 ${Array.from({ length: 90 }, (_, i) => `f${i} IN A 192.0.2.${i}`).join('\n')}
+`;
+/** An RRSIG by the zone's name with no DNSKEY to check it (a dummy signature). */
+const STRAY = (covered: string): string =>
+  `IN RRSIG ${covered} 13 3 300 20301231000000 20200101000000 12345 example.com. AAAA`;
+/** ZONE with stray RRSIGs: at the apex, over data, alone at a name, below a delegation. */
+const ZONE_STRAY = `${ZONE}
+@ ${STRAY('SOA')}
+www ${STRAY('A')}
+h1 ${STRAY('TXT')}
+f3 ${STRAY('A')}
+sigonly ${STRAY('A')}
+x.d1 ${STRAY('A')}
 `;
 const NOW = Math.floor(Date.now() / 1000);
 const RULES = [{ key: 'k', names: null, types: null }];
@@ -120,12 +141,12 @@ const NAMES = [
 ];
 
 /** One random step: a few operations, some of which make the zone invalid (REFUSED). */
-function randomOps(r: () => number): Op[] {
+function randomOps(r: () => number, names: readonly string[] = NAMES): Op[] {
   const pick = <T>(a: readonly T[]): T => a[Math.floor(r() * a.length)]!;
   const ops: Op[] = [];
   const n = 1 + Math.floor(r() * 3);
   for (let i = 0; i < n; i++) {
-    const name = pick(NAMES);
+    const name = pick(names);
     const k = r();
     if (k < 0.2) ops.push(['add', name, 'A', `192.0.2.${Math.floor(r() * 250)}`]);
     else if (k < 0.32)
@@ -155,11 +176,14 @@ function rrsetText(s: { owner: Name; type: number; ttl: number; rdatas: Uint8Arr
   );
 }
 
-/** Every record as text (RRSIGs left out), the NSEC3 chain and the flags of each node. */
+/**
+ * Every record as text (signatures kept beside their RRsets left out; RRSIG RRsets in the tree,
+ * which only an unsigned zone's stray RRSIGs are, included), the NSEC3 chain and the node flags.
+ */
 function records(z: Zone): string[] {
   const out: string[] = [];
   const visit = (n: ZoneNode): void => {
-    for (const s of n.rrsets.values()) if (s.type !== TYPE.RRSIG) out.push(...rrsetText(s));
+    for (const s of n.rrsets.values()) out.push(...rrsetText(s));
     if (n.cut || n.occluded)
       out.push(`${nameToText(n.name).toLowerCase()} flags cut=${n.cut} occluded=${n.occluded}`);
     for (const c of n.children.values()) visit(c);
@@ -212,6 +236,8 @@ const QUESTIONS: [string, string][] = [
   ['deep', 'A'],
   ['@', 'NS'],
   ['@', 'SOA'],
+  ['sigonly', 'A'],
+  ['www', 'RRSIG'],
 ];
 
 /** The engine's answers to QUESTIONS, with DO, as text (signature bytes left out: ECDSA varies). */
@@ -245,16 +271,19 @@ function badSignatures(z: Zone, keys: DnssecKey[]): string[] {
   return bad;
 }
 
-const MODES: [string, Partial<DnssecPolicy> | null][] = [
-  ['unsigned', null],
-  ['NSEC', { denial: 'nsec' }],
-  ['NSEC3', { denial: 'nsec3' }],
+const MODES: [string, Partial<DnssecPolicy> | null, string][] = [
+  ['unsigned', null, ZONE],
+  ['NSEC', { denial: 'nsec' }, ZONE],
+  ['NSEC3', { denial: 'nsec3' }, ZONE],
+  ['unsigned with stray RRSIGs (no DNSKEY)', null, ZONE_STRAY],
 ];
 const STEPS = 70;
+const NAMES_STRAY = [...NAMES, 'sigonly'];
 
-for (const [label, settings] of MODES) {
-  // (Signed modes: one seed, each step signs the reference whole; the file stays well under 60 s.)
-  for (const seed of settings ? [1] : [1, 2]) {
+for (const [label, settings, text] of MODES) {
+  const stray = text === ZONE_STRAY;
+  // (Signed modes and the stray-RRSIG zone: one seed; each signed step signs the reference whole.)
+  for (const seed of settings || stray ? [1] : [1, 2]) {
     t.test(
       `${label}, seed ${seed}: ${settings ? 45 : STEPS} random updates, incremental equals a full rebuild`,
       async (t) => {
@@ -262,7 +291,7 @@ for (const [label, settings] of MODES) {
         const keys = settings ? [generateKey(ORIGIN, 13, 'ksk'), generateKey(ORIGIN, 13, 'zsk')] : [];
         const policy = settings ? makePolicy(settings) : null;
         const cache = new SignatureCache();
-        let inc = build(ZONE);
+        let inc = build(text);
         if (policy) signZone(inc, keys, policy, { now: NOW, cache });
         let ref = inc;
         let accepted = 0;
@@ -284,7 +313,7 @@ for (const [label, settings] of MODES) {
                     ['add', 'f3', 'A', '192.0.2.3'],
                     ['add', 'h1', 'TXT', '"extra"'],
                   ]
-                : randomOps(r);
+                : randomOps(r, stray ? NAMES_STRAY : NAMES);
           const what = `step ${step} ${JSON.stringify(ops)}`;
           const u = update(ops);
           const before = snapshot(inc);
@@ -333,6 +362,12 @@ for (const [label, settings] of MODES) {
           ref = b.zone!;
         }
         t.equal(mismatches, 0, `no difference to a full rebuild (${accepted} accepted, ${refused} refused)`);
+        if (stray)
+          t.equal(
+            records(inc).filter((l) => l.includes(' RRSIG ')).length,
+            6,
+            'every stray RRSIG is still there, as the updates never named one',
+          );
         t.ok(accepted > 10 && refused > 0, 'the sequence has both accepted and refused updates');
       },
     );
@@ -388,4 +423,147 @@ t.test('journal replay: applyChangesets incrementally equals a full rebuild', as
   const by = applyChangesets(inc, bad, soa, NOW, true);
   t.type(bx, 'string', `rejected incrementally: ${String(bx)}`);
   t.type(by, 'string', 'rejected by the full rebuild');
+});
+
+t.test('stray RRSIGs (no DNSKEY): updates, journal replay, file-edit merge and IXFR keep them', async (t) => {
+  const start = build(ZONE_STRAY);
+  const rrsigLines = (z: Zone): string[] => records(z).filter((l) => l.includes(' RRSIG '));
+  t.equal(rrsigLines(start).length, 6, 'the zone builder keeps the 6 stray RRSIGs in the tree');
+  // Updates at names holding stray RRSIGs, the whole name deleted included.
+  const ops: Op[][] = [
+    [['add', 'www', 'A', '192.0.2.99']],
+    [['delname', 'www']],
+    [['delname', 'sigonly']],
+    [['add', 'sigonly', 'TXT', '"now with data"']],
+    [['delset', 'h1', 'TXT']],
+    [['add', 'newname', 'A', '192.0.2.7']],
+  ];
+  let inc = start;
+  const changesets: { removed: XfrRecord[]; added: XfrRecord[] }[] = [];
+  for (const o of ops) {
+    const a = applyUpdate(inc, update(o), { key: 'k', rules: RULES, now: NOW });
+    const b = applyUpdate(inc, update(o), { key: 'k', rules: RULES, now: NOW, full: true });
+    t.equal(a.rcode, UPDATE_RCODE.NOERROR, `${JSON.stringify(o)} accepted`);
+    if (!a.zone) {
+      // Only a stray RRSIG at the name: the update sees no RRset there to delete.
+      t.equal(a.reason, 'no change', `${JSON.stringify(o)}: no change, as on the full path`);
+      t.equal(b.reason, 'no change');
+      continue;
+    }
+    t.strictSame(records(a.zone!), records(b.zone!), `${JSON.stringify(o)}: incremental = full rebuild`);
+    t.strictSame(answers(a.zone!), answers(b.zone!), `${JSON.stringify(o)}: same answers`);
+    t.notOk(
+      [...a.removed, ...a.added].some((r) => r.type === TYPE.RRSIG),
+      'the changeset holds no RRSIG (the update changed none)',
+    );
+    changesets.push({ removed: a.removed, added: a.added });
+    inc = a.zone!;
+  }
+  t.strictSame(rrsigLines(inc), rrsigLines(start), 'the stray RRSIGs are as loaded');
+  const www = findNode(inc, nameFromText('www', ORIGIN));
+  t.strictSame([...(www?.rrsets.keys() ?? [])], [TYPE.RRSIG], 'www deleted whole keeps its stray RRSIG');
+  const soa = { ttl: inc.soa.ttl, rdata: inc.soa.rdatas[0]! };
+  const x = applyChangesets(start, changesets, soa, NOW);
+  const y = applyChangesets(start, changesets, soa, NOW, true);
+  if (typeof x === 'string' || typeof y === 'string') throw new Error(`${String(x)} / ${String(y)}`);
+  t.strictSame(records(x), records(inc), 'journal replay (incremental) = the updates');
+  t.strictSame(records(y), records(inc), 'journal replay (full rebuild) = the updates');
+
+  // A changeset listing a stray RRSIG (what a file-edit merge may journal) takes the full path and
+  // removes it there: the result is what the zone file without that record gives.
+  const wwwSig = rdataFromText(TYPE.RRSIG, tokenize(STRAY('A').replace('IN RRSIG ', '')), ORIGIN);
+  const soa2 = Uint8Array.from(start.soa.rdatas[0]!);
+  new DataView(soa2.buffer).setUint32(soa2.length - 20, start.serial + 1);
+  const cs = {
+    removed: [
+      { owner: nameFromText('www', ORIGIN), type: TYPE.RRSIG, class: CLASS.IN, ttl: 300, rdata: wwwSig },
+    ],
+    added: [],
+  };
+  const z = applyChangesets(start, [cs], { ttl: start.soa.ttl, rdata: soa2 }, NOW);
+  if (typeof z === 'string') throw new Error(z);
+  const expected = build(
+    ZONE_STRAY.replace(`www ${STRAY('A')}\n`, '').replace(' 2026113001 ', ` ${start.serial + 1} `),
+  );
+  t.strictSame(records(z), records(expected), 'a stray RRSIG removed by a changeset is gone');
+
+  // An update adding a DNSKEY takes the full path on both sides: with the stray RRSIGs kept, the
+  // zone becomes pre-signed exactly as the zone file with that DNSKEY would (zone.ts isPresigned).
+  const dnskey = `256 3 13 ${Buffer.alloc(64, 1).toString('base64')}`;
+  const k = applyUpdate(start, update([['add', '@', 'DNSKEY', dnskey]]), {
+    key: 'k',
+    rules: RULES,
+    now: NOW,
+  });
+  t.equal(k.rcode, UPDATE_RCODE.NOERROR, 'DNSKEY added');
+  const kFile = build(`${ZONE_STRAY.replace(' 2026113001 ', ` ${k.zone!.serial} `)}@ IN DNSKEY ${dnskey}\n`);
+  t.equal(kFile.dnssec?.presigned, true, 'the zone file with a DNSKEY is pre-signed');
+  t.equal(k.zone!.dnssec?.presigned, true, 'so is the updated zone');
+  t.strictSame(records(k.zone!), records(kFile), 'the same records as the zone file with the DNSKEY');
+  const kReplay = applyChangesets(
+    start,
+    [{ removed: k.removed, added: k.added }],
+    {
+      ttl: k.zone!.soa.ttl,
+      rdata: k.zone!.soa.rdatas[0]!,
+    },
+    NOW,
+  );
+  if (typeof kReplay === 'string') throw new Error(kReplay);
+  t.strictSame(records(kReplay), records(kFile), 'and its journal replay');
+
+  // A file edit merged with the updates (update/merge.ts, also a rebuild): the stray RRSIGs are file
+  // data like the rest. The file drops the one at h1 and adds a record; the update's record stays.
+  const withNew = applyUpdate(start, update([['add', 'newname', 'A', '192.0.2.7']]), {
+    key: 'k',
+    rules: RULES,
+    now: NOW,
+  }).zone!;
+  const edited = (serial: number, extra: string): string =>
+    `${ZONE_STRAY.replace(`h1 ${STRAY('TXT')}\n`, '').replace(' 2026113001 ', ` ${serial} `)}filed IN A 192.0.2.200\n${extra}`;
+  const merged = mergeFileEdit(withNew, start, build(edited(2026113005, '')), NOW);
+  if (typeof merged === 'string') throw new Error(merged);
+  t.strictSame(
+    records(merged.zone),
+    records(build(edited(merged.zone.serial, 'newname IN A 192.0.2.7\n'))),
+    'file edit merged: the new file plus the update, its stray RRSIGs as in the file',
+  );
+
+  // IXFR (src/xfr/versions.ts): the copy-on-write apply and its full rebuild agree on them too.
+  const diffs: XfrDiff[] = [
+    {
+      fromSoa: {
+        owner: ORIGIN,
+        type: TYPE.SOA,
+        class: CLASS.IN,
+        ttl: start.soa.ttl,
+        rdata: start.soa.rdatas[0]!,
+      },
+      toSoa: { owner: ORIGIN, type: TYPE.SOA, class: CLASS.IN, ttl: start.soa.ttl, rdata: soa2 },
+      deleted: [
+        {
+          owner: nameFromText('www', ORIGIN),
+          type: TYPE.A,
+          class: CLASS.IN,
+          ttl: 300,
+          rdata: rdataFromText(TYPE.A, tokenize('192.0.2.10'), ORIGIN),
+        },
+      ],
+      added: [
+        {
+          owner: nameFromText('sigonly', ORIGIN),
+          type: TYPE.A,
+          class: CLASS.IN,
+          ttl: 300,
+          rdata: rdataFromText(TYPE.A, tokenize('192.0.2.8'), ORIGIN),
+        },
+      ],
+    },
+  ];
+  const ix = applyIxfr(start, diffs, 'test');
+  t.ok(ix, 'applied incrementally (no DNSSEC records in the differences)');
+  const full = buildTransferred(ORIGIN, applyDiffs(zoneRecords(start), diffs), 'test');
+  t.strictSame(records(ix!), records(full), 'IXFR: copy-on-write = full rebuild');
+  t.strictSame(answers(ix!), answers(full), 'IXFR: same answers');
+  t.strictSame(rrsigLines(ix!), rrsigLines(start), 'IXFR: the stray RRSIGs are as loaded');
 });

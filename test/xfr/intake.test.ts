@@ -6,7 +6,7 @@
  * leave no temporary files behind. Also: the record reader expands compressed names (RFC 1035 §4.1.4)
  * and rejects a forward pointer, and the saved master file spells escaped labels back correctly.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Test } from 'tap';
 import t from 'tap';
@@ -149,11 +149,10 @@ t.test('a transfer that breaks part-way leaves the served version and data-dir a
   };
   /**
    * data-dir once the state writes a successful SOA check starts in the background are done
-   * (bounded): the zone file's bytes and the state's serial (its contact time moves on each check).
+   * (the store's lanes idle): the zone file's bytes and the state's serial (its contact time moves on each check).
    */
   const files = async (): Promise<Record<string, string>> => {
-    for (let i = 0; i < 100 && readdirSync(m.store.dir).some((f) => f.includes('.tmp-')); i++)
-      await new Promise((r) => setTimeout(r, 50));
+    await m.store.idle();
     return Object.fromEntries(
       readdirSync(m.store.dir)
         .sort()
@@ -220,7 +219,7 @@ t.test('a transfer that breaks part-way leaves the served version and data-dir a
   tt.equal(reloaded?.serial, 2, 'the saved file loads as serial 2');
   tt.equal(reloaded?.recordCount, 304);
   m.stop();
-  await new Promise((r) => setTimeout(r, 100)); // state writes in flight finish before the dir goes
+  await m.store.idle(); // state writes in flight finish before the dir goes
 });
 
 t.test('the record reader expands compressed names and rejects forward pointers', (tt) => {
@@ -302,4 +301,51 @@ t.test('the saved master file spells escaped and nested labels back to the same 
       .sort();
   tt.same(list(back!), list(zone), 'the same records, owner names in their case');
   tt.equal(soaSerial(zoneRecords(back!)[0]!.rdata), 7);
+});
+
+t.test('a version that cannot be saved is logged and leaves the saved one intact', async (tt) => {
+  const p = await primary(tt);
+  const dataDir = tmpDir(tt);
+  const served = new Map<string, Publish>();
+  const logs: string[] = [];
+  const log = { info: (m: string) => logs.push(m), error: (m: string) => logs.push(m) };
+  const m = new SecondaryManager({
+    dataDir,
+    keys: new Map([[KEY.name, KEY]]),
+    log,
+    publish: (z, pub) => served.set(z, pub),
+    verifyNotify: null,
+  });
+  tt.teardown(() => m.stop());
+  p.state.serial = 1;
+  p.state.plan = { messages: split(version(1, 20, 1), 2) };
+  await m.start([{ zone: ORIGIN, primaries: [{ host: '127.0.0.1', port: p.port }], key: KEY.name }], []);
+  await m.refreshNow(ORIGIN);
+  await m.store.idle();
+  tt.equal(loadZone(m.store.zonePath(ORIGIN)).result.zone?.serial, 1, 'serial 1 saved');
+  // data-dir/secondary made unusable (a plain file in its place: permissions do not stop root).
+  const aside = `${dataDir}/aside`;
+  renameSync(m.store.dir, aside);
+  writeFileSync(m.store.dir, 'not a directory');
+  p.state.serial = 2;
+  p.state.plan = { messages: split(version(2, 20, 2), 2), ixfrRcode: 5 };
+  await m.refreshNow(ORIGIN);
+  await m.store.idle();
+  tt.match(
+    logs.join('\n'),
+    /zone s\.test\.: cannot save serial 2: .*ENOTDIR.*\[POPDNS_E_DATA_DIR\]/,
+    'the failed save is logged with its code',
+  );
+  const pub = served.get(ORIGIN);
+  tt.equal(pub?.kind === 'zone' ? pub.zone.serial : null, 2, 'the checked version is served anyway');
+  rmSync(m.store.dir);
+  renameSync(aside, m.store.dir);
+  tt.equal(loadZone(m.store.zonePath(ORIGIN)).result.zone?.serial, 1, 'the saved version is still serial 1');
+  tt.same(
+    readdirSync(m.store.dir).filter((f) => f.includes('.tmp-')),
+    [],
+    'no temporary file',
+  );
+  m.stop();
+  await m.store.idle();
 });
