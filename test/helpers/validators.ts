@@ -19,27 +19,53 @@ export function run(cmd: string, args: string[]): Promise<{ stdout: string; stde
 }
 
 export interface Dig {
+  /** The rcode; 'NO ANSWER' when nothing came back, NOT_A_RESPONSE for a message without QR. */
   status: string;
-  /** The AD flag: the resolver validated the answer. */
+  /** The AD flag: the resolver validated the answer (never set on something that is not a response). */
   ad: boolean;
   out: string;
 }
 
-/** `dig +dnssec` at 127.0.0.1:port; status 'NO ANSWER' when nothing came back. */
-export async function dig(port: number, name: string, type: string): Promise<Dig> {
-  const r = await run('dig', [
-    '@127.0.0.1',
-    '-p',
-    String(port),
-    name,
-    type,
-    '+dnssec',
-    '+time=5',
-    '+tries=1',
-  ]);
-  const status = /status: (\w+)/.exec(r.stdout)?.[1] ?? 'NO ANSWER';
-  const flags = /;; flags: ([a-z ]+);/.exec(r.stdout)?.[1] ?? '';
-  return { status, ad: flags.split(' ').includes('ad'), out: r.stdout };
+/** dig's status for a message it printed that has no QR flag: its own query, come back (see dig). */
+export const NOT_A_RESPONSE = 'NOT A RESPONSE';
+
+/** Reads dig's output: the rcode and the AD flag of the response it printed. */
+export function readDig(out: string): Dig {
+  const m = /;; flags:([a-z ]*);/.exec(out);
+  if (!m) return { status: 'NO ANSWER', ad: false, out };
+  const flags = m[1]!.trim().split(/\s+/);
+  if (!flags.includes('qr')) return { status: NOT_A_RESPONSE, ad: false, out };
+  const status = /status: (\w+)/.exec(out)?.[1] ?? 'NO ANSWER';
+  return { status, ad: flags.includes('ad'), out };
+}
+
+/**
+ * `dig +dnssec` at 127.0.0.1:port (`extra`: more dig arguments, after the others). dig's UDP socket
+ * has SO_REUSEPORT, and so have the resolvers' (Unbound, Knot, named): for the same user, the kernel
+ * may give dig, as its source port, the very port the resolver listens on (about 1 dig in 28,000 when
+ * that port is in the ephemeral range, as it is without POPDNS_TEST_PORTS). The query then comes back
+ * to dig itself, which prints it as the answer ("Warning: query response not set"): NOERROR, with the
+ * AD bit dig sets in its queries, no QR. Such a message is never read as the resolver's response: dig
+ * asks again from a new port (3 tries), else the status is NOT_A_RESPONSE.
+ */
+export async function dig(port: number, name: string, type: string, extra: string[] = []): Promise<Dig> {
+  let d: Dig = { status: 'NO ANSWER', ad: false, out: '' };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const r = await run('dig', [
+      '@127.0.0.1',
+      '-p',
+      String(port),
+      name,
+      type,
+      '+dnssec',
+      '+time=5',
+      '+tries=1',
+      ...extra,
+    ]);
+    d = readDig(r.stdout + r.stderr);
+    if (d.status !== NOT_A_RESPONSE) return d;
+  }
+  return d;
 }
 
 /**
@@ -87,12 +113,10 @@ ${stubs.map((s) => `stub-zone:\n  name: "${s}"\n  stub-addr: 127.0.0.1@${serverP
   );
   const check = spawnSync('unbound-checkconf', [conf], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`unbound-checkconf: ${check.stdout}${check.stderr}`);
-  const p = await startProcess(
-    t,
-    'unbound',
-    ['-d', '-c', conf],
-    async () => (await dig(port, stubs[0]!, 'SOA')).status !== 'NO ANSWER',
-  );
+  const p = await startProcess(t, 'unbound', ['-d', '-c', conf], async () => {
+    const d = await dig(port, stubs[0]!, 'SOA');
+    return d.status !== 'NO ANSWER' && d.status !== NOT_A_RESPONSE;
+  });
   return { ...p, port };
 }
 
