@@ -40,13 +40,15 @@ export function readDig(out: string): Dig {
 }
 
 /**
- * `dig +dnssec` at 127.0.0.1:port (`extra`: more dig arguments, after the others). dig's UDP socket
- * has SO_REUSEPORT, and so have the resolvers' (Unbound, Knot, named): for the same user, the kernel
- * may give dig, as its source port, the very port the resolver listens on (about 1 dig in 28,000 when
- * that port is in the ephemeral range, as it is without POPDNS_TEST_PORTS). The query then comes back
- * to dig itself, which prints it as the answer ("Warning: query response not set"): NOERROR, with the
- * AD bit dig sets in its queries, no QR. Such a message is never read as the resolver's response: dig
- * asks again from a new port (3 tries), else the status is NOT_A_RESPONSE.
+ * `dig +dnssec` at 127.0.0.1:port (`extra`: more dig arguments, after the others). dig (9.18) binds
+ * its UDP socket to port 0 with SO_REUSEPORT, and Unbound's listening socket has SO_REUSEPORT too
+ * (so-reuseport: yes, the default): for the same user, the kernel may choose, as dig's source port,
+ * the very port Unbound listens on (1 dig in ~28,000 when that port is in the ephemeral range
+ * 32768-60999, as it is without POPDNS_TEST_PORTS; shown with a 10-port range in a network
+ * namespace: 9 digs in 60). The query then comes back to dig itself, which prints it as the answer
+ * ("Warning: query response not set"): NOERROR, with the AD bit dig sets in its queries, no QR. Such
+ * a message is never read as the resolver's response: dig asks again from a new port (3 tries), else
+ * the status is NOT_A_RESPONSE.
  */
 export async function dig(port: number, name: string, type: string, extra: string[] = []): Promise<Dig> {
   let d: Dig = { status: 'NO ANSWER', ad: false, out: '' };
