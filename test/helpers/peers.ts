@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,15 +32,31 @@ export function needTool(t: Test, cmd: string, pkg: string): boolean {
   return false;
 }
 
-/** POPDNS_TEST_PORTS=LOW-HIGH: tests take their ports from that range (shared machines); else any. */
-const PORT_RANGE = /^(\d+)-(\d+)$/.exec(process.env.POPDNS_TEST_PORTS ?? '');
+/**
+ * The ports tests give to servers: POPDNS_TEST_PORTS=LOW-HIGH (shared machines), else the 12k ports
+ * just below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768-60999 on Debian).
+ * Never a port the kernel may pick as a client's source port: dig 9.18 and Unbound both set
+ * SO_REUSEPORT, so a dig whose source port the kernel chose equal to Unbound's listening port received
+ * its own query back (seen in CI as a "NOERROR with AD" that was no answer at all).
+ */
+function portRange(): [number, number] | null {
+  const m = /^(\d+)-(\d+)$/.exec(process.env.POPDNS_TEST_PORTS ?? '');
+  if (m) return [Number(m[1]), Number(m[2])];
+  let low = 32768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  } catch {
+    // no /proc (not Linux): Linux's default lower bound
+  }
+  return low > 3024 ? [Math.max(1024, low - 12_000), low - 1] : null;
+}
+const PORT_RANGE = portRange();
 
-/** A port free on 127.0.0.1 for both UDP and TCP (bounded attempts), in POPDNS_TEST_PORTS if set. */
+/** A port free on 127.0.0.1 for both UDP and TCP (bounded attempts), from portRange(). */
 export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const want = PORT_RANGE
-      ? Number(PORT_RANGE[1]) +
-        Math.floor(Math.random() * (Number(PORT_RANGE[2]) - Number(PORT_RANGE[1]) + 1))
+      ? PORT_RANGE[0] + Math.floor(Math.random() * (PORT_RANGE[1] - PORT_RANGE[0] + 1))
       : 0;
     const port = await new Promise<number>((resolve) => {
       const srv = createServer();
