@@ -55,7 +55,7 @@ export async function tcpDnsServer(
     let buf = Buffer.alloc(0);
     sock.on('data', (d) => {
       buf = Buffer.concat([buf, d]);
-      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+      while (!sock.destroyed && buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
         const raw = Buffer.from(buf.subarray(2, 2 + buf.readUInt16BE(0)));
         buf = buf.subarray(2 + raw.length);
         onRequest({ raw, send, sock });

@@ -7,33 +7,25 @@
  * and rejects a forward pointer, and the saved master file spells escaped labels back correctly.
  */
 import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
 import type { Test } from 'tap';
 import t from 'tap';
 import { TYPE } from '../../src/wire/constants.js';
-import { nameFromText, nameToText } from '../../src/wire/name.js';
+import { nameToText } from '../../src/wire/name.js';
 import { buildMessage, readMessage, soaSerial, type WireRecord } from '../../src/wire/records.js';
 import { readTransferMessage } from '../../src/wire/recordstream.js';
 import { type TsigKey, tsigSign, tsigVerify } from '../../src/wire/tsig.js';
 import { loadZone, parseZoneFile } from '../../src/zone/load.js';
-import { buildZone, findNode, type Zone } from '../../src/zone/zone.js';
+import { buildZone, type Zone } from '../../src/zone/zone.js';
 import { type Publish, SecondaryManager } from '../../src/xfr/secondary.js';
 import { SecondaryStore } from '../../src/xfr/store.js';
 import { zoneRecords } from '../../src/xfr/versions.js';
+import { addressesAt, tcpDnsServer, zoneRecords as zoneText } from '../helpers/fakeprimary.js';
 import { tmpDir } from '../helpers/peers.js';
 
 const ORIGIN = 's.test.';
 const KEY: TsigKey = { name: 'xfr.s.test.', algorithm: 'hmac-sha256', secret: Buffer.alloc(32, 7) };
 
-function recs(text: string): WireRecord[] {
-  return parseZoneFile('s.test.zone', { text: `$ORIGIN ${ORIGIN}\n$TTL 300\n${text}` }).records.map((r) => ({
-    owner: r.owner,
-    type: r.type,
-    class: r.class,
-    ttl: r.ttl,
-    rdata: r.rdata,
-  }));
-}
+const recs = (text: string): WireRecord[] => zoneText(ORIGIN, text);
 const soa = (serial: number): WireRecord => recs(`@ SOA ns1 host ${serial} 3600 600 86400 300`)[0]!;
 
 /** A zone of `n` hosts with `tag` in every address's third octet, the SOA first (no closing SOA). */
@@ -57,63 +49,37 @@ interface Plan {
 /** A TSIG-signing primary in this process: SOA queries get `soa(serial)`, transfers follow `plan`. */
 async function primary(t0: Test): Promise<{ port: number; state: { serial: number; plan: Plan } }> {
   const state = { serial: 1, plan: { messages: [] } as Plan };
-  const open = new Set<Socket>();
   const wrong: TsigKey = { ...KEY, secret: Buffer.alloc(32, 9) };
-  const server: Server = createServer((sock) => {
-    open.add(sock);
-    sock.on('close', () => open.delete(sock));
-    sock.on('error', () => {});
-    let buf = Buffer.alloc(0);
-    sock.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-        const raw = Buffer.from(buf.subarray(2, 2 + buf.readUInt16BE(0)));
-        buf = buf.subarray(2 + raw.length);
-        const v = tsigVerify(raw, new Map([[KEY.name, KEY]]));
-        const req = readMessage(v.stripped);
-        const q = req.question[0]!;
-        const send = (m: Buffer): void => {
-          const f = Buffer.alloc(2);
-          f.writeUInt16BE(m.length);
-          sock.write(Buffer.concat([f, m]));
-        };
-        if (q.type === TYPE.SOA) {
-          const m = buildMessage({ id: req.id, flags: 0x8400, question: q, answer: [soa(state.serial)] });
-          send(tsigSign(m, KEY, { requestMac: v.mac! }).message);
-          continue;
-        }
-        const plan = state.plan;
-        if (q.type === TYPE.IXFR && plan.ixfrRcode !== undefined) {
-          const m = buildMessage({ id: req.id, flags: 0x8400 | plan.ixfrRcode, question: q });
-          send(tsigSign(m, KEY, { requestMac: v.mac! }).message);
-          continue;
-        }
-        let mac = v.mac!;
-        plan.messages.forEach((answer, i) => {
-          if (plan.cutAfter !== undefined && i >= plan.cutAfter) return;
-          const m = buildMessage({ id: req.id, flags: 0x8400, question: i === 0 ? q : null, answer });
-          const signed = tsigSign(
-            m,
-            i === plan.badMacAt ? wrong : KEY,
-            i === 0 ? { requestMac: mac } : { priorMac: mac, timersOnly: true },
-          );
-          mac = signed.mac;
-          send(signed.message);
-        });
-        if (plan.cutAfter !== undefined) sock.destroy();
-      }
+  const { port } = await tcpDnsServer(t0, ({ raw, send, sock }) => {
+    const v = tsigVerify(raw, new Map([[KEY.name, KEY]]));
+    const req = readMessage(v.stripped);
+    const q = req.question[0]!;
+    if (q.type === TYPE.SOA) {
+      const m = buildMessage({ id: req.id, flags: 0x8400, question: q, answer: [soa(state.serial)] });
+      send(tsigSign(m, KEY, { requestMac: v.mac! }).message);
+      return;
+    }
+    const plan = state.plan;
+    if (q.type === TYPE.IXFR && plan.ixfrRcode !== undefined) {
+      const m = buildMessage({ id: req.id, flags: 0x8400 | plan.ixfrRcode, question: q });
+      send(tsigSign(m, KEY, { requestMac: v.mac! }).message);
+      return;
+    }
+    let mac = v.mac!;
+    plan.messages.forEach((answer, i) => {
+      if (plan.cutAfter !== undefined && i >= plan.cutAfter) return;
+      const m = buildMessage({ id: req.id, flags: 0x8400, question: i === 0 ? q : null, answer });
+      const signed = tsigSign(
+        m,
+        i === plan.badMacAt ? wrong : KEY,
+        i === 0 ? { requestMac: mac } : { priorMac: mac, timersOnly: true },
+      );
+      mac = signed.mac;
+      send(signed.message);
     });
+    if (plan.cutAfter !== undefined) sock.destroy();
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t0.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const s of open) s.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  const addr = server.address();
-  return { port: typeof addr === 'object' && addr ? addr.port : 0, state };
+  return { port, state };
 }
 
 /** `records` (SOA first) in `parts` messages, the closing SOA at the end of the last. */
@@ -124,10 +90,7 @@ function split(records: WireRecord[], parts: number): WireRecord[][] {
   return out;
 }
 
-function aOf(zone: Zone | undefined, owner: string): string[] {
-  const n = zone ? findNode(zone, nameFromText(`${owner}.${ORIGIN}`)) : null;
-  return (n?.rrsets.get(TYPE.A)?.rdatas ?? []).map((r) => [...r].join('.'));
-}
+const aOf = (zone: Zone | undefined, owner: string): string[] => addressesAt(zone, owner, ORIGIN);
 
 t.test('a transfer that breaks part-way leaves the served version and data-dir alone', async (tt) => {
   const p = await primary(tt);

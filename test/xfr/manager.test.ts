@@ -6,7 +6,6 @@
  * Expected zone contents follow RFC 1995 §4 and RFC 5936, written out here, not taken from our output.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import type { Test } from 'tap';
 import t from 'tap';
 import { TYPE } from '../../src/wire/constants.js';
@@ -19,21 +18,14 @@ import {
   type WireRecord,
 } from '../../src/wire/records.js';
 import { parseZoneFile } from '../../src/zone/load.js';
-import { findNode, type Zone } from '../../src/zone/zone.js';
+import type { Zone } from '../../src/zone/zone.js';
 import { type Publish, SecondaryManager } from '../../src/xfr/secondary.js';
+import { addressesAt, tcpDnsServer, zoneRecords } from '../helpers/fakeprimary.js';
 import { tmpDir } from '../helpers/peers.js';
 
 const ORIGIN = 'x.test.';
 
-function recs(text: string): WireRecord[] {
-  return parseZoneFile('x.test.zone', { text: `$ORIGIN ${ORIGIN}\n$TTL 300\n${text}` }).records.map((r) => ({
-    owner: r.owner,
-    type: r.type,
-    class: r.class,
-    ttl: r.ttl,
-    rdata: r.rdata,
-  }));
-}
+const recs = (text: string): WireRecord[] => zoneRecords(ORIGIN, text);
 
 const soa = (serial: number): WireRecord => recs(`@ SOA ns1 host ${serial} 3600 600 86400 300`)[0]!;
 const base = (): WireRecord[] => recs('@ NS ns1\nns1 A 192.0.2.53\nwww A 192.0.2.1');
@@ -44,55 +36,28 @@ type Script = (req: WireMessage) => { messages: WireRecord[][]; rcode?: number; 
 async function fakePrimary(t0: Test): Promise<{ port: number; script: { fn: Script }; requests: string[] }> {
   const state = { fn: (() => ({ messages: [] })) as Script };
   const requests: string[] = [];
-  const open = new Set<import('node:net').Socket>();
-  const server: Server = createServer((sock) => {
-    open.add(sock);
-    sock.on('close', () => open.delete(sock));
-    let buf = Buffer.alloc(0);
-    sock.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-        const raw = buf.subarray(2, 2 + buf.readUInt16BE(0));
-        buf = buf.subarray(2 + raw.length);
-        const req = readMessage(raw);
-        const q = req.question[0]!;
-        requests.push(
-          q.type === TYPE.IXFR
-            ? `IXFR ${soaSerial(req.authority[0]!.rdata)}`
-            : q.type === TYPE.AXFR
-              ? 'AXFR'
-              : 'SOA',
-        );
-        const r = state.fn(req);
-        const msgs = r.messages.length ? r.messages : [[]];
-        msgs.forEach((answer, i) => {
-          if (r.cut && i === msgs.length - 1) return;
-          const m = buildMessage({ id: req.id, flags: 0x8400 | (r.rcode ?? 0), question: q, answer });
-          const f = Buffer.alloc(2);
-          f.writeUInt16BE(m.length);
-          sock.write(Buffer.concat([f, m]));
-        });
-        if (r.cut) sock.end();
-      }
+  const { port } = await tcpDnsServer(t0, ({ raw, send, sock }) => {
+    const req = readMessage(raw);
+    const q = req.question[0]!;
+    requests.push(
+      q.type === TYPE.IXFR
+        ? `IXFR ${soaSerial(req.authority[0]!.rdata)}`
+        : q.type === TYPE.AXFR
+          ? 'AXFR'
+          : 'SOA',
+    );
+    const r = state.fn(req);
+    const msgs = r.messages.length ? r.messages : [[]];
+    msgs.forEach((answer, i) => {
+      if (r.cut && i === msgs.length - 1) return;
+      send(buildMessage({ id: req.id, flags: 0x8400 | (r.rcode ?? 0), question: q, answer }));
     });
-    sock.on('error', () => {});
+    if (r.cut) sock.end();
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t0.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const s of open) s.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  const addr = server.address();
-  return { port: typeof addr === 'object' && addr ? addr.port : 0, script: state, requests };
+  return { port, script: state, requests };
 }
 
-function aOf(zone: Zone | undefined, owner: string): string[] {
-  const n = zone ? findNode(zone, nameFromText(`${owner}.${ORIGIN}`)) : null;
-  return (n?.rrsets.get(TYPE.A)?.rdatas ?? []).map((r) => [...r].join('.')).sort();
-}
+const aOf = (zone: Zone | undefined, owner: string): string[] => addressesAt(zone, owner, ORIGIN);
 
 t.test('transfers against a scripted primary', async (tt) => {
   const primary = await fakePrimary(tt);
