@@ -403,14 +403,18 @@ t.test('popdns health against a real popdns and a real BIRD', async (t) => {
     t.match(health.output(), re, what);
   };
   writeFileSync(maintenance, '');
-  await waitFor(/UP -> DOWN, withdrawing: maintenance file/, 'maintenance file withdraws');
+  // "withdrawing" is logged when the probe decides; the state file and BIRD follow, then "BIRD: …".
+  await waitFor(
+    /UP -> DOWN, withdrawing: maintenance file[^]*BIRD: [^\n]*disabled/,
+    'maintenance file withdraws',
+  );
   if (hasTool('birdc')) t.match(showState(), /anycast4\s+Static\s+master4\s+down/);
   spawnSync('rm', ['-f', maintenance]);
   await waitFor(/DOWN -> UP[^\n]*\n[^]*DOWN -> UP/, 'announced again when the file goes');
 
   // SIGTERM to the server: /readyz 503 → withdraw at once while the server still answers.
   server.child.kill('SIGTERM');
-  await waitFor(/UP -> DOWN, withdrawing: server is draining/, 'drain withdraws');
+  await waitFor(/UP -> DOWN, withdrawing: server is draining[^]*BIRD: [^\n]*disabled/, 'drain withdraws');
   t.match(readFileSync(stateFile, 'utf8'), /ANYCAST4_DISABLED = 1;/);
 
   // The probe's own SIGTERM withdraws (already down here) and exits 0.
