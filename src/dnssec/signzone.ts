@@ -17,7 +17,16 @@ import { createHash } from 'node:crypto';
 import { CLASS, TYPE, typeToText } from '../wire/constants.js';
 import { type Name, nameEquals, nameToLower, nameToText, prependLabel } from '../wire/name.js';
 import { base32hexEncode, rdataToText, typeBitmap } from '../wire/rdata.js';
-import { canonicalSortKey, nsec3Hash, rrsigTime, type ZoneDnssec } from '../zone/dnssec.js';
+import {
+  canonicalSortKey,
+  nsec3Hash,
+  nsec3LinksFrom,
+  type NsecChain,
+  nsecChainFrom,
+  type NsecEntry,
+  rrsigTime,
+  type ZoneDnssec,
+} from '../zone/dnssec.js';
 import { addRdata, negativeTtl, type RRset, type Zone, type ZoneNode } from '../zone/zone.js';
 import {
   canonicalRdata,
@@ -308,7 +317,7 @@ interface SignTask {
 interface Prepared {
   now: number;
   tasks: SignTask[];
-  nsecChain: { owner: Name; nsec: RRset }[] | null;
+  nsecChain: NsecChain | null;
   nsec3: ZoneDnssec['nsec3'];
 }
 
@@ -431,13 +440,13 @@ function prepareZone(zone: Zone, keys: DnssecKey[], policy: DnssecPolicy, nowIn:
   collect(apex);
 
   // 3. Denial chain.
-  let nsecChain: { owner: Name; nsec: RRset }[] | null = null;
+  let nsecChain: NsecChain | null = null;
   let nsec3: ZoneDnssec['nsec3'] = null;
   if (policy.denial === 'nsec') {
     const owners = names.filter((n) => n.node.rrsets.size > 0);
     for (const n of owners) n.key = canonicalSortKey(n.node.name);
     owners.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    nsecChain = [];
+    const links: NsecEntry[] = [];
     for (let i = 0; i < owners.length; i++) {
       const node = owners[i]!.node;
       const next = nameToLower(owners[(i + 1) % owners.length]!.node.name);
@@ -457,8 +466,9 @@ function prepareZone(zone: Zone, keys: DnssecKey[], policy: DnssecPolicy, nowIn:
         rdatas: [rdata],
       };
       node.rrsets.set(TYPE.NSEC, nsec);
-      nsecChain.push({ owner: node.name, nsec });
+      links.push({ owner: node.name, nsec });
     }
+    nsecChain = nsecChainFrom(links);
   } else {
     const flags = policy.nsec3OptOut ? 1 : 0;
     const entries: { hash: Uint8Array; key: string; types: number[] }[] = [];
@@ -495,7 +505,7 @@ function prepareZone(zone: Zone, keys: DnssecKey[], policy: DnssecPolicy, nowIn:
       };
       chain.push({ hash: e.hash, nsec3: set });
     }
-    nsec3 = { params: nsec3Params!, salt, iterations, chain };
+    nsec3 = { params: nsec3Params!, salt, iterations, chain: nsec3LinksFrom(chain) };
   }
 
   // 4. What to sign, in order.

@@ -13,8 +13,9 @@
  *
  * `next` is a version zone/edit.ts made by path copying (it shares every unchanged node and RRset,
  * signatures included, with `prev`), so there is no walk of the zone: the cost is per touched name
- * (binary searches in the chain, a copy of the chain array, the nodes whose NSEC is remade copied
- * from the apex down) plus the signing. Nothing `prev` can reach is written. An update that changes
+ * (binary searches in the chain, new versions of the chain that share all but the changed chunk
+ * with the old one, zone/chain.ts: O(√n) each, the nodes whose NSEC is remade copied from the apex
+ * down) plus the signing. Nothing `prev` can reach is written. An update that changes
  * the zone's structure (a delegation or DNAME added or removed, glue, the SOA TTL or MINIMUM that
  * NSEC TTLs follow), or a `next` that was rebuilt whole, is signed whole with signZone instead, on a
  * version rebuilt to share nothing (the signature cache still keeps unchanged signatures). The
@@ -31,7 +32,7 @@ import {
   stripLabels,
 } from '../wire/name.js';
 import { base32hexEncode, typeBitmap } from '../wire/rdata.js';
-import { type Nsec3Chain, type Nsec3Entry, nsec3Hash, type NsecEntry } from '../zone/dnssec.js';
+import { type Nsec3Chain, nsec3Hash, type Nsec3Links, type NsecChain } from '../zone/dnssec.js';
 import { editableNode, isEdited } from '../zone/edit.js';
 import { findNode, negativeTtl, type RRset, type Zone, type ZoneNode } from '../zone/zone.js';
 import type { DnssecKey } from '../dnssec/keys.js';
@@ -92,18 +93,6 @@ function nsec3Types(node: ZoneNode): number[] {
   return node.rrsets.size > 0 ? [...node.rrsets.keys(), TYPE.RRSIG] : [];
 }
 
-/** Index of the first entry not below `x` (binary search over a sorted chain). */
-function lowerBound<T>(chain: readonly T[], cmp: (e: T) => number): number {
-  let lo = 0;
-  let hi = chain.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (cmp(chain[mid]!) < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 /**
  * Signs `next`, the unsigned version an update made of `prev` (signed by popdns with `signer`'s keys
  * and policy), touching only what changed. `owners`: the owner names of every record the update
@@ -140,7 +129,7 @@ export function resignUpdate(
   if (negativeTtl(prev.soa) !== negativeTtl(next.soa) || prev.soa.ttl !== next.soa.ttl)
     return whole('the SOA TTL or MINIMUM changed');
   // popdns' signer gives every NSEC3 of a chain the same flags: the first one tells (no chain scan).
-  const optOut = ((d.nsec3?.chain[0]?.nsec3.rdatas[0]?.[1] ?? 0) & 1) === 1;
+  const optOut = ((d.nsec3?.chain.at(0)?.nsec3.rdatas[0]?.[1] ?? 0) & 1) === 1;
   if (nsec3Mode && d.nsec3!.chain.length > 0 && optOut !== policy.nsec3OptOut)
     return whole('NSEC3 opt-out changed');
 
@@ -173,7 +162,7 @@ export function resignUpdate(
   }
 
   const denialTtl = negativeTtl(next.soa);
-  let nsecChain: NsecEntry[] | null = null;
+  let nsecChain: NsecChain | null = null;
   let nsec3: Nsec3Chain | null = null;
   if (!nsec3Mode) nsecChain = patchNsec(next, d.nsecChain!, touched, denialTtl, toSign);
   else {
@@ -206,43 +195,42 @@ export function resignUpdate(
 }
 
 /**
- * The NSEC chain of `next`: a copy of the old one (its NSEC RRsets are the ones `next` shares),
- * touched names inserted or taken out, and the records of touched names and of their predecessors
- * remade where their next name or bitmap changed (each remade one goes into its node, copied from
- * the apex down, and to `toSign`).
+ * The NSEC chain of `next`: a new version of the old one (which stays as it is; its NSEC RRsets are
+ * the ones `next` shares), touched names inserted or taken out, and the records of touched names
+ * and of their predecessors remade where their next name or bitmap changed (each remade one goes
+ * into its node, copied from the apex down, and to `toSign`).
  */
 function patchNsec(
   next: Zone,
-  old: readonly NsecEntry[],
+  old: NsecChain,
   touched: ReadonlyMap<string, Name>,
   ttl: number,
   toSign: RRset[],
-): NsecEntry[] {
-  const chain = old.slice();
+): NsecChain {
+  let chain = old;
   const inChain = (n: ZoneNode | null): boolean =>
     n !== null && !n.occluded && [...n.rrsets.keys()].some((t) => t !== TYPE.NSEC);
   for (const o of touched.values()) {
     const node = findNode(next, o);
-    const at = lowerBound(chain, (e) => canonicalCompare(e.owner, o));
-    const found = at < chain.length && canonicalCompare(chain[at]!.owner, o) === 0;
+    const at = chain.lowerBound(o);
+    const found = at < chain.length && canonicalCompare(chain.at(at)!.owner, o) === 0;
     const want = inChain(node);
     if (!want && node?.rrsets.has(TYPE.NSEC)) editableNode(next, o)!.rrsets.delete(TYPE.NSEC);
-    if (found && !want) chain.splice(at, 1);
-    else if (!found && want) {
-      chain.splice(at, 0, { owner: node!.name, nsec: null as unknown as RRset });
-    }
+    if (found && !want) chain = chain.removeAt(at);
+    else if (!found && want)
+      chain = chain.insertAt(at, { owner: node!.name, nsec: null as unknown as RRset });
   }
   if (chain.length === 0) return chain;
   const redo = new Set<number>();
   for (const o of touched.values()) {
-    const at = lowerBound(chain, (e) => canonicalCompare(e.owner, o));
-    if (at < chain.length && canonicalCompare(chain[at]!.owner, o) === 0) redo.add(at);
+    const at = chain.lowerBound(o);
+    if (at < chain.length && canonicalCompare(chain.at(at)!.owner, o) === 0) redo.add(at);
     redo.add((at - 1 + chain.length) % chain.length);
   }
   for (const i of redo) {
-    const e = chain[i]!;
+    const e = chain.at(i)!;
     const node = findNode(next, e.owner)!;
-    const nextName = nameToLower(chain[(i + 1) % chain.length]!.owner);
+    const nextName = nameToLower(chain.at((i + 1) % chain.length)!.owner);
     const bitmap = typeBitmap(nsecTypes(node));
     const rdata = new Uint8Array(nextName.length + bitmap.length);
     rdata.set(nextName, 0);
@@ -250,7 +238,7 @@ function patchNsec(
     if (e.nsec && e.nsec.ttl === ttl && sameBytes(e.nsec.rdatas[0]!, rdata)) continue;
     const nsec: RRset = { owner: node.name, type: TYPE.NSEC, class: CLASS.IN, ttl, rdatas: [rdata] };
     editableNode(next, e.owner)!.rrsets.set(TYPE.NSEC, nsec);
-    chain[i] = { owner: node.name, nsec };
+    chain = chain.setAt(i, { owner: node.name, nsec });
     toSign.push(nsec);
   }
   return chain;
@@ -263,15 +251,15 @@ function patchNsec(
  */
 function patchNsec3(
   next: Zone,
-  old: readonly Nsec3Entry[],
+  old: Nsec3Links,
   salt: Uint8Array,
   iterations: number,
   touched: ReadonlyMap<string, Name>,
   policy: DnssecPolicy,
   ttl: number,
   toSign: RRset[],
-): Nsec3Entry[] {
-  const chain = old.slice();
+): Nsec3Links {
+  let chain = old;
   const originLabels = labelCount(next.origin);
   // Touched names and their ancestors up to the apex.
   const names = new Map<string, Name>();
@@ -290,24 +278,24 @@ function patchNsec3(
     const want =
       node !== null && !node.occluded && !(node.cut && !node.rrsets.has(TYPE.DS) && policy.nsec3OptOut);
     const h = nsec3Hash(n, salt, iterations);
-    const at = lowerBound(chain, (e) => Buffer.compare(e.hash, h));
-    const found = at < chain.length && sameBytes(chain[at]!.hash, h);
-    if (found && !want) chain.splice(at, 1);
-    else if (!found && want) chain.splice(at, 0, { hash: h, nsec3: null as unknown as RRset });
+    const at = chain.lowerBound(h);
+    const found = at < chain.length && sameBytes(chain.at(at)!.hash, h);
+    if (found && !want) chain = chain.removeAt(at);
+    else if (!found && want) chain = chain.insertAt(at, { hash: h, nsec3: null as unknown as RRset });
     if (want) fresh.set(Buffer.from(h).toString('latin1'), node);
     hashes.push(h);
   }
   if (chain.length === 0) return chain;
   const redo = new Set<number>();
   for (const h of hashes) {
-    const at = lowerBound(chain, (e) => Buffer.compare(e.hash, h));
-    if (at < chain.length && sameBytes(chain[at]!.hash, h)) redo.add(at);
+    const at = chain.lowerBound(h);
+    if (at < chain.length && sameBytes(chain.at(at)!.hash, h)) redo.add(at);
     redo.add((at - 1 + chain.length) % chain.length);
   }
   const flags = policy.nsec3OptOut ? 1 : 0;
   for (const i of redo) {
-    const e = chain[i]!;
-    const nextHash = chain[(i + 1) % chain.length]!.hash;
+    const e = chain.at(i)!;
+    const nextHash = chain.at((i + 1) % chain.length)!.hash;
     const node = fresh.get(Buffer.from(e.hash).toString('latin1'));
     let bitmap: Uint8Array;
     if (node) bitmap = typeBitmap(nsec3Types(node));
@@ -326,7 +314,7 @@ function patchNsec3(
     if (e.nsec3 && e.nsec3.ttl === ttl && sameBytes(e.nsec3.rdatas[0]!, rdata)) continue;
     const owner = prependLabel(Buffer.from(base32hexEncode(e.hash).toLowerCase(), 'latin1'), next.origin);
     const set: RRset = { owner, type: TYPE.NSEC3, class: CLASS.IN, ttl, rdatas: [rdata] };
-    chain[i] = { hash: e.hash, nsec3: set };
+    chain = chain.setAt(i, { hash: e.hash, nsec3: set });
     toSign.push(set);
   }
   return chain;

@@ -6,6 +6,7 @@
 import { CLASS, TYPE } from '../wire/constants.js';
 import type { WireRRset } from '../wire/message.js';
 import type { Name } from '../wire/name.js';
+import { SortedChain } from '../zone/chain.js';
 import type { Zone, ZoneNode } from '../zone/zone.js';
 
 /** One resource record of a changeset (class IN unless given). */
@@ -208,10 +209,14 @@ export function* diffZones(
     if (d.removed.length + d.added.length > maxRecords) return null;
     if (++n % 256 === 0) yield null;
   }
-  // NSEC3 records live beside the trie.
-  const on = oldZ.dnssec?.nsec3?.chain ?? [];
-  const nn = newZ.dnssec?.nsec3?.chain ?? [];
-  if (on.length > 0 || nn.length > 0) {
+  // NSEC3 records live beside the trie. Two versions of one chain share most of its chunks
+  // (zone/chain.ts); only the entries of the chunks they do not share can differ.
+  const oc = oldZ.dnssec?.nsec3?.chain;
+  const nc = newZ.dnssec?.nsec3?.chain;
+  if ((oc?.length ?? 0) > 0 || (nc?.length ?? 0) > 0) {
+    const both = oc && nc ? SortedChain.unshared(oc, nc) : null;
+    const on = both ? both.onlyA : (oc?.toArray() ?? []);
+    const nn = both ? both.onlyB : (nc?.toArray() ?? []);
     const byOwner = new Map(on.map((e) => [key(e.nsec3.owner), e.nsec3]));
     const seen = new Set<string>();
     for (const { nsec3: s } of nn) {

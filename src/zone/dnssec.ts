@@ -23,6 +23,7 @@ import {
   nameToText,
   readName,
 } from '../wire/name.js';
+import { SortedChain } from './chain.js';
 import { type Diagnostic, diag, type Position } from './types.js';
 import type { RRset, Zone, ZoneNode } from './zone.js';
 
@@ -38,13 +39,35 @@ export interface Nsec3Entry {
   nsec3: RRset;
 }
 
+/**
+ * The NSEC chain: entries in canonical order of their owners (RFC 4034 §6.1), searched by name.
+ * Shared between zone versions (zone/chain.ts): never written, a change makes a new one.
+ */
+export type NsecChain = SortedChain<NsecEntry, Name>;
+
+/** The links of an NSEC3 chain, sorted by raw hash, searched by hash; shared like NsecChain. */
+export type Nsec3Links = SortedChain<Nsec3Entry, Uint8Array>;
+
+const nsecCmp = (e: NsecEntry, name: Name): number => canonicalCompare(e.owner, name);
+const nsec3Cmp = (e: Nsec3Entry, hash: Uint8Array): number => Buffer.compare(e.hash, hash);
+
+/** An NsecChain of entries already in canonical order of their owners (unique). */
+export function nsecChainFrom(sorted: readonly NsecEntry[]): NsecChain {
+  return SortedChain.from(sorted, nsecCmp);
+}
+
+/** NSEC3 links of entries already sorted by hash (unique). */
+export function nsec3LinksFrom(sorted: readonly Nsec3Entry[]): Nsec3Links {
+  return SortedChain.from(sorted, nsec3Cmp);
+}
+
 /** An NSEC3 chain: the NSEC3PARAM RRset at the apex, its parameters, and the links sorted by hash. */
 export interface Nsec3Chain {
   params: RRset;
   salt: Uint8Array;
   /** Extra hash iterations (RFC 5155 §5). */
   iterations: number;
-  chain: Nsec3Entry[];
+  chain: Nsec3Links;
 }
 
 /** What popdns' own signer keeps about a zone it signed (absent for a pre-signed zone). */
@@ -60,7 +83,7 @@ export interface ZoneDnssec {
   /** True when the signatures came with the zone (file or transfer) and popdns cannot re-sign it. */
   presigned: boolean;
   /** NSEC: owners in canonical order (RFC 4034 §6.1); null when the zone uses NSEC3 (or has no chain). */
-  nsecChain: NsecEntry[] | null;
+  nsecChain: NsecChain | null;
   /** NSEC3: null when the zone uses NSEC (or has no chain). */
   nsec3: Nsec3Chain | null;
   /** The earliest RRSIG expiration in the zone (unix seconds), or null when it has no signatures. */
@@ -164,22 +187,11 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
  * zone. Returns the RRsets of the zone itself (same objects as in the trie).
  */
 export function denialNsec(zone: Zone, name: Name): { match: RRset | null; covering: RRset | null } {
-  const chain = zone.dnssec?.nsecChain;
-  if (!chain || chain.length === 0) return { match: null, covering: null };
-  // The last entry whose owner ≤ name.
-  let lo = 0;
-  let hi = chain.length - 1;
-  let at = -1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const c = canonicalCompare(chain[mid]!.owner, name);
-    if (c === 0) return { match: chain[mid]!.nsec, covering: null };
-    if (c < 0) {
-      at = mid;
-      lo = mid + 1;
-    } else hi = mid - 1;
-  }
-  return { match: null, covering: chain[at >= 0 ? at : chain.length - 1]!.nsec };
+  const e = zone.dnssec?.nsecChain?.floorWrap(name);
+  if (!e) return { match: null, covering: null };
+  // The entry with that owner, else the last one below it (or the last of all: wrapping).
+  if (canonicalCompare(e.owner, name) === 0) return { match: e.nsec, covering: null };
+  return { match: null, covering: e.nsec };
 }
 
 /**
@@ -191,20 +203,9 @@ export function denialNsec3(zone: Zone, name: Name): { match: RRset | null; cove
   const n3 = zone.dnssec?.nsec3;
   if (!n3 || n3.chain.length === 0) return { match: null, covering: null };
   const h = nsec3Hash(name, n3.salt, n3.iterations);
-  const chain = n3.chain;
-  let lo = 0;
-  let hi = chain.length - 1;
-  let at = -1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const c = compareBytes(chain[mid]!.hash, h);
-    if (c === 0) return { match: chain[mid]!.nsec3, covering: null };
-    if (c < 0) {
-      at = mid;
-      lo = mid + 1;
-    } else hi = mid - 1;
-  }
-  return { match: null, covering: chain[at >= 0 ? at : chain.length - 1]!.nsec3 };
+  const e = n3.chain.floorWrap(h)!;
+  if (compareBytes(e.hash, h) === 0) return { match: e.nsec3, covering: null };
+  return { match: null, covering: e.nsec3 };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -244,7 +245,13 @@ function isoTime(t: number): string {
 export function dnssecSummary(zone: Zone): string {
   const d = zone.dnssec;
   if (!d) return '';
-  const optOut = d.nsec3?.chain.some((e) => (e.nsec3.rdatas[0]?.[1] ?? 0) & 1) ? ' opt-out' : '';
+  let optOut = '';
+  for (const e of d.nsec3?.chain ?? []) {
+    if ((e.nsec3.rdatas[0]?.[1] ?? 0) & 1) {
+      optOut = ' opt-out';
+      break;
+    }
+  }
   const denial = d.nsec3 ? `NSEC3${optOut}` : d.nsecChain ? 'NSEC' : 'no NSEC/NSEC3 chain';
   const until = d.expires !== null ? `, signatures valid until ${isoTime(d.expires)}` : '';
   return `, ${d.presigned ? 'pre-signed' : 'signed'} (${denial})${until}`;
@@ -377,12 +384,13 @@ export function attachPresigned(zone: Zone, posOf: (set: RRset) => Position, now
   const paramSet = apex.rrsets.get(TYPE.NSEC3PARAM);
   const param = paramSet?.rdatas.find((p) => p.length >= 5 && p[0] === 1 && p.length === 5 + p[4]!);
   let nsec3: Nsec3Chain | null = null;
+  /** The chain's parameters and its links while they are collected. */
+  let params: { salt: Uint8Array; iterations: number; links: Nsec3Entry[] } | null = null;
   if (paramSet && param) {
-    nsec3 = {
-      params: paramSet,
+    params = {
       salt: param.subarray(5, 5 + param[4]!),
       iterations: (param[2]! << 8) | param[3]!,
-      chain: [],
+      links: [],
     };
   } else if (paramSet) {
     warn(
@@ -391,7 +399,7 @@ export function attachPresigned(zone: Zone, posOf: (set: RRset) => Position, now
       posOf(paramSet),
     );
   }
-  const sameParams = (rd: Uint8Array, c: Nsec3Chain): boolean =>
+  const sameParams = (rd: Uint8Array, c: { salt: Uint8Array; iterations: number }): boolean =>
     rd.length > 5 &&
     rd[0] === 1 &&
     ((rd[2]! << 8) | rd[3]!) === c.iterations &&
@@ -412,13 +420,13 @@ export function attachPresigned(zone: Zone, posOf: (set: RRset) => Position, now
       );
       continue;
     }
-    const c = nsec3;
+    const c = params;
     if (!c) continue;
     if (!set.rdatas.some((rd) => sameParams(rd, c))) {
       otherParams++;
       continue;
     }
-    c.chain.push({ hash, nsec3: set });
+    c.links.push({ hash, nsec3: set });
   }
   if (nsec3Nodes.length > 0 && !paramSet) {
     warn(
@@ -427,17 +435,17 @@ export function attachPresigned(zone: Zone, posOf: (set: RRset) => Position, now
       posOf(nsec3Nodes[0]!.rrsets.get(TYPE.NSEC3) ?? zone.soa),
     );
   }
-  if (nsec3 && otherParams > 0) {
+  if (params && otherParams > 0) {
     warn(
       'POPDNS_W_NSEC3_CHAIN',
       `${otherParams} NSEC3 records have other parameters than the NSEC3PARAM; not used`,
       posOf(paramSet!),
     );
   }
-  if (nsec3) {
-    const c = nsec3;
-    c.chain.sort((a, b) => compareBytes(a.hash, b.hash));
-    const chain = c.chain;
+  if (params) {
+    const c = params;
+    c.links.sort((a, b) => compareBytes(a.hash, b.hash));
+    const chain = c.links;
     for (let i = 0; i < chain.length; i++) {
       const e = chain[i]!;
       const want = chain[(i + 1) % chain.length]!.hash;
@@ -453,11 +461,13 @@ export function attachPresigned(zone: Zone, posOf: (set: RRset) => Position, now
         );
       }
     }
-    if (chain.length === 0) nsec3 = null;
+    if (chain.length > 0) {
+      nsec3 = { params: paramSet!, salt: c.salt, iterations: c.iterations, chain: nsec3LinksFrom(chain) };
+    }
   }
 
   // 3. Otherwise the NSEC chain.
-  let nsecChain: NsecEntry[] | null = null;
+  let nsecChain: NsecChain | null = null;
   if (!nsec3) {
     const owners: { key: string; owner: Name; nsec: RRset }[] = [];
     for (const node of nodes) {
@@ -478,7 +488,7 @@ export function attachPresigned(zone: Zone, posOf: (set: RRset) => Position, now
         );
       }
     }
-    if (owners.length > 0) nsecChain = owners.map(({ owner, nsec }) => ({ owner, nsec }));
+    if (owners.length > 0) nsecChain = nsecChainFrom(owners.map(({ owner, nsec }) => ({ owner, nsec })));
   }
   if (!nsec3 && !nsecChain) {
     warn(

@@ -16,7 +16,7 @@
  * replay, a file-edit merge (update/merge.ts) and the IXFR apply (src/xfr/versions.ts applyIxfr)
  * keep them as a zone file load does.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { generateKey, verifyRRset, type DnssecKey } from '../../src/dnssec/keys.js';
 import { makePolicy, type DnssecPolicy, SignatureCache, signZone } from '../../src/dnssec/signzone.js';
 import { resolve } from '../../src/query/engine.js';
@@ -30,6 +30,7 @@ import type { WireRecord } from '../../src/wire/records.js';
 import type { XfrDiff } from '../../src/xfr/transfer.js';
 import { applyDiffs, applyIxfr, buildTransferred, zoneRecords } from '../../src/xfr/versions.js';
 import type { XfrRecord } from '../../src/xfr/zonedata.js';
+import { canonicalSortKey, nsec3Hash } from '../../src/zone/dnssec.js';
 import { parseMasterFile } from '../../src/zone/masterfile.js';
 import { buildZone, findNode, type RRset, type Zone, type ZoneNode } from '../../src/zone/zone.js';
 import { ZoneSet } from '../../src/zone/zoneset.js';
@@ -567,3 +568,87 @@ t.test('stray RRSIGs (no DNSKEY): updates, journal replay, file-edit merge and I
   t.strictSame(answers(ix!), answers(full), 'IXFR: same answers');
   t.strictSame(rrsigLines(ix!), rrsigLines(start), 'IXFR: the stray RRSIGs are as loaded');
 });
+/**
+ * One update applied incrementally (and re-signed by resignUpdate) and by a full rebuild (signed
+ * whole): the same records, answers and valid signatures, the old version unchanged.
+ */
+function stepBoth(
+  t: Test,
+  what: string,
+  inc: Zone,
+  ref: Zone,
+  ops: Op[],
+  s: { keys: DnssecKey[]; policy: DnssecPolicy; cache: SignatureCache },
+): [Zone, Zone] {
+  const u = update(ops);
+  const before = snapshot(inc);
+  const a = applyUpdate(inc, u, { key: 'k', rules: RULES, now: NOW });
+  const b = applyUpdate(ref, u, { key: 'k', rules: RULES, now: NOW, full: true });
+  if (!a.zone || !b.zone) throw new Error(`${what}: refused (${a.reason} / ${b.reason})`);
+  const owners = [...a.removed, ...a.added].map((x) => x.owner);
+  const st = resignUpdate(inc, a.zone, owners, s, NOW);
+  signZone(b.zone, s.keys, s.policy, { now: NOW, cache: s.cache });
+  t.ok(st.incremental, `${what}: re-signed incrementally`);
+  t.strictSame(records(st.zone), records(b.zone), `${what}: same records and chain as a full rebuild`);
+  t.strictSame(answers(st.zone), answers(b.zone), `${what}: same answers as a full rebuild`);
+  t.strictSame(badSignatures(st.zone, s.keys), [], `${what}: every signature verifies`);
+  t.equal(snapshot(inc), before, `${what}: the old version is unchanged`);
+  return [st.zone, b.zone];
+}
+
+for (const denial of ['nsec', 'nsec3'] as const) {
+  t.test(`${denial}: the ends of the chain, and many names at once (chain chunks split and joined)`, (t) => {
+    const s = {
+      keys: [generateKey(ORIGIN, 13, 'csk')],
+      policy: makePolicy({ denial }),
+      cache: new SignatureCache(),
+    };
+    let inc = build(ZONE);
+    signZone(inc, s.keys, s.policy, { now: NOW, cache: s.cache });
+    let ref = inc;
+    const step = (what: string, ops: Op[]): void => {
+      [inc, ref] = stepBoth(t, what, inc, ref, ops, s);
+    };
+    // The names at the ends of the chain: canonical order (NSEC, the apex always first) or hash order.
+    const n3 = inc.dnssec?.nsec3;
+    const order = (name: string): string =>
+      n3
+        ? Buffer.from(nsec3Hash(nameFromText(name, ORIGIN), n3.salt, n3.iterations)).toString('hex')
+        : canonicalSortKey(nameFromText(name, ORIGIN));
+    const chainNames = ['www', 'ns1', 'h1', 'h2', ...Array.from({ length: 90 }, (_, i) => `f${i}`)];
+    const sorted = [...chainNames].sort((x, y) => (order(x) < order(y) ? -1 : 1));
+    const lastName = sorted[sorted.length - 1]!;
+    const firstName = sorted[0]!;
+    const candidates = Array.from({ length: 400 }, (_, i) => `p${i}`);
+    const cs = [...candidates].sort((x, y) => (order(x) < order(y) ? -1 : 1));
+    const after = n3 ? cs[cs.length - 1]! : 'zzz';
+    t.ok(order(after) > order(lastName), `${after} sorts after every name`);
+    step(`${after} added after the last name`, [['add', after, 'A', '192.0.2.99']]);
+    step(`${after} (the last name) deleted`, [['delname', after]]);
+    step(`${lastName} (the last name) deleted`, [['delname', lastName]]);
+    if (n3) {
+      const before = cs[0]!;
+      t.ok(order(before) < order(firstName), `${before} sorts before every name`);
+      step(`${before} added before the first`, [['add', before, 'A', '192.0.2.98']]);
+      step(`${before} (the first) deleted`, [['delname', before]]);
+      step(`${firstName} (the first) deleted`, [['delname', firstName]]);
+    } else {
+      step('a name right after the apex added', [['add', '0', 'A', '192.0.2.98']]);
+      step('the name right after the apex deleted', [['delname', '0']]);
+    }
+    const many = Array.from({ length: 300 }, (_, i) => `b${i}.f5`);
+    step(
+      '300 names in one place added at once',
+      many.map((n) => ['add', n, 'TXT', '"x"']),
+    );
+    step(
+      '250 of them deleted at once',
+      many.slice(0, 250).map((n) => ['delname', n]),
+    );
+    step(
+      'the rest deleted',
+      many.slice(250).map((n) => ['delname', n]),
+    );
+    t.end();
+  });
+}
