@@ -186,10 +186,34 @@ export function* diffZones(
   let n = 0;
   while (stack.length > 0) {
     const [o, nw] = stack.pop()!;
+    // Versions made by copy-on-write edits (zone/edit.ts: updates, journal replay, IXFR) share every
+    // node off the paths to the changes, and a shared node is the same subtree in both.
+    if (o === nw) continue;
     diffNode(o, nw, o === oldZ.apex, d);
+    const newKids = nw.children;
+    const candidates = newKids.maybeChangedVersus(o.children);
+    if (candidates !== null) {
+      // A wide node's children as an overlay: only the children the overlays hold can differ.
+      const seen = new Set<string>();
+      for (const x of candidates) {
+        const lower = x.label.toLowerCase();
+        if (seen.has(lower)) continue;
+        seen.add(lower);
+        const lb = labelBytes(x.label);
+        const oc = o.children.find(lb, 0);
+        const nc = newKids.find(lb, 0);
+        if (oc && nc && oc.label === nc.label) stack.push([oc, nc]);
+        else {
+          if (oc) allOf(oc, d.removed, null);
+          if (nc) allOf(nc, d.added, null);
+        }
+      }
+      if (d.removed.length + d.added.length > maxRecords) return null;
+      if (++n % 256 === 0) yield null;
+      continue;
+    }
     // Children matched by label bytes (no allocation per lookup); the new side is only walked for
     // additions when some of its children had no match.
-    const newKids = nw.children;
     let matched = 0;
     for (const oc of o.children.values()) {
       if (!oc) continue;

@@ -216,6 +216,23 @@ export class Children<T extends Labelled> {
     }
   }
 
+  /**
+   * Where this set and `other` (the same node's children in another version) can differ, when the
+   * two share structure: one an overlay on the other, or both overlays on one base. Returns the
+   * children of either side whose label may be bound differently (each such label at least once;
+   * a child can appear twice); a label not among them has the same child in both. Null when the two
+   * share nothing: then only a walk of both tells. Costs the overlays' changes, not the width.
+   */
+  maybeChangedVersus(other: Children<T>): T[] | null {
+    const own = (c: Children<T>): T[] =>
+      c.holes === 0 ? (c.list as T[]) : (c.list.filter((x) => x !== undefined) as T[]);
+    if (this.base !== null && this.base === other) return [...own(this), ...this.removed!];
+    if (other.base !== null && other.base === this) return [...own(other), ...other.removed!];
+    if (this.base !== null && this.base === other.base)
+      return [...own(this), ...this.removed!, ...own(other), ...other.removed!];
+    return null;
+  }
+
   /** The children in insertion order. Do not add or delete while iterating: take a copy first. */
   values(): readonly T[] {
     const own = this.holes === 0 ? (this.list as T[]) : (this.list.filter((c) => c !== undefined) as T[]);
