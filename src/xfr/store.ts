@@ -11,6 +11,7 @@ import { TYPE, typeToText } from '../wire/constants.js';
 import { nameToRelativeText } from '../wire/name.js';
 import { rdataToText } from '../wire/rdata.js';
 import type { Zone, ZoneNode } from '../zone/zone.js';
+import { nsec3Sets } from './versions.js';
 
 export interface SecondaryState {
   zone: string;
@@ -143,6 +144,15 @@ async function writeZone(fh: FileHandle, zone: Zone): Promise<void> {
           : nameToRelativeText(kid.name, origin),
       );
     }
+  }
+  // The NSEC3 chain, kept beside the trie: without it a restart would serve no NSEC3 proofs.
+  for (const set of nsec3Sets(zone)) {
+    const owner = nameToRelativeText(set.owner, origin);
+    for (const rd of set.rdatas)
+      out.put(`${owner}${middle(set.ttl, set.type)}${rdataToText(set.type, rd, origin)}\n`);
+    for (const rd of set.sigs ?? [])
+      out.put(`${owner}${middle(set.ttl, TYPE.RRSIG)}${rdataToText(TYPE.RRSIG, rd, origin)}\n`);
+    if (out.full) await out.flush();
   }
   await out.flush();
 }
