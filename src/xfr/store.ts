@@ -4,7 +4,7 @@
  * (`example.org.json`: serial, last contact with a primary, the catalog that owns it). Files are
  * written to a temporary name, fsynced and renamed, so a crash leaves the old version or the new one.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { type FileHandle, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TYPE, typeToText } from '../wire/constants.js';
@@ -178,6 +178,17 @@ function plainLabel(label: string): boolean {
   return label.length > 0;
 }
 
+/** True when a process with this PID exists (ours, or one we may not signal). */
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export class SecondaryStore {
   readonly dir: string;
 
@@ -185,12 +196,25 @@ export class SecondaryStore {
     this.dir = join(dataDir, 'secondary');
   }
 
-  /** Creates the directory; throws with POPDNS_E_DATA_DIR when it cannot. */
+  /**
+   * Creates the directory; throws with POPDNS_E_DATA_DIR when it cannot. Removes the temporary files
+   * (`NAME.tmp-PID`) of writers that are gone: a process killed mid-write leaves one, as big as the
+   * zone, that nothing else would ever remove. A live process's file is left alone.
+   */
   init(): void {
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o755 });
     } catch (e) {
       throw new Error(`cannot create ${this.dir}: ${(e as Error).message} [POPDNS_E_DATA_DIR]`, { cause: e });
+    }
+    for (const f of readdirSync(this.dir)) {
+      const m = /\.tmp-(\d+)$/.exec(f);
+      if (!m || processAlive(Number(m[1]))) continue;
+      try {
+        unlinkSync(join(this.dir, f));
+      } catch {
+        // removed meanwhile, or not ours to remove: harmless either way
+      }
     }
   }
 

@@ -6,7 +6,8 @@
  * leave no temporary files behind. Also: the record reader expands compressed names (RFC 1035 §4.1.4)
  * and rejects a forward pointer, and the saved master file spells escaped labels back correctly.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Test } from 'tap';
 import t from 'tap';
@@ -343,4 +344,18 @@ t.test('a zone that arrived NSEC3-signed: listed and saved with its NSEC3 chain'
       .map((r) => `${nameToText(r.owner)} ${r.type} ${r.ttl} ${Buffer.from(r.rdata).toString('hex')}`)
       .sort();
   tt.same(list(back!), list(zone), 'the same records after a restart');
+});
+
+t.test("init removes a dead writer's temporary file and keeps a live one's", (tt) => {
+  const dir = tmpDir(tt);
+  const store = new SecondaryStore(dir);
+  store.init();
+  // Above Linux's largest pid_max (2^22): no process can have this PID.
+  const dead = join(store.dir, 'a.test.zone.tmp-4194305');
+  const live = join(store.dir, `b.test.zone.tmp-${process.pid}`);
+  const zone = join(store.dir, 'a.test.zone');
+  for (const f of [dead, live, zone]) writeFileSync(f, 'x');
+  store.init();
+  tt.same(readdirSync(store.dir).sort(), ['a.test.zone', `b.test.zone.tmp-${process.pid}`]);
+  tt.end();
 });
