@@ -7,7 +7,7 @@ import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } fro
 import { basename, dirname, join } from 'node:path';
 import { DnssecError, loadKeys } from '../dnssec/keys.js';
 import { defaultSigningThreads, SignPool } from '../dnssec/signpool.js';
-import { makePolicy, signedZoneChunks, signZoneAsync } from '../dnssec/signzone.js';
+import { makePolicy, POOL_MIN_RRSETS, signedZoneChunks, signZoneAsync } from '../dnssec/signzone.js';
 import { parsePeriod } from '../wire/rdata.js';
 import { loadZone } from '../zone/load.js';
 import { formatDiagnostic } from '../zone/types.js';
@@ -141,8 +141,9 @@ export async function runSign(zoneFile: string, opts: SignOptions): Promise<numb
     const started = process.hrtime.bigint();
     const pool = threads > 0 ? new SignPool(threads) : null;
     let signatures: number;
+    let pooled: boolean;
     try {
-      ({ signatures } = await signZoneAsync(zone, keys, policy, {
+      ({ signatures, pooled } = await signZoneAsync(zone, keys, policy, {
         now: opts.now ?? Math.floor(Date.now() / 1000),
         pool,
       }));
@@ -154,7 +155,7 @@ export async function runSign(zoneFile: string, opts: SignOptions): Promise<numb
     const keyList = keys.map((k) => `${k.file ?? k.tag} (${k.role})`).join(', ');
     log.info(
       'sign',
-      `${zone.originText} serial ${zone.serial}: ${signatures} signatures in ${ms.toFixed(0)} ms (${threads > 1 ? `${threads} signing threads` : threads === 1 ? '1 signing thread' : 'main thread'}), ${policy.denial.toUpperCase()}${policy.nsec3OptOut ? ' opt-out' : ''}, keys ${keyList}${opts.out === '-' ? '' : `; wrote ${opts.out}`}`,
+      `${zone.originText} serial ${zone.serial}: ${signatures} signatures in ${ms.toFixed(0)} ms (${!pooled ? `main thread${threads > 0 ? `: under ${POOL_MIN_RRSETS} RRsets` : ''}` : threads > 1 ? `${threads} signing threads` : '1 signing thread'}), ${policy.denial.toUpperCase()}${policy.nsec3OptOut ? ' opt-out' : ''}, keys ${keyList}${opts.out === '-' ? '' : `; wrote ${opts.out}`}`,
     );
     return 0;
   } catch (e) {
