@@ -3,10 +3,11 @@
  * the zone's keys and its own `dnssec:` settings (flags win), and writes the signed zone as an RFC 1035
  * master file, for audit and offline use.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { DnssecError, loadKeys } from '../dnssec/keys.js';
 import { defaultSigningThreads, SignPool } from '../dnssec/signpool.js';
-import { makePolicy, signedZoneChunks, signZoneAsync } from '../dnssec/signzone.js';
+import { makePolicy, POOL_MIN_RRSETS, signedZoneChunks, signZoneAsync } from '../dnssec/signzone.js';
 import { parsePeriod } from '../wire/rdata.js';
 import { loadZone } from '../zone/load.js';
 import { formatDiagnostic } from '../zone/types.js';
@@ -37,17 +38,47 @@ function usage(message: string): number {
   return 2;
 }
 
-/** Writes the text in its chunks to a file (truncated first), or to standard output for `-`. */
+/**
+ * Writes the text in its chunks to standard output for `-`, else to a temporary file beside `out`
+ * (`.NAME.tmp-PID`), fsync'd and renamed over `out`: a crash or kill mid-write never leaves a
+ * half-written file under the final name, and the previous `out` stays until the new one is complete.
+ * Throws the file system's error (the temporary file removed).
+ */
 function writeChunks(out: string, chunks: Iterable<string>): void {
-  const fd = out === '-' ? 1 : openSync(out, 'w');
+  if (out === '-') {
+    for (const c of chunks) {
+      const b = Buffer.from(c, 'utf8');
+      let off = 0;
+      while (off < b.length) off += writeSync(1, b, off);
+    }
+    return;
+  }
+  const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
+  const fd = openSync(tmp, 'wx', 0o666);
+  let done = false;
   try {
     for (const c of chunks) {
       const b = Buffer.from(c, 'utf8');
       let off = 0;
       while (off < b.length) off += writeSync(fd, b, off);
     }
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, out);
+    done = true;
   } finally {
-    if (fd !== 1) closeSync(fd);
+    if (!done) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed
+      }
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // never created or already gone
+      }
+    }
   }
 }
 
@@ -67,7 +98,8 @@ export async function runSign(zoneFile: string, opts: SignOptions): Promise<numb
   }
   let threads = defaultSigningThreads();
   if (opts.threads !== undefined) {
-    threads = Number(opts.threads);
+    // Decimal digits only: Number() would also take "", " 2", "0x2" and "1e2".
+    threads = /^\d{1,3}$/.test(String(opts.threads)) ? Number(opts.threads) : NaN;
     if (!Number.isInteger(threads) || threads < 0 || threads > 256)
       return usage(`bad --threads "${opts.threads}" (0 to 256; 0 signs on the main thread)`);
   }
@@ -109,8 +141,9 @@ export async function runSign(zoneFile: string, opts: SignOptions): Promise<numb
     const started = process.hrtime.bigint();
     const pool = threads > 0 ? new SignPool(threads) : null;
     let signatures: number;
+    let pooled: boolean;
     try {
-      ({ signatures } = await signZoneAsync(zone, keys, policy, {
+      ({ signatures, pooled } = await signZoneAsync(zone, keys, policy, {
         now: opts.now ?? Math.floor(Date.now() / 1000),
         pool,
       }));
@@ -122,7 +155,7 @@ export async function runSign(zoneFile: string, opts: SignOptions): Promise<numb
     const keyList = keys.map((k) => `${k.file ?? k.tag} (${k.role})`).join(', ');
     log.info(
       'sign',
-      `${zone.originText} serial ${zone.serial}: ${signatures} signatures in ${ms.toFixed(0)} ms (${threads > 0 ? `${threads} signing threads` : 'main thread'}), ${policy.denial.toUpperCase()}${policy.nsec3OptOut ? ' opt-out' : ''}, keys ${keyList}${opts.out === '-' ? '' : `; wrote ${opts.out}`}`,
+      `${zone.originText} serial ${zone.serial}: ${signatures} signatures in ${ms.toFixed(0)} ms (${!pooled ? `main thread${threads > 0 ? `: under ${POOL_MIN_RRSETS} RRsets` : ''}` : threads > 1 ? `${threads} signing threads` : '1 signing thread'}), ${policy.denial.toUpperCase()}${policy.nsec3OptOut ? ' opt-out' : ''}, keys ${keyList}${opts.out === '-' ? '' : `; wrote ${opts.out}`}`,
     );
     return 0;
   } catch (e) {

@@ -582,6 +582,7 @@ export const POOL_MIN_RRSETS = 2000;
  * pool.maxInFlight batches out (bounded memory); between batches the event loop runs, so a server
  * keeps answering while a big zone signs. Zones under `minPooled` (POOL_MIN_RRSETS) RRsets, or no
  * pool, are signed on this thread, as signZone does.
+ * Resolves to the counts and `pooled`: whether the pool's threads made the signatures.
  * Rejects with DnssecError [POPDNS_E_SIGN] as signZone throws, or when a signing thread fails; the
  * zone is then half signed and must not be published.
  */
@@ -590,7 +591,7 @@ export async function signZoneAsync(
   keys: DnssecKey[],
   policy: DnssecPolicy,
   opts: { now: number; cache?: SignatureCache; pool?: SignPool | null; minPooled?: number },
-): Promise<{ signatures: number; reused: number }> {
+): Promise<{ signatures: number; reused: number; pooled: boolean }> {
   const p = prepareZone(zone, keys, policy, opts.now);
   const cache = opts.cache;
   const pool = opts.pool ?? null;
@@ -600,7 +601,7 @@ export async function signZoneAsync(
     for (const t of p.tasks) signSet(t.set, t.signers);
     cache?.commit();
     finishZone(zone, keys, policy, p, stats.earliest);
-    return { signatures: stats.signatures, reused: stats.reused };
+    return { signatures: stats.signatures, reused: stats.reused, pooled: false };
   }
   const ids = new Map<DnssecKey, string>();
   for (const k of keys) ids.set(k, keyCacheId(k));
@@ -710,7 +711,7 @@ export async function signZoneAsync(
   }
   cache?.commit();
   finishZone(zone, keys, policy, p, stats.earliest);
-  return { signatures: stats.signatures, reused: stats.reused };
+  return { signatures: stats.signatures, reused: stats.reused, pooled: true };
 }
 
 /**

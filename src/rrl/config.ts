@@ -19,7 +19,12 @@ export function parseRrlSection(node: Node, fail: (n: Node, msg: string) => neve
   if (isScalar(node) && (node.value === null || node.value === true)) return cfg;
   if (!isMap(node)) return fail(node, 'rrl must be a mapping of settings (or left empty for the defaults)');
   const num = (n: Node, what: string, min: number, max: number): number => {
-    const v = isScalar(n) ? Number(n.value) : Number.NaN;
+    // A YAML number, or a quoted one; Number() would read an empty value (`slip:`) as 0.
+    const v =
+      isScalar(n) &&
+      (typeof n.value === 'number' || (typeof n.value === 'string' && /^\s*\d+\s*$/.test(n.value)))
+        ? Number(n.value)
+        : Number.NaN;
     if (!Number.isInteger(v) || v < min || v > max)
       fail(n, `rrl.${what} must be a whole number ${min}..${max}`);
     return v;

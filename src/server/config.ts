@@ -153,6 +153,11 @@ function cloneHealth(h: HealthConfig): HealthConfig {
   return { ...h, transports: [...h.transports], prefixes: h.prefixes.map((p) => ({ ...p })) };
 }
 
+/** A quoted whole number in a config value (`"2"`), optionally signed: decimal digits only. */
+function isNumberText(v: unknown): boolean {
+  return typeof v === 'string' && /^\s*-?\d+\s*$/.test(v);
+}
+
 /** Reads a config file over `base`; throws ConfigError naming file:line:col. */
 export function loadConfigFile(path: string, base: ServerConfig): ServerConfig {
   let text: string;
@@ -193,7 +198,9 @@ export function parseConfig(text: string, file: string, base: ServerConfig): Ser
     return String((n as { value: unknown }).value);
   };
   const num = (n: Node, what: string, min: number, max: number): number => {
-    const v = isScalar(n) ? Number(n.value) : Number.NaN;
+    // A YAML number, or a quoted one; Number() would read an empty value (`key:`, `""`) as 0.
+    const v =
+      isScalar(n) && (typeof n.value === 'number' || isNumberText(n.value)) ? Number(n.value) : Number.NaN;
     if (!Number.isInteger(v) || v < min || v > max) fail(n, `${what} must be a whole number ${min}..${max}`);
     return v;
   };

@@ -62,7 +62,13 @@ export function parseUpdateLimitsSection(node: Node, fail: Fail): UpdateLimits {
     if (!field)
       fail(p.key as Node, `unknown update-limits setting "${k}" (known: ${Object.keys(FIELDS).join(', ')})`);
     const v = p.value as Node;
-    const n = isScalar(v) ? Number(v.value) : Number.NaN;
+    // A YAML number, or a quoted one; Number() would read an empty value (`rate:`, `""`) or `false`
+    // as 0, which for `rate` means no limit at all.
+    const n =
+      isScalar(v) &&
+      (typeof v.value === 'number' || (typeof v.value === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(v.value)))
+        ? Number(v.value)
+        : Number.NaN;
     if (field === 'rate') {
       if (!Number.isFinite(n) || n < 0 || n > 1_000_000)
         fail(v, 'update-limits.rate is updates per second per key, 0..1000000 (0 = no rate limit)');

@@ -17,6 +17,7 @@ import { TYPE, typeToText } from '../wire/constants.js';
 import { nameToRelativeText } from '../wire/name.js';
 import { rdataToText } from '../wire/rdata.js';
 import type { Zone, ZoneNode } from '../zone/zone.js';
+import { nsec3Sets } from './versions.js';
 
 export interface SecondaryState {
   zone: string;
@@ -202,6 +203,15 @@ async function writeZone(fh: FileHandle, zone: Zone): Promise<void> {
       );
     }
   }
+  // The NSEC3 chain, kept beside the trie: without it a restart would serve no NSEC3 proofs.
+  for (const set of nsec3Sets(zone)) {
+    const owner = nameToRelativeText(set.owner, origin);
+    for (const rd of set.rdatas)
+      out.put(`${owner}${middle(set.ttl, set.type)}${rdataToText(set.type, rd, origin)}\n`);
+    for (const rd of set.sigs ?? [])
+      out.put(`${owner}${middle(set.ttl, TYPE.RRSIG)}${rdataToText(TYPE.RRSIG, rd, origin)}\n`);
+    if (out.full) await out.flush();
+  }
   await out.flush();
 }
 
@@ -226,6 +236,17 @@ function plainLabel(label: string): boolean {
   return label.length > 0;
 }
 
+/** True when a process with this PID exists (ours, or one we may not signal). */
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export class SecondaryStore {
   readonly dir: string;
   /** The write lane of each zone, by zoneFileStem; deleted when the lane goes idle. */
@@ -236,8 +257,9 @@ export class SecondaryStore {
   }
 
   /**
-   * Creates the directory and deletes temporary files a crashed process left in it (one process
-   * owns data-dir); throws with POPDNS_E_DATA_DIR when the directory cannot be made.
+   * Creates the directory; throws with POPDNS_E_DATA_DIR when it cannot. Removes the temporary files
+   * (`NAME.tmp-PID-N`) of writers that are gone: a process killed mid-write leaves one, as big as the
+   * zone, that nothing else would ever remove. A live process's file is left alone.
    */
   init(): void {
     try {
@@ -246,8 +268,10 @@ export class SecondaryStore {
       throw new Error(`cannot create ${this.dir}: ${(e as Error).message} [POPDNS_E_DATA_DIR]`, { cause: e });
     }
     try {
-      for (const f of readdirSync(this.dir))
-        if (f.includes(TMP_MARK)) rmSync(join(this.dir, f), { force: true });
+      for (const f of readdirSync(this.dir)) {
+        const m = /\.tmp-(\d+)(?:-\d+)?$/.exec(f);
+        if (m && !processAlive(Number(m[1]))) rmSync(join(this.dir, f), { force: true });
+      }
     } catch {
       // Leftovers are only litter: a directory that cannot be listed fails on the first write.
     }

@@ -8,7 +8,7 @@ import { type Name, nameToLower, nameToText } from '../wire/name.js';
 import type { WireRecord } from '../wire/records.js';
 import { ZoneEdit } from '../zone/edit.js';
 import { formatDiagnostic, type ZoneRecord } from '../zone/types.js';
-import { walk, type Zone, zoneBuilder } from '../zone/zone.js';
+import { type RRset, walk, type Zone, zoneBuilder } from '../zone/zone.js';
 import type { XfrDiff } from './transfer.js';
 
 export class ZoneDataError extends Error {
@@ -33,15 +33,36 @@ export function zoneRecords(zone: Zone): WireRecord[] {
   walk(zone.apex, (node) => {
     const hasRrsigSet = node.rrsets.has(TYPE.RRSIG);
     for (const set of node.rrsets.values()) {
-      if (set.type === TYPE.SOA && node === zone.apex) continue;
       const owner = node.name;
-      for (const rd of set.rdatas)
-        out.push({ owner, type: set.type, class: CLASS.IN, ttl: set.ttl, rdata: rd });
+      // The apex SOA came first; its signatures (below) still belong to the list.
+      if (!(set.type === TYPE.SOA && node === zone.apex))
+        for (const rd of set.rdatas)
+          out.push({ owner, type: set.type, class: CLASS.IN, ttl: set.ttl, rdata: rd });
       if (set.sigs && !hasRrsigSet)
         for (const rd of set.sigs)
           out.push({ owner, type: TYPE.RRSIG, class: CLASS.IN, ttl: set.ttl, rdata: rd });
     }
   });
+  // The NSEC3 chain is kept beside the trie (its owners are not names of the zone), as AXFR sends it.
+  for (const set of nsec3Sets(zone)) {
+    for (const rd of set.rdatas)
+      out.push({ owner: set.owner, type: set.type, class: CLASS.IN, ttl: set.ttl, rdata: rd });
+    for (const rd of set.sigs ?? [])
+      out.push({ owner: set.owner, type: TYPE.RRSIG, class: CLASS.IN, ttl: set.ttl, rdata: rd });
+  }
+  return out;
+}
+
+/**
+ * The RRsets a signed zone keeps outside its name tree: the NSEC3 records of its chain (RFC 5155), and
+ * the chain's NSEC3PARAM when the apex does not hold it. Empty for an unsigned or NSEC zone.
+ */
+export function nsec3Sets(zone: Zone): RRset[] {
+  const nsec3 = zone.dnssec?.nsec3;
+  if (!nsec3) return [];
+  const out: RRset[] = [];
+  if (!zone.apex.rrsets.has(TYPE.NSEC3PARAM) && nsec3.params.rdatas.length > 0) out.push(nsec3.params);
+  for (const link of nsec3.chain) out.push(link.nsec3);
   return out;
 }
 

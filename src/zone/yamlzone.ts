@@ -727,6 +727,15 @@ function yamlSyntaxErrors(
         ? `YAML reads the value ${value} as a mapping because ${why}; quote it: '${value.replace(/'/g, "''")}'`
         : `${msg}: a value with ": " in it, or ending in ":", reads as a mapping; quote it`;
     }
+    if (e.code === 'BLOCK_IN_FLOW') {
+      // `{ AAAA: 2001:db8:: }`, `{ TXT: a: b }`: in a flow mapping the value's ": " or final ":"
+      // starts a block mapping. The value runs to the next `,`, `}`, `]` or the end of the line.
+      const value = /^([^,}\]\n#]*?)\s*(?:[,}\]\n#]|$)/.exec(text.slice(e.pos[0]))?.[1];
+      if (value && value.includes(':')) {
+        const why = value.endsWith(':') ? 'it ends in ":" (an IPv6 address?)' : 'of the ": " in it';
+        msg = `YAML reads the value ${value} as a mapping because ${why}; quote it: '${value.replace(/'/g, "''")}'`;
+      }
+    }
     out.push(diag('error', 'POPDNS_E_YAML_SYNTAX', msg, pos));
   }
 }

@@ -4,7 +4,7 @@
  * controls so the check can fail; NSEC3 hashes are the RFC 5155 Appendix A values; the incremental
  * test counts the signatures made when one record of a 100,000-record zone changes.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { runSign, type SignOptions } from '../../src/cli/sign.js';
@@ -683,11 +683,15 @@ t.test('popdns sign command line', async (tt) => {
   tt.equal((await usage({ keys, out, validity: 'soon' })).code, 2, 'bad --validity');
   tt.equal((await usage({ keys })).code, 2, 'no --out');
   tt.equal((await usage({ keys, out, threads: 'x' })).code, 2, 'bad --threads');
+  for (const threads of ['', ' 2', '0x2', '1e1', '-1', '257', '1.5'])
+    tt.equal((await usage({ keys, out, threads })).code, 2, `bad --threads "${threads}"`);
   mkdirSync(keys);
   for (const k of makeKeys(N('example.org.'), ALGORITHM.ED25519, true)) writeKeyFiles(keys, k);
   const r = cli('sign', FIXTURE, '--keys', keys, '--out', out, '--nsec3', '--opt-out', '--validity', '3d');
   tt.equal(r.status, 0, r.stderr);
   tt.match(r.stderr, /example\.org\. serial 2026010101: \d+ signatures .* NSEC3 opt-out/);
+  // A small zone is signed on the main thread whatever --threads says, and the log says so.
+  tt.match(r.stderr, /\(main thread: under 2000 RRsets\)/);
   const text = readFileSync(out, 'utf8');
   tt.match(text, / IN NSEC3PARAM 1 0 0 -\n/);
   tt.match(text, / IN NSEC3 1 1 0 - /);
@@ -734,5 +738,46 @@ t.test('popdns sign command line', async (tt) => {
   tt.match(bad.stderr, /\[POPDNS_E_KEY\]/);
   const zoneErr = cli('sign', 'test/fixtures/broken/nosoa.example.zone', '--keys', keys, '--out', out);
   tt.equal(zoneErr.status, 1, 'a zone with errors is not signed');
+  tt.end();
+});
+
+t.test('popdns sign --out: the new file replaces the old one whole, never written in place', async (tt) => {
+  const dir = tmpDir(tt);
+  const keys = join(dir, 'keys');
+  mkdirSync(keys);
+  for (const k of makeKeys(N('example.org.'), ALGORITHM.ED25519, true)) writeKeyFiles(keys, k);
+  const out = join(dir, 'example.org.signed');
+  writeFileSync(out, 'previous signed version\n');
+  // A second name for the old file: writing in place (truncate, then write) would change it too.
+  linkSync(out, join(dir, 'old-link'));
+  const quiet = async (opts: SignOptions): Promise<number> => {
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = (): boolean => true;
+    try {
+      return await runSign(FIXTURE, opts);
+    } finally {
+      process.stderr.write = write;
+    }
+  };
+  tt.equal(await quiet({ keys, out, threads: 0 }), 0);
+  tt.match(readFileSync(out, 'utf8'), / IN RRSIG SOA /, 'the new file is the signed zone');
+  tt.equal(
+    readFileSync(join(dir, 'old-link'), 'utf8'),
+    'previous signed version\n',
+    'the old file was not rewritten',
+  );
+  tt.same(readdirSync(dir).sort(), ['example.org.signed', 'keys', 'old-link'], 'no temporary file left');
+  // A failure leaves the previous output as it was.
+  const signed = readFileSync(out, 'utf8');
+  tt.equal(
+    await quiet({ keys, out: join(dir, 'missing', 'x.signed'), threads: 0 }),
+    1,
+    'unwritable --out: exit 1',
+  );
+  const k = generateKey(N('example.org.'), ALGORITHM.ED25519, 'zsk');
+  writeFileSync(join(keys, `${writeKeyFiles(keys, k)}.private`), 'garbage\n');
+  tt.equal(await quiet({ keys, out, threads: 0 }), 1, 'a bad key: exit 1');
+  tt.equal(readFileSync(out, 'utf8'), signed, 'the previous output is untouched');
+  tt.same(readdirSync(dir).sort(), ['example.org.signed', 'keys', 'old-link']);
   tt.end();
 });

@@ -178,5 +178,12 @@ t.test('config: the rrl and cookies sections', (tt) => {
     throw new Error(m);
   };
   tt.throws(() => parseRrlSection(parseDocument('[1]').contents as Node, fail), /mapping/);
+  // An empty value is not 0 (slip: 0 would mean never slip).
+  for (const v of ['', '""', 'false'])
+    tt.throws(
+      () => parseRrlSection(parseDocument(`slip: ${v}`).contents as Node, fail),
+      /rrl\.slip/,
+      `slip: ${v}`,
+    );
   tt.end();
 });

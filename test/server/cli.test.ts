@@ -81,6 +81,14 @@ t.test('deploy/popdns.yaml is a valid, complete example', (tt) => {
   tt.throws(() => parseConfig('zones: z\nlisen: 1.2.3.4:53\n', 'x.yaml', defaultConfig('t', 1)), {
     message: /x\.yaml:2:1: error: unknown setting "lisen"/,
   });
+  // An empty value is not 0 (signing-threads: 0 would sign on the serving thread).
+  for (const v of ['', '""', '~', 'false', '"0x2"', '" "'])
+    tt.throws(
+      () => parseConfig(`signing-threads: ${v}\n`, 'x.yaml', defaultConfig('t', 1)),
+      { message: /x\.yaml:1:\d+: error: signing-threads must be a whole number 0\.\.256/ },
+      `signing-threads: ${v}`,
+    );
+  tt.equal(parseConfig('signing-threads: "3"\n', 'x.yaml', defaultConfig('t', 1)).signingThreads, 3);
   tt.throws(() => parseConfig('listen: [localhost:53]\n', 'x.yaml', defaultConfig('t', 1)), {
     message: /x\.yaml:1:10: error: listen address "localhost:53"/,
   });

@@ -39,6 +39,18 @@ t.test('update-limits: defaults, values, errors; updates: unchanged', (tt) => {
     /1\.\.100000000/,
   );
   tt.throws(() => parseUpdateLimitsSection(parseDocument('{ rate: -1 }').contents!, fail), /rate/);
+  // An empty value or a boolean is not 0 (which would mean no rate limit at all).
+  for (const v of ['', '""', 'false', '~', '" "'])
+    tt.throws(
+      () => parseUpdateLimitsSection(parseDocument(`{ rate: ${v} }`).contents!, fail),
+      /rate/,
+      `rate: ${v}`,
+    );
+  tt.same(
+    parseUpdateLimitsSection(parseDocument('{ rate: "2" }').contents!, fail).rate,
+    2,
+    'a quoted number',
+  );
   tt.throws(() => parseUpdateLimitsSection(parseDocument('{ max-rrset: 3 }').contents!, fail), /unknown/);
   const cfg = parseConfig(
     `tsig-keys:

@@ -7,10 +7,13 @@
  * and rejects a forward pointer, and the saved master file spells escaped labels back correctly.
  */
 import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Test } from 'tap';
 import t from 'tap';
+import { ALGORITHM, generateKey } from '../../src/dnssec/keys.js';
+import { makePolicy, signedZoneText, signZone } from '../../src/dnssec/signzone.js';
 import { TYPE } from '../../src/wire/constants.js';
-import { nameToText } from '../../src/wire/name.js';
+import { nameFromText, nameToText } from '../../src/wire/name.js';
 import { buildMessage, readMessage, soaSerial, type WireRecord } from '../../src/wire/records.js';
 import { readTransferMessage } from '../../src/wire/recordstream.js';
 import { type TsigKey, tsigSign, tsigVerify } from '../../src/wire/tsig.js';
@@ -311,4 +314,57 @@ t.test('a version that cannot be saved is logged and leaves the saved one intact
   );
   m.stop();
   await m.store.idle();
+});
+
+t.test('a zone that arrived NSEC3-signed: listed and saved with its NSEC3 chain', async (tt) => {
+  const unsigned = buildZone(
+    parseZoneFile('s.test.zone', {
+      text: `$ORIGIN ${ORIGIN}\n$TTL 300\n@ SOA ns1 host 7 3600 600 86400 300\n@ NS ns1\nns1 A 192.0.2.53\nwww A 192.0.2.1\na.b.c TXT "deep"\n`,
+    }),
+  ).zone!;
+  signZone(
+    unsigned,
+    [generateKey(nameFromText(ORIGIN), ALGORITHM.ED25519, 'csk')],
+    makePolicy({ denial: 'nsec3' }),
+    { now: Math.floor(Date.now() / 1000) },
+  );
+  // What a secondary holds: the signer's output as received (pre-signed, never re-signed).
+  const signedText = signedZoneText(unsigned);
+  const zone = buildZone(parseZoneFile('s.test.zone', { text: `$ORIGIN ${ORIGIN}\n${signedText}` })).zone!;
+  tt.ok(zone.dnssec?.nsec3, 'the copy has an NSEC3 chain');
+  // RFC 5155 §7.1: one NSEC3 per name of the zone, empty non-terminals included:
+  // apex, ns1, www, c, b.c, a.b.c = 6, each with its RRSIG.
+  const listed = zoneRecords(zone);
+  tt.equal(listed.filter((r) => r.type === TYPE.NSEC3).length, 6, 'zoneRecords lists the 6 NSEC3 records');
+  tt.equal(
+    listed.filter((r) => r.type === TYPE.RRSIG && r.rdata[0] === 0 && r.rdata[1] === TYPE.NSEC3).length,
+    6,
+    'and their RRSIGs',
+  );
+  const dir = tmpDir(tt);
+  const store = new SecondaryStore(dir);
+  store.init();
+  await store.save(zone, { zone: ORIGIN, serial: 7, lastContact: 0, transferredAt: 0 });
+  const back = loadZone(store.zonePath(ORIGIN)).result.zone;
+  tt.ok(back, 'the saved file loads');
+  tt.equal(back!.dnssec?.nsec3?.chain.length, 6, 'the saved file keeps the NSEC3 chain');
+  const list = (z: Zone): string[] =>
+    zoneRecords(z)
+      .map((r) => `${nameToText(r.owner)} ${r.type} ${r.ttl} ${Buffer.from(r.rdata).toString('hex')}`)
+      .sort();
+  tt.same(list(back!), list(zone), 'the same records after a restart');
+});
+
+t.test("init removes a dead writer's temporary file and keeps a live one's", (tt) => {
+  const dir = tmpDir(tt);
+  const store = new SecondaryStore(dir);
+  store.init();
+  // Above Linux's largest pid_max (2^22): no process can have this PID.
+  const dead = join(store.dir, 'a.test.zone.tmp-4194305');
+  const live = join(store.dir, `b.test.zone.tmp-${process.pid}`);
+  const zone = join(store.dir, 'a.test.zone');
+  for (const f of [dead, live, zone]) writeFileSync(f, 'x');
+  store.init();
+  tt.same(readdirSync(store.dir).sort(), ['a.test.zone', `b.test.zone.tmp-${process.pid}`]);
+  tt.end();
 });

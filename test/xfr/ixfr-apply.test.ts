@@ -195,3 +195,46 @@ t.test('DNSSEC records in the differences go through the full rebuild (null)', a
   t.equal(applyIxfr(zone, [{ fromSoa: soa(1), toSoa: soa(2), deleted: [], added: [nsec] }], 'x'), null);
   t.equal(applyIxfr(zone, [], 'x'), null, 'no differences: nothing to apply');
 });
+
+t.test('a signed zone: the SOA RRSIG is listed, so an IXFR can delete it (RFC 1995 §4)', async (t) => {
+  // Signatures are not checked here, only carried: a secondary keeps DNSSEC records as received.
+  const sig = (covered: string, labels: number, tag: number): string =>
+    `${covered} 13 ${labels} 3600 20261214000000 20261130000000 ${tag} ${ORIGIN} ${Buffer.alloc(64, tag % 256).toString('base64')}`;
+  const key = `257 3 13 ${Buffer.alloc(64, 7).toString('base64')}`;
+  const v1 = [
+    soa(1),
+    rr(ORIGIN, TYPE.RRSIG, sig('SOA', 2, 1), 3600),
+    rr(ORIGIN, TYPE.NS, 'ns1'),
+    rr(ORIGIN, TYPE.RRSIG, sig('NS', 2, 1)),
+    rr(ORIGIN, TYPE.DNSKEY, key),
+    rr(ORIGIN, TYPE.RRSIG, sig('DNSKEY', 2, 1)),
+    rr(ORIGIN, TYPE.NSEC, `ns1.${ORIGIN} NS SOA RRSIG NSEC DNSKEY`),
+    rr(ORIGIN, TYPE.RRSIG, sig('NSEC', 2, 1)),
+    rr('ns1', TYPE.A, '192.0.2.53'),
+    rr('ns1', TYPE.RRSIG, sig('A', 3, 1)),
+    rr('ns1', TYPE.NSEC, `${ORIGIN} A RRSIG NSEC`),
+    rr('ns1', TYPE.RRSIG, sig('NSEC', 3, 1)),
+  ];
+  const zone = buildTransferred(origin, v1, 'AXFR');
+  const listed = zoneRecords(zone);
+  const soaSigs = listed.filter((r) => r.type === TYPE.RRSIG && r.rdata[0] === 0 && r.rdata[1] === TYPE.SOA);
+  t.equal(soaSigs.length, 1, 'the RRSIG covering the SOA is among the records');
+  t.equal(listed.length, v1.length, 'every record, once');
+  // The primary re-signed the SOA for serial 2: the IXFR deletes the old SOA RRSIG and adds the new.
+  const diff: XfrDiff = {
+    fromSoa: soa(1),
+    toSoa: soa(2),
+    deleted: [rr(ORIGIN, TYPE.RRSIG, sig('SOA', 2, 1), 3600)],
+    added: [rr(ORIGIN, TYPE.RRSIG, sig('SOA', 2, 2), 3600)],
+  };
+  const next = buildTransferred(origin, applyDiffs(listed, [diff]), 'IXFR');
+  t.equal(next.serial, 2);
+  const after = zoneRecords(next).filter(
+    (r) => r.type === TYPE.RRSIG && r.rdata[0] === 0 && r.rdata[1] === TYPE.SOA,
+  );
+  t.same(
+    after.map((r) => Buffer.from(r.rdata).toString('hex')),
+    [Buffer.from(diff.added[0]!.rdata).toString('hex')],
+    'the new SOA RRSIG replaces the old',
+  );
+});

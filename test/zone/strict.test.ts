@@ -197,6 +197,16 @@ t.test('YAML: one cause, one message; hints to quote', (tt) => {
   tt.same(lines(v6), [
     `v6.example.yaml:5:11: error: YAML reads the value 2001:db8:: as a mapping because it ends in ":" (an IPv6 address?); quote it: '2001:db8::' [POPDNS_E_YAML_SYNTAX]`,
   ]);
+  // The same values inside a flow mapping: YAML's error there is "Block collections are not allowed
+  // within flow collections"; the hint names the value.
+  const flow = f(
+    'flow.example.yaml',
+    'records:\n  "@": { NS: ns1 }\n  ns1: { AAAA: 2001:db8:: }\n  t: { TXT: a: b, A: 192.0.2.1 }\n',
+  );
+  tt.same(lines(flow), [
+    `flow.example.yaml:3:16: error: YAML reads the value 2001:db8:: as a mapping because it ends in ":" (an IPv6 address?); quote it: '2001:db8::' [POPDNS_E_YAML_SYNTAX]`,
+    `flow.example.yaml:4:13: error: YAML reads the value a: b as a mapping because of the ": " in it; quote it: 'a: b' [POPDNS_E_YAML_SYNTAX]`,
+  ]);
   const q = f(
     'q.example.yaml',
     `soa: { serial: 1 }\nrecords:\n  "@":\n    NS: ns1\n    TXT: '"v=spf1 -all"'\n  ns1:\n    A: 192.0.2.1\n    AAAA: [2001:db8::]\n`,
