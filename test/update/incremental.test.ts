@@ -34,6 +34,7 @@ import { canonicalSortKey, nsec3Hash } from '../../src/zone/dnssec.js';
 import { parseMasterFile } from '../../src/zone/masterfile.js';
 import { buildZone, findNode, type RRset, type Zone, type ZoneNode } from '../../src/zone/zone.js';
 import { ZoneSet } from '../../src/zone/zoneset.js';
+import { rng } from '../helpers/rng.js';
 
 const ORIGIN = nameFromText('example.com.');
 const ZONE = `$TTL 300
@@ -97,18 +98,6 @@ function update(ops: Op[]): ParsedUpdate {
     zoneCount: 1,
     prereqs: [],
     updates,
-  };
-}
-
-/** mulberry32: a seeded generator, so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
   };
 }
 

@@ -5,20 +5,9 @@
  */
 import t, { type Test } from 'tap';
 import { SortedChain } from '../../src/zone/chain.js';
+import { rng } from '../helpers/rng.js';
 
 const cmp = (e: number, k: number): number => e - k;
-
-/** mulberry32: a seeded generator, so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The model's answers: first index not below k; last entry ≤ k, else the last entry (wrap). */
 function lowerBound(a: readonly number[], k: number): number {
